@@ -1,0 +1,210 @@
+"""Time for everything that waits: real time with a speed factor, and a virtual clock for tests.
+
+Two timelines: *simulated* time (`now()`, `sleep_until()`; epoch seconds, sent to the API as
+`reported_time`) and *real* time (`monotonic()`, `sleep_real()`), which token lifetimes, network
+timeouts and back-off use. `RealClock(speed=60)` plays one simulated minute per real second.
+
+`VirtualClock` never sleeps: when every registered participant is asleep on the clock, it jumps
+to the earliest deadline. Tasks doing I/O are not asleep, so a driver waiting for an HTTP answer
+holds simulated time still, and results do not depend on how fast the machine is.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+import anyio
+import anyio.lowlevel
+
+
+class Wakeup:
+    """Lets another task end a `sleep_until(..., wakeup=w)` early (an order arrived, say)."""
+
+    __slots__ = ("_event", "_pending", "_on_set")
+
+    def __init__(self) -> None:
+        self._event: anyio.Event | None = None
+        self._pending = False
+        self._on_set: _Entry | None = None
+
+    def set(self) -> None:
+        self._pending = True
+        if self._event is not None:
+            self._event.set()
+        if self._on_set is not None:
+            self._on_set.wake()
+
+    def consume(self) -> bool:
+        """True once for each burst of `set()` calls since the last consume."""
+        was, self._pending = self._pending, False
+        return was
+
+
+class Clock(Protocol):
+    speed: float
+
+    def now(self) -> float:
+        """Simulated epoch seconds."""
+
+    def now_ms(self) -> int:
+        """Simulated epoch milliseconds, as `reported_time` wants them."""
+
+    def monotonic(self) -> float:
+        """Real seconds from an arbitrary origin (token lifetimes, timeouts)."""
+
+    async def sleep_until(self, t: float, wakeup: Wakeup | None = None) -> bool:
+        """Sleep until simulated time `t`; True if `wakeup` ended the sleep early."""
+
+    async def sleep(self, seconds: float) -> None:
+        """Sleep a span of simulated time."""
+
+    async def sleep_real(self, seconds: float) -> None:
+        """Sleep a span of real time (back-off)."""
+
+
+class RealClock:
+    """Wall-clock time, optionally accelerated: `speed` simulated seconds per real second."""
+
+    def __init__(self, speed: float = 1.0, start: float | None = None) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        self.speed = speed
+        self._origin_real = time.monotonic()
+        self._origin_sim = time.time() if start is None else start
+
+    def now(self) -> float:
+        return self._origin_sim + (time.monotonic() - self._origin_real) * self.speed
+
+    def now_ms(self) -> int:
+        return int(self.now() * 1000)
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    async def sleep_until(self, t: float, wakeup: Wakeup | None = None) -> bool:
+        delay = (t - self.now()) / self.speed
+        if wakeup is None:
+            await anyio.sleep(max(delay, 0.0))
+            return False
+        if wakeup.consume():
+            await anyio.lowlevel.checkpoint()
+            return True
+        event = anyio.Event()
+        wakeup._event = event
+        try:
+            with anyio.move_on_after(max(delay, 0.0)):
+                await event.wait()
+        finally:
+            wakeup._event = None
+        return wakeup.consume()
+
+    async def sleep(self, seconds: float) -> None:
+        await anyio.sleep(max(seconds, 0.0) / self.speed)
+
+    async def sleep_real(self, seconds: float) -> None:
+        await anyio.sleep(max(seconds, 0.0))
+
+
+class _Entry:
+    __slots__ = ("clock", "done", "event")
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.event = anyio.Event()
+        self.done = False
+
+    def wake(self) -> None:
+        if not self.done:
+            self.done = True
+            self.clock._sleeping -= 1
+            self.event.set()
+
+
+class VirtualClock:
+    """Deterministic simulated time for tests; jumps when all participants sleep on it.
+
+    Register each concurrent actor with `with clock.participant():`. With no participants
+    registered, any sleep jumps at once (a test body acting alone).
+    """
+
+    speed = 1.0
+
+    def __init__(self, start: float = 1_700_000_000.0) -> None:
+        self._start = start
+        self._now = start
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._participants = 0
+        self._sleeping = 0
+
+    def now(self) -> float:
+        return self._now
+
+    def now_ms(self) -> int:
+        return int(self._now * 1000)
+
+    def monotonic(self) -> float:
+        return self._now - self._start
+
+    @contextmanager
+    def participant(self) -> Iterator[None]:
+        self._participants += 1
+        try:
+            yield
+        finally:
+            self._participants -= 1
+            self._maybe_jump()
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward by hand, waking every sleeper whose deadline passed."""
+        self._now += seconds
+        self._wake_due()
+
+    async def sleep_until(self, t: float, wakeup: Wakeup | None = None) -> bool:
+        if wakeup is not None and wakeup.consume():
+            await anyio.lowlevel.checkpoint()
+            return True
+        if t <= self._now:
+            await anyio.lowlevel.checkpoint()
+            return False
+        entry = _Entry(self)
+        heapq.heappush(self._heap, (t, next(self._seq), entry))
+        self._sleeping += 1
+        if wakeup is not None:
+            wakeup._on_set = entry
+        try:
+            self._maybe_jump()
+            await entry.event.wait()
+        finally:
+            if wakeup is not None:
+                wakeup._on_set = None
+            if not entry.done:  # cancelled while asleep
+                entry.done = True
+                self._sleeping -= 1
+                self._maybe_jump()
+        return wakeup.consume() if wakeup is not None else False
+
+    async def sleep(self, seconds: float) -> None:
+        await self.sleep_until(self._now + max(seconds, 0.0))
+
+    async def sleep_real(self, seconds: float) -> None:
+        await self.sleep(seconds)
+
+    def _wake_due(self) -> None:
+        while self._heap and self._heap[0][0] <= self._now:
+            _, _, entry = heapq.heappop(self._heap)
+            entry.wake()
+
+    def _maybe_jump(self) -> None:
+        while self._sleeping > 0 and self._sleeping >= self._participants:
+            while self._heap and self._heap[0][2].done:
+                heapq.heappop(self._heap)
+            if not self._heap:
+                return
+            self._now = max(self._now, self._heap[0][0])
+            self._wake_due()
