@@ -1,0 +1,3 @@
+"""Subcommands that compose the edges: demo, run, bridge."""
+
+from __future__ import annotations
