@@ -1,0 +1,190 @@
+"""Counters and gauges with labels, rendered in Prometheus text exposition format 0.0.4 (pure).
+
+`Registry` holds metrics in registration order; `render()` writes `# HELP` and `# TYPE` lines and
+one sample a line, label values escaped (backslash, double quote, newline). `BridgeMetrics` is the
+bridge's fixed set, named `driver_agent_bridge_*`, with one method per thing that happens.
+"""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PREFIX = "driver_agent_bridge_"
+
+
+class MetricType(StrEnum):
+    COUNTER = "counter"
+    GAUGE = "gauge"
+
+
+class Metric:
+    """One metric family: a name, a help text, label names, and a value per label tuple."""
+
+    def __init__(
+        self, name: str, help_text: str, kind: MetricType, labelnames: tuple[str, ...] = ()
+    ) -> None:
+        self.name = name
+        self.help_text = help_text
+        self.kind = kind
+        self.labelnames = labelnames
+        self._values: dict[tuple[str, ...], float] = {}
+        self._function: Callable[[], float] | None = None
+        if not labelnames:
+            self._values[()] = 0.0
+
+    def inc(self, *labels: str, amount: float = 1.0) -> None:
+        if self.kind is MetricType.COUNTER and amount < 0:
+            raise ValueError(f"{self.name}: a counter only goes up, got {amount}")
+        key = self._key(labels)
+        self._values[key] = self._values.get(key, 0.0) + float(amount)
+
+    def set(self, value: float, *labels: str) -> None:
+        if self.kind is not MetricType.GAUGE:
+            raise ValueError(f"{self.name}: only a gauge can be set")
+        self._values[self._key(labels)] = float(value)
+
+    def set_function(self, function: Callable[[], float]) -> None:
+        """Read the (unlabelled) gauge's value from `function` at each render."""
+        if self.kind is not MetricType.GAUGE or self.labelnames:
+            raise ValueError(f"{self.name}: only an unlabelled gauge can read a function")
+        self._function = function
+
+    def value(self, *labels: str) -> float:
+        if self._function is not None:
+            return float(self._function())
+        return self._values.get(self._key(labels), 0.0)
+
+    def samples(self) -> list[tuple[tuple[str, ...], float]]:
+        if self._function is not None:
+            return [((), float(self._function()))]
+        return sorted(self._values.items())
+
+    def render(self) -> str:
+        lines = [
+            f"# HELP {self.name} {_escape_help(self.help_text)}",
+            f"# TYPE {self.name} {self.kind}",
+        ]
+        for labels, value in self.samples():
+            lines.append(f"{self.name}{self._label_text(labels)} {_number(value)}")
+        return "\n".join(lines) + "\n"
+
+    def _key(self, labels: tuple[str, ...]) -> tuple[str, ...]:
+        if len(labels) != len(self.labelnames):
+            raise ValueError(
+                f"{self.name}: expected labels {self.labelnames}, got {len(labels)} values"
+            )
+        return labels
+
+    def _label_text(self, labels: tuple[str, ...]) -> str:
+        if not labels:
+            return ""
+        pairs = ",".join(
+            f'{name}="{_escape_label(value)}"'
+            for name, value in zip(self.labelnames, labels, strict=True)
+        )
+        return "{" + pairs + "}"
+
+
+class Registry:
+    """Metric families in registration order."""
+
+    def __init__(self) -> None:
+        self._metrics: dict[str, Metric] = {}
+
+    def counter(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()) -> Metric:
+        return self._add(Metric(name, help_text, MetricType.COUNTER, labelnames))
+
+    def gauge(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()) -> Metric:
+        return self._add(Metric(name, help_text, MetricType.GAUGE, labelnames))
+
+    def render(self) -> str:
+        return "".join(metric.render() for metric in self._metrics.values())
+
+    def _add(self, metric: Metric) -> Metric:
+        if metric.name in self._metrics:
+            raise ValueError(f"metric {metric.name} registered twice")
+        self._metrics[metric.name] = metric
+        return metric
+
+
+class BridgeMetrics:
+    """The bridge's metrics: positions in and refused, calls sent, outbox, geofence, errors."""
+
+    def __init__(self) -> None:
+        r = self.registry = Registry()
+        self.positions_in = r.counter(
+            PREFIX + "positions_in_total", "Positions accepted, by source.", ("source",)
+        )
+        self.positions_rejected = r.counter(
+            PREFIX + "positions_rejected_total",
+            "Position inputs refused, by source and offending field.",
+            ("source", "field"),
+        )
+        self.updates_sent = r.counter(
+            PREFIX + "updates_sent_total", "Calls the fleet API acknowledged."
+        )
+        self.outbox_depth = r.gauge(PREFIX + "outbox_depth", "Calls waiting in the outbox.")
+        self.outbox_oldest_age = r.gauge(
+            PREFIX + "outbox_oldest_unsent_age_seconds", "Age of the oldest unsent call."
+        )
+        self.checkins = r.counter(
+            PREFIX + "checkins_total", "Geofence check-ins, by stop kind.", ("kind",)
+        )
+        self.checkouts = r.counter(
+            PREFIX + "checkouts_total", "Geofence check-outs, by stop kind.", ("kind",)
+        )
+        self.late = r.counter(
+            PREFIX + "positions_late_total", "Positions older than one already processed."
+        )
+        self.errors = r.counter(PREFIX + "errors_total", "Errors, by class.", ("class",))
+        self.dropped = r.counter(
+            PREFIX + "dropped_total", "Calls dropped from the outbox, by reason.", ("reason",)
+        )
+
+    def position_in(self, source: str) -> None:
+        self.positions_in.inc(source)
+
+    def position_rejected(self, source: str, field: str) -> None:
+        self.positions_rejected.inc(source, field)
+
+    def update_sent(self, count: int = 1) -> None:
+        self.updates_sent.inc(amount=count)
+
+    def checkin(self, kind: str) -> None:
+        self.checkins.inc(kind)
+
+    def checkout(self, kind: str) -> None:
+        self.checkouts.inc(kind)
+
+    def error(self, error_class: str) -> None:
+        self.errors.inc(error_class)
+
+    def drop(self, reason: str, count: int = 1) -> None:
+        self.dropped.inc(reason, amount=count)
+
+    def render(self) -> str:
+        return self.registry.render()
+
+
+def _escape_label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _escape_help(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def _number(value: float) -> str:
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)

@@ -1,0 +1,349 @@
+"""The bridge's durable outbox: every outgoing fleet API call waits here until acknowledged.
+
+One SQLite file in WAL mode. `append` commits before it returns, so a source may answer 200 only
+after the call is on disk. Durability: SQLite documents that a committed transaction survives an
+application crash (`kill -9`) under any `synchronous` setting, since the WAL bytes are already in
+the OS page cache; with `synchronous=NORMAL` in WAL mode a power loss or OS crash may roll back
+the last commits, with `FULL` the WAL is fsynced at every commit and they survive that too. The
+default is FULL ("acknowledged" then means on stable storage); NORMAL is a choice for speed.
+
+Delivery is at-least-once and in order per driver: `peek(driver_id)` and `heads()` hand out the
+oldest pending calls, the sender calls `ack(ids)` only after the API answered, and a call that is
+never acked is handed out again after a restart. Each call keeps its original `reported_time_ms`.
+
+Bounds: at most `max_rows` pending calls (the oldest are dropped to make room, reason
+"overflow") and at most `max_age_s` old (`drop_expired`, reason "expired"); `discard(ids,
+reason)` drops calls the API refused for good. Every drop is counted per reason in the same file,
+so the counts survive restarts too: nothing is dropped silently.
+
+The API is sync (sqlite3 is). A FULL commit costs one fsync (about a millisecond on an SSD, more
+on a busy disk), so the daemon should call it through `anyio.to_thread.run_sync` with a
+`CapacityLimiter(1)` rather than on the event loop; the connection allows use from any one thread
+at a time and a lock serialises callers.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from driver_agent.errors import OutboxError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    driver_id TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    body TEXT NOT NULL,
+    reported_time_ms INTEGER NOT NULL,
+    enqueued_at_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS pending_by_driver ON pending (driver_id, id);
+CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class Synchronous(StrEnum):
+    """SQLite's `PRAGMA synchronous` values the outbox allows."""
+
+    NORMAL = "NORMAL"
+    FULL = "FULL"
+
+
+class DropReason(StrEnum):
+    OVERFLOW = "overflow"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCall:
+    """One call waiting to be sent."""
+
+    id: int
+    driver_id: str
+    endpoint: str
+    body: dict[str, Any]
+    reported_time_ms: int
+    enqueued_at_ms: int
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewCall:
+    """A call to append with `append_many`."""
+
+    driver_id: str
+    endpoint: str
+    body: Mapping[str, Any]
+    reported_time_ms: int | None = None
+
+
+class Outbox:
+    """A bounded, durable, per-driver-ordered queue of fleet API calls in one SQLite file."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        max_rows: int = 100_000,
+        max_age_s: float = 24 * 3600.0,
+        *,
+        synchronous: Synchronous = Synchronous.FULL,
+    ) -> None:
+        if max_rows < 1:
+            raise ValueError(f"max_rows must be >= 1, got {max_rows}")
+        if max_age_s <= 0:
+            raise ValueError(f"max_age_s must be > 0, got {max_age_s}")
+        self.path = Path(path)
+        self.max_rows = max_rows
+        self.max_age_s = max_age_s
+        self._lock = threading.Lock()
+        self._closed = False
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise self._error("cannot open", exc) from None
+        try:
+            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutboxError(f"outbox {self.path}: cannot switch to WAL (got {mode!r})")
+            self._db.execute(f"PRAGMA synchronous={Synchronous(synchronous).value}")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.executescript(_SCHEMA)
+            self._check_version()
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._error("cannot open", exc) from None
+        except OutboxError:
+            self._db.close()
+            raise
+
+    # writing
+
+    def append(
+        self,
+        driver_id: str,
+        endpoint: str,
+        body: Mapping[str, Any],
+        now_ms: int,
+        *,
+        reported_time_ms: int | None = None,
+    ) -> int:
+        """Store one call durably and return its id; `reported_time_ms` defaults to the body's
+        `reported_time`, else `now_ms`."""
+        return self.append_many([NewCall(driver_id, endpoint, body, reported_time_ms)], now_ms)[0]
+
+    def append_many(self, calls: Sequence[NewCall], now_ms: int) -> list[int]:
+        """Store several calls in one transaction (one fsync); ids in the order given."""
+        rows = [
+            (c.driver_id, c.endpoint, _dump(c.body), _reported_time(c, now_ms), now_ms)
+            for c in calls
+        ]
+        ids: list[int] = []
+        with self._transaction("append") as db:
+            for row in rows:
+                cursor = db.execute(
+                    "INSERT INTO pending (driver_id, endpoint, body, reported_time_ms,"
+                    " enqueued_at_ms) VALUES (?, ?, ?, ?, ?)",
+                    row,
+                )
+                assert cursor.lastrowid is not None
+                ids.append(cursor.lastrowid)
+            self._enforce_max_rows(db)
+        return ids
+
+    def ack(self, ids: Iterable[int]) -> int:
+        """Forget calls the API acknowledged; returns how many were still pending."""
+        return self._delete(ids, reason=None)
+
+    def discard(self, ids: Iterable[int], reason: str = DropReason.REJECTED) -> int:
+        """Drop calls that will never be sent (e.g. refused by the API), counted under `reason`."""
+        return self._delete(ids, reason=reason)
+
+    def record_attempt(self, ids: Iterable[int]) -> None:
+        """Count one more send attempt for each call (for back-off and reports)."""
+        id_list = list(ids)
+        with self._transaction("record attempt") as db:
+            db.executemany(
+                "UPDATE pending SET attempts = attempts + 1 WHERE id = ?", [(i,) for i in id_list]
+            )
+
+    def drop_expired(self, now_ms: int) -> int:
+        """Drop calls older than `max_age_s` (by enqueue time); returns how many."""
+        cutoff_ms = now_ms - round(self.max_age_s * 1000)
+        with self._transaction("drop expired") as db:
+            count = db.execute("DELETE FROM pending WHERE enqueued_at_ms < ?", (cutoff_ms,))
+            dropped = count.rowcount
+            self._count_drop(db, DropReason.EXPIRED, dropped)
+        return dropped
+
+    # reading
+
+    def peek(self, driver_id: str, limit: int = 100) -> list[PendingCall]:
+        """The oldest pending calls of one driver, oldest first."""
+        return self._select(
+            "SELECT * FROM pending WHERE driver_id = ? ORDER BY id LIMIT ?", (driver_id, limit)
+        )
+
+    def heads(self) -> list[PendingCall]:
+        """The oldest pending call of every driver, in global enqueue order."""
+        return self._select(
+            "SELECT * FROM pending WHERE id IN (SELECT MIN(id) FROM pending GROUP BY driver_id)"
+            " ORDER BY id",
+            (),
+        )
+
+    def drivers(self) -> list[str]:
+        """Drivers with pending calls, the one waiting longest first."""
+        with self._reading("list drivers") as db:
+            rows = db.execute(
+                "SELECT driver_id FROM pending GROUP BY driver_id ORDER BY MIN(id)"
+            ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    def depth(self) -> int:
+        with self._reading("count") as db:
+            return int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+
+    def oldest_age_s(self, now_ms: int) -> float:
+        """Seconds since the oldest pending call was enqueued; 0 when empty."""
+        with self._reading("age") as db:
+            oldest = db.execute("SELECT MIN(enqueued_at_ms) FROM pending").fetchone()[0]
+        return 0.0 if oldest is None else max(0.0, (now_ms - int(oldest)) / 1000.0)
+
+    def dropped_counts(self) -> dict[str, int]:
+        """Calls dropped so far, per reason, over the file's whole life."""
+        with self._reading("dropped counts") as db:
+            rows = db.execute("SELECT reason, count FROM dropped ORDER BY reason").fetchall()
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._db.close()
+
+    def __enter__(self) -> Outbox:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # internals
+
+    def _delete(self, ids: Iterable[int], reason: str | None) -> int:
+        id_list = list(ids)
+        removed = 0
+        with self._transaction("ack" if reason is None else "discard") as db:
+            for i in id_list:
+                removed += db.execute("DELETE FROM pending WHERE id = ?", (i,)).rowcount
+            if reason is not None:
+                self._count_drop(db, reason, removed)
+        return removed
+
+    def _enforce_max_rows(self, db: sqlite3.Connection) -> None:
+        depth = int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+        excess = depth - self.max_rows
+        if excess > 0:
+            db.execute(
+                "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)",
+                (excess,),
+            )
+            self._count_drop(db, DropReason.OVERFLOW, excess)
+
+    @staticmethod
+    def _count_drop(db: sqlite3.Connection, reason: str, count: int) -> None:
+        if count > 0:
+            db.execute(
+                "INSERT INTO dropped (reason, count) VALUES (?, ?)"
+                " ON CONFLICT (reason) DO UPDATE SET count = count + excluded.count",
+                (str(reason), count),
+            )
+
+    def _select(self, sql: str, params: tuple[Any, ...]) -> list[PendingCall]:
+        with self._reading("read") as db:
+            rows = db.execute(sql, params).fetchall()
+        calls = []
+        for r in rows:
+            try:
+                body = json.loads(r[3])
+            except json.JSONDecodeError as exc:
+                raise OutboxError(
+                    f"outbox {self.path}: row {r[0]} has a corrupt body: {exc}"
+                ) from None
+            calls.append(PendingCall(int(r[0]), r[1], r[2], body, int(r[4]), int(r[5]), int(r[6])))
+        return calls
+
+    def _check_version(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif row[0] != str(SCHEMA_VERSION):
+            raise OutboxError(
+                f"outbox {self.path}: schema version {row[0]}, this program reads {SCHEMA_VERSION}"
+            )
+
+    @contextmanager
+    def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._check_open()
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise self._error(f"cannot {what}", exc) from None
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise self._error(f"cannot {what}", exc) from None
+                raise
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._check_open()
+            try:
+                yield self._db
+            except sqlite3.Error as exc:
+                raise self._error(f"cannot {what}", exc) from None
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise OutboxError(f"outbox {self.path}: already closed")
+
+    def _error(self, what: str, exc: sqlite3.Error) -> OutboxError:
+        return OutboxError(f"outbox {self.path}: {what}: {exc}")
+
+
+def _dump(body: Mapping[str, Any]) -> str:
+    try:
+        return json.dumps(dict(body), separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise OutboxError(f"outbox: body is not JSON-serialisable: {exc}") from None
+
+
+def _reported_time(call: NewCall, now_ms: int) -> int:
+    if call.reported_time_ms is not None:
+        return call.reported_time_ms
+    value = call.body.get("reported_time")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return now_ms
