@@ -14,8 +14,6 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Protocol
 
 import anyio
@@ -25,7 +23,7 @@ import anyio.lowlevel
 class Wakeup:
     """Lets another task end a `sleep_until(..., wakeup=w)` early (an order arrived, say)."""
 
-    __slots__ = ("_event", "_pending", "_on_set")
+    __slots__ = ("_event", "_on_set", "_pending")
 
     def __init__(self) -> None:
         self._event: anyio.Event | None = None
@@ -45,8 +43,32 @@ class Wakeup:
         return was
 
 
+class Membership:
+    """A registered actor of a clock; `leave()` (or leaving the `with` block) unregisters it."""
+
+    __slots__ = ("_clock", "_left")
+
+    def __init__(self, clock: VirtualClock | None) -> None:
+        self._clock = clock
+        self._left = clock is None
+
+    def leave(self) -> None:
+        if not self._left and self._clock is not None:
+            self._left = True
+            self._clock._leave()
+
+    def __enter__(self) -> Membership:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.leave()
+
+
 class Clock(Protocol):
     speed: float
+
+    def join(self) -> Membership:
+        """Register an actor *before* starting its task; a virtual clock waits for it."""
 
     def now(self) -> float:
         """Simulated epoch seconds."""
@@ -76,6 +98,9 @@ class RealClock:
         self.speed = speed
         self._origin_real = time.monotonic()
         self._origin_sim = time.time() if start is None else start
+
+    def join(self) -> Membership:
+        return Membership(None)
 
     def now(self) -> float:
         return self._origin_sim + (time.monotonic() - self._origin_real) * self.speed
@@ -128,7 +153,8 @@ class _Entry:
 class VirtualClock:
     """Deterministic simulated time for tests; jumps when all participants sleep on it.
 
-    Register each concurrent actor with `with clock.participant():`. With no participants
+    Register each concurrent actor with `clock.join()` before its task starts (so a task that
+    starts late cannot be skipped over), and leave when it ends. With no participants
     registered, any sleep jumps at once (a test body acting alone).
     """
 
@@ -151,14 +177,13 @@ class VirtualClock:
     def monotonic(self) -> float:
         return self._now - self._start
 
-    @contextmanager
-    def participant(self) -> Iterator[None]:
+    def join(self) -> Membership:
         self._participants += 1
-        try:
-            yield
-        finally:
-            self._participants -= 1
-            self._maybe_jump()
+        return Membership(self)
+
+    def _leave(self) -> None:
+        self._participants -= 1
+        self._maybe_jump()
 
     def advance(self, seconds: float) -> None:
         """Move time forward by hand, waking every sleeper whose deadline passed."""
