@@ -468,9 +468,10 @@ def test_return_delivery_created_tolerates_an_unknown_body() -> None:
 
 
 def test_merchant_registered_carries_the_uuid() -> None:
-    doc = {"merchant_uuid": "6f1c2a4e-8f0d-4c5e-9a7b-2d3c4e5f6a7b"}
+    uuid = "6f1c2a4e-8f0d-4c5e-9a7b-2d3c4e5f6a7b"
+    doc: dict[str, object] = {"merchant_uuid": uuid}
     event = parse_webhook(WebhookKind.MERCHANT_REGISTERED, json.dumps(doc).encode())
-    assert event == MerchantRegistered(merchant_uuid=doc["merchant_uuid"], raw=doc)
+    assert event == MerchantRegistered(merchant_uuid=uuid, raw=doc)
 
 
 def test_numeric_strings_for_ids_are_accepted() -> None:
