@@ -152,26 +152,26 @@ class Stage(StrEnum):
     END_TO_END = "end_to_end"
 
 
-S = DriverState
+_S = DriverState
 ACTIVE_STATES: tuple[DriverState, ...] = (
-    S.OFFERED,
-    S.ASSIGNED,
-    S.EN_ROUTE_TO_PICKUP,
-    S.CHECKING_IN_AT_PICKUP,
-    S.AT_PICKUP,
-    S.CHECKING_OUT_OF_PICKUP,
-    S.EN_ROUTE_TO_DROPOFF,
-    S.CHECKING_IN_AT_DROPOFF,
-    S.AT_DROPOFF,
-    S.CHECKING_OUT_OF_DROPOFF,
-    S.COMPLETING,
+    _S.OFFERED,
+    _S.ASSIGNED,
+    _S.EN_ROUTE_TO_PICKUP,
+    _S.CHECKING_IN_AT_PICKUP,
+    _S.AT_PICKUP,
+    _S.CHECKING_OUT_OF_PICKUP,
+    _S.EN_ROUTE_TO_DROPOFF,
+    _S.CHECKING_IN_AT_DROPOFF,
+    _S.AT_DROPOFF,
+    _S.CHECKING_OUT_OF_DROPOFF,
+    _S.COMPLETING,
 )
 BUSY_STATES: frozenset[DriverState] = frozenset(ACTIVE_STATES[2:])
 TERMINAL_STATES: dict[DriverState, OrderOutcome] = {
-    S.DONE: OrderOutcome.COMPLETED,
-    S.CANCELLED: OrderOutcome.CANCELLED,
-    S.FAILED: OrderOutcome.FAILED,
-    S.REASSIGNED: OrderOutcome.REASSIGNED,
+    _S.DONE: OrderOutcome.COMPLETED,
+    _S.CANCELLED: OrderOutcome.CANCELLED,
+    _S.FAILED: OrderOutcome.FAILED,
+    _S.REASSIGNED: OrderOutcome.REASSIGNED,
 }
 
 NON_FATAL_FAILURES: tuple[type[Command], ...] = (SendLocation, AddNote, UpdateOrder)
@@ -275,51 +275,53 @@ class Lifecycle:
         self.update_notes = []
         self.refused_calls = 0
         self.offered_at_ms = now_ms
-        return S.OFFERED, (AssignDriver(event.order.task_id),)
+        return _S.OFFERED, (AssignDriver(event.order.task_id),)
 
     def _assigned(self, event: Assigned, now_ms: int) -> tuple[DriverState, Commands]:
         self.assigned_at_ms = now_ms
-        return S.ASSIGNED, (StartOrder(self._task_id()),)
+        return _S.ASSIGNED, (StartOrder(self._task_id()),)
 
     def _started(self, event: Started, now_ms: int) -> tuple[DriverState, Commands]:
         assert self._order is not None
         self.started_at_ms = now_ms
-        return S.EN_ROUTE_TO_PICKUP, (DriveTo(self._order.pickup),)
+        return _S.EN_ROUTE_TO_PICKUP, (DriveTo(self._order.pickup),)
 
     def _arrived(self, event: ArrivedAtStop, now_ms: int) -> tuple[DriverState, Commands]:
         self.arrived_at_ms[event.kind] = now_ms
-        nxt = S.CHECKING_IN_AT_PICKUP if event.kind is StopKind.PICKUP else S.CHECKING_IN_AT_DROPOFF
+        nxt = (
+            _S.CHECKING_IN_AT_PICKUP if event.kind is StopKind.PICKUP else _S.CHECKING_IN_AT_DROPOFF
+        )
         return nxt, (CheckIn(self._task_id(), event.kind, event.lat, event.lng),)
 
     def _checked_in(self, event: CheckedIn, now_ms: int) -> tuple[DriverState, Commands]:
         self.checked_in_at_ms[event.kind] = now_ms
         task_id = self._task_id()
         notes = tuple(AddNote(task_id, event.kind, note) for note in event.notes)
-        nxt = S.AT_PICKUP if event.kind is StopKind.PICKUP else S.AT_DROPOFF
+        nxt = _S.AT_PICKUP if event.kind is StopKind.PICKUP else _S.AT_DROPOFF
         return nxt, (*notes, Dwell(event.kind))
 
     def _dwell_finished(self, event: DwellFinished, now_ms: int) -> tuple[DriverState, Commands]:
         pickup = event.kind is StopKind.PICKUP
-        nxt = S.CHECKING_OUT_OF_PICKUP if pickup else S.CHECKING_OUT_OF_DROPOFF
+        nxt = _S.CHECKING_OUT_OF_PICKUP if pickup else _S.CHECKING_OUT_OF_DROPOFF
         return nxt, (CheckOut(self._task_id(), event.kind),)
 
     def _checked_out(self, event: CheckedOut, now_ms: int) -> tuple[DriverState, Commands]:
         assert self._order is not None
         self.checked_out_at_ms[event.kind] = now_ms
         if event.kind is StopKind.PICKUP:
-            return S.EN_ROUTE_TO_DROPOFF, (DriveTo(self._order.dropoff),)
-        return S.COMPLETING, (CompleteOrder(self._order.task_id),)
+            return _S.EN_ROUTE_TO_DROPOFF, (DriveTo(self._order.dropoff),)
+        return _S.COMPLETING, (CompleteOrder(self._order.task_id),)
 
     def _completed(self, event: Completed, now_ms: int) -> tuple[DriverState, Commands]:
-        return S.DONE, ()
+        return _S.DONE, ()
 
     def _cancelled(self, event: OrderCancelled, now_ms: int) -> tuple[DriverState, Commands]:
         if event.by_api:
-            return S.CANCELLED, (
+            return _S.CANCELLED, (
                 CancelOrder(self._task_id(), event.reason_id, event.reason),
                 StopWork(),
             )
-        return S.CANCELLED, (StopWork(),)
+        return _S.CANCELLED, (StopWork(),)
 
     def _updated(self, event: OrderUpdated, now_ms: int) -> tuple[DriverState, Commands]:
         order = self._order
@@ -343,13 +345,13 @@ class Lifecycle:
         return self._state, ()
 
     def _reassigned(self, event: Reassigned, now_ms: int) -> tuple[DriverState, Commands]:
-        return S.REASSIGNED, (StopWork(),)
+        return _S.REASSIGNED, (StopWork(),)
 
     def _failed(self, event: CommandFailed, now_ms: int) -> tuple[DriverState, Commands]:
         if isinstance(event.command, NON_FATAL_FAILURES):
             self.refused_calls += 1
             return self._state, ()
-        return S.FAILED, (StopWork(),)
+        return _S.FAILED, (StopWork(),)
 
     def _tick(self, event: LocationTick, now_ms: int) -> tuple[DriverState, Commands]:
         if self._state in BUSY_STATES:
@@ -364,40 +366,40 @@ class Lifecycle:
 
 
 _BEFORE_DROPOFF = ACTIVE_STATES[
-    ACTIVE_STATES.index(S.ASSIGNED) : ACTIVE_STATES.index(S.CHECKING_IN_AT_DROPOFF)
+    ACTIVE_STATES.index(_S.ASSIGNED) : ACTIVE_STATES.index(_S.CHECKING_IN_AT_DROPOFF)
 ]
-_EN_ROUTE = {StopKind.PICKUP: S.EN_ROUTE_TO_PICKUP, StopKind.DROPOFF: S.EN_ROUTE_TO_DROPOFF}
+_EN_ROUTE = {StopKind.PICKUP: _S.EN_ROUTE_TO_PICKUP, StopKind.DROPOFF: _S.EN_ROUTE_TO_DROPOFF}
 _Handler = Callable[[Lifecycle, Any, int], tuple[DriverState, Commands]]
 _Key = tuple[DriverState, type[Any], StopKind | None]
-PU, DO = StopKind.PICKUP, StopKind.DROPOFF
-L = Lifecycle
+_PU, _DO = StopKind.PICKUP, StopKind.DROPOFF
+_L = Lifecycle
 
 TRANSITIONS: dict[_Key, _Handler] = {
     # a new order: from idle or after the previous one ended
-    **{(s, OrderOffered, None): L._offer for s in (S.IDLE, *TERMINAL_STATES)},
+    **{(s, OrderOffered, None): _L._offer for s in (_S.IDLE, *TERMINAL_STATES)},
     # the happy path
-    (S.OFFERED, Assigned, None): L._assigned,
-    (S.ASSIGNED, Started, None): L._started,
-    (S.EN_ROUTE_TO_PICKUP, ArrivedAtStop, PU): L._arrived,
-    (S.CHECKING_IN_AT_PICKUP, CheckedIn, PU): L._checked_in,
-    (S.AT_PICKUP, DwellFinished, PU): L._dwell_finished,
-    (S.CHECKING_OUT_OF_PICKUP, CheckedOut, PU): L._checked_out,
-    (S.EN_ROUTE_TO_DROPOFF, ArrivedAtStop, DO): L._arrived,
-    (S.CHECKING_IN_AT_DROPOFF, CheckedIn, DO): L._checked_in,
-    (S.AT_DROPOFF, DwellFinished, DO): L._dwell_finished,
-    (S.CHECKING_OUT_OF_DROPOFF, CheckedOut, DO): L._checked_out,
-    (S.COMPLETING, Completed, None): L._completed,
+    (_S.OFFERED, Assigned, None): _L._assigned,
+    (_S.ASSIGNED, Started, None): _L._started,
+    (_S.EN_ROUTE_TO_PICKUP, ArrivedAtStop, _PU): _L._arrived,
+    (_S.CHECKING_IN_AT_PICKUP, CheckedIn, _PU): _L._checked_in,
+    (_S.AT_PICKUP, DwellFinished, _PU): _L._dwell_finished,
+    (_S.CHECKING_OUT_OF_PICKUP, CheckedOut, _PU): _L._checked_out,
+    (_S.EN_ROUTE_TO_DROPOFF, ArrivedAtStop, _DO): _L._arrived,
+    (_S.CHECKING_IN_AT_DROPOFF, CheckedIn, _DO): _L._checked_in,
+    (_S.AT_DROPOFF, DwellFinished, _DO): _L._dwell_finished,
+    (_S.CHECKING_OUT_OF_DROPOFF, CheckedOut, _DO): _L._checked_out,
+    (_S.COMPLETING, Completed, None): _L._completed,
     # what may happen at any point of an active order
-    **{(s, OrderCancelled, None): L._cancelled for s in ACTIVE_STATES},
-    **{(s, OrderUpdated, None): L._updated for s in ACTIVE_STATES},
-    **{(s, Reassigned, None): L._reassigned for s in ACTIVE_STATES},
-    **{(s, CommandFailed, None): L._failed for s in ACTIVE_STATES},
+    **{(s, OrderCancelled, None): _L._cancelled for s in ACTIVE_STATES},
+    **{(s, OrderUpdated, None): _L._updated for s in ACTIVE_STATES},
+    **{(s, Reassigned, None): _L._reassigned for s in ACTIVE_STATES},
+    **{(s, CommandFailed, None): _L._failed for s in ACTIVE_STATES},
     # ETA updates for a stop not reached yet
-    **{(s, EtaChanged, PU): L._eta for s in (S.ASSIGNED, S.EN_ROUTE_TO_PICKUP)},
-    **{(s, EtaChanged, DO): L._eta for s in _BEFORE_DROPOFF},
+    **{(s, EtaChanged, _PU): _L._eta for s in (_S.ASSIGNED, _S.EN_ROUTE_TO_PICKUP)},
+    **{(s, EtaChanged, _DO): _L._eta for s in _BEFORE_DROPOFF},
     # pings: always allowed, sent only while busy
-    **{(s, LocationTick, None): L._tick for s in DriverState},
+    **{(s, LocationTick, None): _L._tick for s in DriverState},
     # webhook retries and calls racing a cancel
-    (S.CANCELLED, OrderCancelled, None): L._ignore,
-    (S.CANCELLED, CommandFailed, None): L._ignore,
+    (_S.CANCELLED, OrderCancelled, None): _L._ignore,
+    (_S.CANCELLED, CommandFailed, None): _L._ignore,
 }
