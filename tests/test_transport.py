@@ -1,0 +1,126 @@
+"""Tests for driver_agent.transport: TLS policy, URL policy and the shared pool's settings."""
+
+from __future__ import annotations
+
+import ssl
+
+import httpx
+import pytest
+
+from driver_agent.config import ApiConfig
+from driver_agent.errors import ConfigError
+from driver_agent.transport import (
+    TLS12_CIPHERS,
+    check_url,
+    is_loopback_host,
+    open_http_pool,
+    tls_context,
+)
+
+# Seed 000 lists these (IANA names given there translated to OpenSSL's).
+SEED_000_TLS12 = {
+    "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "ECDHE-RSA-AES256-GCM-SHA384",
+    "AES128-GCM-SHA256",
+    "AES256-GCM-SHA384",
+    "ECDHE-ECDSA-AES128-SHA256",
+    "ECDHE-RSA-AES128-SHA256",
+    "ECDHE-ECDSA-AES256-SHA384",
+    "ECDHE-RSA-AES256-SHA384",
+    "AES128-SHA256",
+    "AES256-SHA256",
+    "ECDHE-ECDSA-AES128-SHA",
+    "ECDHE-RSA-AES128-SHA",
+    "ECDHE-ECDSA-AES256-SHA",
+    "ECDHE-RSA-AES256-SHA",
+    "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "ECDHE-RSA-CHACHA20-POLY1305",
+}
+
+
+def test_tls_context_requires_tls_1_2_and_verifies_certificates() -> None:
+    context = tls_context()
+    assert context.minimum_version is ssl.TLSVersion.TLSv1_2
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname
+
+
+def test_tls_context_offers_only_the_suites_bringg_lists() -> None:
+    offered = tls_context().get_ciphers()
+    tls12 = {c["name"] for c in offered if c["protocol"] != "TLSv1.3"}
+    assert tls12 <= SEED_000_TLS12
+    assert tls12 == set(TLS12_CIPHERS)  # every suite we asked for is available
+    assert all(c["protocol"] in ("TLSv1.2", "TLSv1.3") for c in offered)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", True),
+        ("127.255.0.9", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("api.localhost", True),
+        ("10.0.0.1", False),
+        ("128.0.0.1", False),
+        ("localhost.example.com", False),
+        ("us2-admin-api.bringg.com", False),
+    ],
+)
+def test_loopback_hosts_are_recognised(host: str, expected: bool) -> None:
+    assert is_loopback_host(host) is expected
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_insecure_http", "message"),
+    [
+        pytest.param("http://10.1.2.3/api", False, "plain http", id="private address"),
+        pytest.param("http://api.example.com", False, "allow_insecure_http", id="names the flag"),
+        pytest.param("ws://127.0.0.1", False, "not an http", id="other scheme"),
+        pytest.param("https://", False, "not an http", id="no host"),
+        pytest.param("https://u:p@h.example.com", True, "credentials", id="userinfo"),
+        pytest.param("", False, "required", id="empty"),
+    ],
+)
+def test_url_policy_refuses_with_a_config_error(
+    url: str, allow_insecure_http: bool, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message) as caught:
+        check_url(url, "api.api_url", allow_insecure_http=allow_insecure_http)
+    assert caught.value.where == "api.api_url"
+    assert "u:p" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "allow_insecure_http"),
+    [
+        ("https://us2-admin-api.bringg.com", False),
+        ("http://127.0.0.1:8080", False),
+        ("http://[::1]:8080/x", False),
+        ("http://fleet.lan", True),
+    ],
+)
+def test_url_policy_allows_https_loopback_and_opt_in(url: str, allow_insecure_http: bool) -> None:
+    assert check_url(url, "api.api_url", allow_insecure_http=allow_insecure_http) == url
+
+
+@pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
+async def test_the_pool_has_explicit_limits_and_no_redirects(transport: str) -> None:
+    config = ApiConfig(max_in_flight=12, timeout_s=3.0, transport=transport)
+    async with open_http_pool(config) as pool:
+        assert isinstance(pool, httpx.AsyncClient)
+        assert pool.timeout == httpx.Timeout(3.0)
+        assert not pool.follow_redirects
+        assert pool.headers["user-agent"].startswith("driver-agent/")
+        engine = pool._transport
+        if transport == "aiohttp":
+            assert type(engine).__name__ == "GuardedAiohttpTransport"
+            assert engine.limits == httpx.Limits(max_connections=12, max_keepalive_connections=12)
+        else:
+            assert isinstance(engine, httpx.AsyncHTTPTransport)
+            assert engine._pool._max_connections == 12
+            assert engine._pool._max_keepalive_connections == 12
