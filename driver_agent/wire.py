@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ DEFAULT_DRIVER_NAME = "Delivery Driver"  # what the docs say to send when the na
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _PDF_MAGIC = b"%PDF-"
+_PHONE = re.compile(r"\+\d{6,15}")  # E.164-like: plus, country code, digits only
 
 
 def image_mime(data: bytes, field: str) -> str:
@@ -142,9 +144,7 @@ class DriverProfile:
             raise ValueError(f"user.external_id: longer than {MAX_EXTERNAL_ID_CHARS} characters")
         if not self.name:
             raise ValueError("user.name: required (send 'Delivery Driver' if unknown)")
-        if self.phone is not None and not (
-            self.phone.startswith("+") and self.phone[1:].replace(" ", "").isdigit()
-        ):
+        if self.phone is not None and _PHONE.fullmatch(self.phone) is None:
             raise ValueError("user.phone: must be international format, '+<country code>...'")
 
     def to_json(self) -> dict[str, object]:

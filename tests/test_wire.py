@@ -201,6 +201,7 @@ def test_driver_profile_renders_only_what_is_known() -> None:
         pytest.param({"external_id": "x" * 256}, "user.external_id", id="id too long"),
         pytest.param({"external_id": "d", "name": ""}, "user.name", id="empty name"),
         pytest.param({"external_id": "d", "phone": "5551234"}, "user.phone", id="local phone"),
+        pytest.param({"external_id": "d", "phone": "+1 555 1234"}, "user.phone", id="spaces"),
     ],
 )
 def test_bad_driver_profiles_are_refused_naming_the_field(
