@@ -178,25 +178,48 @@ def all_passed(results: Iterable[ThresholdResult]) -> bool:
     return all(result.passed for result in results)
 
 
-def metrics_from_stats(stats: Mapping[str, Any]) -> dict[str, float | None]:
+@dataclass(frozen=True, slots=True)
+class OrderCounts:
+    """Orders by how they ended, from the snapshot's `totals.orders` ({outcome: n}).
+
+    `total` leaves out `reassigned` (the order ends again, under another driver)."""
+
+    total: int
+    completed: int
+    cancelled: int
+    failed: int
+
+    @classmethod
+    def from_outcomes(cls, outcomes: Mapping[str, int]) -> OrderCounts:
+        return cls(
+            total=sum(int(n) for outcome, n in outcomes.items() if outcome != "reassigned"),
+            completed=int(outcomes.get("completed", 0)),
+            cancelled=int(outcomes.get("cancelled", 0)),
+            failed=int(outcomes.get("failed", 0)),
+        )
+
+
+def metrics_from_stats(
+    stats: Mapping[str, Any], orders_total: int | None = None
+) -> dict[str, float | None]:
     """Derive threshold metrics from a stats snapshot dict (`StatsSnapshot.to_dict()`).
 
-    Reads `endpoints.<name>.{count, errors, latency_ms.{p50..max}}`, the run-wide `latency_ms`
-    (falling back to the worst endpoint's value, an upper bound, when absent), `drivers.<id>.
-    {max_ping_gap_s, gaps_over_30s}` and `orders.{total, done}`. Metrics without data are None.
+    Reads `endpoints[]`, `totals` and `drivers[]`. Run-wide latency percentiles come from
+    `totals.latency_ms` when the snapshot has it, else from the worst endpoint (an upper bound, so
+    a threshold never passes by averaging). `orders_total` overrides the count of orders that
+    ended, for runs where some never did. Metrics without data are None.
     """
     metrics: dict[str, float | None] = {}
-    endpoints: Mapping[str, Any] = stats.get("endpoints") or {}
-    total_requests = 0
-    total_errors = 0
     worst: dict[str, float | None] = dict.fromkeys(_PERCENTILES)
-    for name, ep in endpoints.items():
+    requests = errors = 0
+    for ep in stats.get("endpoints") or ():
+        name = str(ep.get("endpoint"))
         count = int(ep.get("count") or 0)
-        errors = error_count(ep)
-        total_requests += count
-        total_errors += errors
+        n_errors = error_count(ep)
+        requests += count
+        errors += n_errors
         metrics[f"{name}.requests"] = float(count)
-        metrics[f"{name}.error_rate"] = errors / count if count else None
+        metrics[f"{name}.error_rate"] = n_errors / count if count else None
         latency: Mapping[str, Any] = ep.get("latency_ms") or {}
         for p in _PERCENTILES:
             value = latency.get(p) if count else None
@@ -204,23 +227,22 @@ def metrics_from_stats(stats: Mapping[str, Any]) -> dict[str, float | None]:
             if value is not None:
                 current = worst[p]
                 worst[p] = float(value) if current is None else max(current, float(value))
-    overall: Mapping[str, Any] = stats.get("latency_ms") or {}
+    totals: Mapping[str, Any] = stats.get("totals") or {}
+    overall: Mapping[str, Any] = totals.get("latency_ms") or {}
     for p in _PERCENTILES:
-        value = overall.get(p) if total_requests else None
+        value = overall.get(p) if requests else None
         metrics[f"{p}_ms"] = float(value) if value is not None else worst[p]
-    metrics["requests"] = float(total_requests)
-    metrics["error_rate"] = total_errors / total_requests if total_requests else None
+    metrics["requests"] = float(requests)
+    metrics["error_rate"] = errors / requests if requests else None
 
-    drivers: Mapping[str, Any] = stats.get("drivers") or {}
-    gaps = [float(d["max_ping_gap_s"]) for d in drivers.values() if d.get("max_ping_gap_s")]
-    metrics["max_ping_gap_s"] = max(gaps) if gaps else (0.0 if drivers else None)
-    over = sum(int(d.get("gaps_over_30s") or 0) for d in drivers.values())
-    metrics["gaps_over_30s"] = float(over) if drivers else None
+    has_drivers = bool(stats.get("drivers"))
+    metrics["max_ping_gap_s"] = float(totals.get("max_gap_s") or 0.0) if has_drivers else None
+    over = float(totals.get("gaps_over_limit") or 0)
+    metrics["gaps_over_30s"] = over if has_drivers else None
 
-    orders: Mapping[str, Any] = stats.get("orders") or {}
-    total = int(orders.get("total") or 0)
-    done = int(orders.get("done") or 0)
-    metrics["orders_completed_ratio"] = done / total if total else None
+    orders = OrderCounts.from_outcomes(totals.get("orders") or {})
+    total = orders.total if orders_total is None else orders_total
+    metrics["orders_completed_ratio"] = orders.completed / total if total else None
     return metrics
 
 

@@ -7,8 +7,10 @@ from typing import Any
 import pytest
 
 from driver_agent.errors import ConfigError
+from driver_agent.stats import StatsCollector
 from driver_agent.thresholds import (
     Op,
+    OrderCounts,
     Threshold,
     all_passed,
     evaluate,
@@ -125,60 +127,99 @@ def test_all_passed_is_false_when_any_threshold_fails() -> None:
 
 
 def _snapshot() -> dict[str, Any]:
-    return {
-        "endpoints": {
-            "update_driver_location": {
-                "count": 900,
-                "errors": {"ApiUnavailable": 8, "AuthError": 1},
-                "latency_ms": {"p50": 10.0, "p90": 30.0, "p95": 40.0, "p99": 90.0, "max": 200.0},
-            },
-            "checkin": {
-                "count": 100,
-                "errors": {},
-                "latency_ms": {"p50": 50.0, "p90": 60.0, "p95": 70.0, "p99": 80.0, "max": 95.0},
-            },
-            "checkout": {"count": 0, "errors": {}, "latency_ms": {}},
-        },
-        "drivers": {
-            "d-1": {"orders": 3, "distance_m": 5000.0, "max_ping_gap_s": 12.0, "gaps_over_30s": 0},
-            "d-2": {"orders": 2, "distance_m": 4000.0, "max_ping_gap_s": 41.5, "gaps_over_30s": 2},
-        },
-        "orders": {"total": 10, "done": 9, "cancelled": 1, "failed": 0},
-    }
+    """A small run through the real StatsCollector: 1,000 calls, 9 errors, 2 drivers."""
+    stats = StatsCollector(bucket_s=10.0)
+    for i in range(900):
+        error = "ApiUnavailable" if i < 8 else "AuthError" if i == 8 else None
+        stats.record_call("update_driver_location", 10.0 + i % 50, error, at_s=i / 10)
+    for i in range(100):
+        stats.record_call("checkin", 50.0 + i % 30, None, at_s=i)
+    t0 = 1_700_000_000_000
+    stats.driver_busy("d-1", True, at_ms=t0)
+    for k in range(1, 11):
+        stats.record_ping("d-1", t0 + k * 12_000, lateness_ms=1.0)
+    stats.driver_busy("d-1", False, at_ms=t0 + 120_000)
+    stats.driver_busy("d-2", True, at_ms=t0)
+    for t_ms in (10_000, 51_500, 93_000, 100_000):
+        stats.record_ping("d-2", t0 + t_ms, lateness_ms=2.0)
+    stats.driver_busy("d-2", False, at_ms=t0 + 100_000)
+    for i in range(10):
+        outcome = "completed" if i < 9 else "cancelled"
+        stats.record_order(f"d-{1 + i % 2}", outcome, {"end_to_end": 600.0 + i}, 1_000.0)
+    stats.record_order("d-1", "reassigned", {}, 0.0)
+    return stats.statistics().to_dict()
 
 
 def test_metrics_from_stats_sums_errors_and_takes_the_worst_endpoint_percentile() -> None:
-    metrics = metrics_from_stats(_snapshot())
+    snapshot = _snapshot()
+    metrics = metrics_from_stats(snapshot)
+    endpoints = {ep["endpoint"]: ep for ep in snapshot["endpoints"]}
     assert metrics["requests"] == 1000.0
     assert metrics["error_rate"] == pytest.approx(9 / 1000)
-    assert metrics["p95_ms"] == 70.0
-    assert metrics["max_ms"] == 200.0
-    assert metrics["max_ping_gap_s"] == 41.5
+    assert metrics["p95_ms"] == max(ep["latency_ms"]["p95"] for ep in endpoints.values())
+    assert metrics["p95_ms"] == pytest.approx(78.5, rel=0.02)  # checkin's, 50..79 ms
+    assert metrics["max_ms"] == pytest.approx(79.0)
+    assert metrics["max_ping_gap_s"] == pytest.approx(41.5)
     assert metrics["gaps_over_30s"] == 2.0
-    assert metrics["orders_completed_ratio"] == pytest.approx(0.9)
+    assert metrics["orders_completed_ratio"] == pytest.approx(0.9)  # reassigned not counted
     assert metrics["update_driver_location.error_rate"] == pytest.approx(0.01)
-    assert metrics["checkin.p99_ms"] == 80.0
-    assert metrics["checkout.p95_ms"] is None
-    assert metrics["checkout.error_rate"] is None
+    assert metrics["update_driver_location.p50_ms"] == pytest.approx(34.0, rel=0.02)
+    assert metrics["checkin.requests"] == 100.0
+    assert "checkout.p95_ms" not in metrics
 
 
 def test_metrics_from_stats_prefer_the_run_wide_latency_when_present() -> None:
     snapshot = _snapshot()
-    snapshot["latency_ms"] = {"p50": 12.0, "p90": 33.0, "p95": 45.0, "p99": 88.0, "max": 200.0}
+    snapshot["totals"]["latency_ms"] = {"p50": 12.0, "p90": 33.0, "p95": 45.0, "p99": 88.0}
     metrics = metrics_from_stats(snapshot)
     assert metrics["p95_ms"] == 45.0
     assert metrics["p50_ms"] == 12.0
+    assert metrics["max_ms"] == pytest.approx(79.0)  # not in totals: the worst endpoint's
+
+
+def test_orders_total_override_counts_orders_that_never_ended() -> None:
+    metrics = metrics_from_stats(_snapshot(), orders_total=18)
+    assert metrics["orders_completed_ratio"] == pytest.approx(0.5)
+
+
+def test_an_endpoint_with_no_calls_has_no_latency_data() -> None:
+    snapshot = _snapshot()
+    snapshot["endpoints"].append(
+        {"endpoint": "checkout", "count": 0, "errors": {}, "latency_ms": {"p95": 0.0}}
+    )
+    metrics = metrics_from_stats(snapshot)
+    assert metrics["checkout.p95_ms"] is None
+    assert metrics["checkout.error_rate"] is None
+    [result] = evaluate(parse_thresholds(["checkout.p95_ms < 500"]), metrics)
+    assert not result.passed
 
 
 def test_metrics_from_an_empty_run_have_no_data_and_fail_thresholds() -> None:
-    metrics = metrics_from_stats({})
-    assert metrics["requests"] == 0.0
-    results = evaluate(
-        parse_thresholds(["p95_ms < 800", "error_rate < 0.01", "orders_completed_ratio >= 0.99"]),
-        metrics,
-    )
-    assert [r.actual for r in results] == [None, None, None]
-    assert not any(r.passed for r in results)
+    for snapshot in ({}, StatsCollector().statistics().to_dict()):
+        metrics = metrics_from_stats(snapshot)
+        assert metrics["requests"] == 0.0
+        results = evaluate(
+            parse_thresholds(
+                ["p95_ms < 800", "error_rate < 0.01", "orders_completed_ratio >= 0.99"]
+            ),
+            metrics,
+        )
+        assert [r.actual for r in results] == [None, None, None]
+        assert not any(r.passed for r in results)
+
+
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        ({}, OrderCounts(0, 0, 0, 0)),
+        ({"completed": 3, "cancelled": 1, "failed": 1}, OrderCounts(5, 3, 1, 1)),
+        ({"completed": 2, "reassigned": 4}, OrderCounts(2, 2, 0, 0)),
+    ],
+)
+def test_order_counts_leave_reassigned_orders_out_of_the_total(
+    outcomes: dict[str, int], expected: OrderCounts
+) -> None:
+    assert OrderCounts.from_outcomes(outcomes) == expected
 
 
 def test_thresholds_from_a_snapshot_pass_and_fail_as_the_issue_describes() -> None:
