@@ -94,7 +94,8 @@ def test_a_drive_by_that_stops_six_seconds_near_the_stop_does_not_check_in(
 ) -> None:
     stopped = [p for p in drive_by_trace(with_speed=True) if p.speed_mps == 0.0]
     assert (stopped[-1].t_ms - stopped[0].t_ms) / 1000 == 6.0
-    assert all(StopGeofence(StopKind.DROPOFF, LAT, LNG)._distance(p) < 60 for p in stopped)
+    m_per_deg_lng = M_PER_DEG_LAT * math.cos(math.radians(LAT))
+    assert all(abs(p.lng - LNG) * m_per_deg_lng < 60 and p.lat == LAT for p in stopped)
     fixes = drive_by_trace(with_speed=with_speed)
     fence = StopGeofence(StopKind.DROPOFF, LAT, LNG)
     assert feed_all(fence, fixes) == []

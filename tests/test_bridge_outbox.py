@@ -85,6 +85,7 @@ def test_size_bound_drops_the_oldest_and_counts_them_durably(tmp_path: Path) -> 
     with Outbox(path, max_rows=3) as box:
         ids = [box.append("d1", "e", {"n": n}, T0_MS + n) for n in range(5)]
         assert [c.id for c in box.peek("d1")] == ids[2:]
+        assert box.depth() == 3
         assert box.dropped_counts() == {"overflow": 2}
     with Outbox(path, max_rows=3) as box:
         box.append_many([NewCall("d2", "e", {}) for _ in range(2)], T0_MS + 10)
@@ -101,6 +102,7 @@ def test_age_bound_drops_expired_calls_and_reports_oldest_age(tmp_path: Path) ->
         assert box.drop_expired(T0_MS + 61_000) == 1
         assert [c.body for c in box.peek("d1")] == [{"n": 1}]
         assert box.drop_expired(T0_MS + 61_000) == 0
+        assert box.depth() == 1
         assert box.dropped_counts() == {"expired": 1}
 
 

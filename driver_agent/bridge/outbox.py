@@ -124,6 +124,7 @@ class Outbox:
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(_SCHEMA)
             self._check_version()
+            self._depth = int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
         except sqlite3.Error as exc:
             self._db.close()
             raise self._error("cannot open", exc) from None
@@ -162,6 +163,7 @@ class Outbox:
                 )
                 assert cursor.lastrowid is not None
                 ids.append(cursor.lastrowid)
+            self._depth += len(rows)
             self._enforce_max_rows(db)
         return ids
 
@@ -187,6 +189,7 @@ class Outbox:
         with self._transaction("drop expired") as db:
             count = db.execute("DELETE FROM pending WHERE enqueued_at_ms < ?", (cutoff_ms,))
             dropped = count.rowcount
+            self._depth -= dropped
             self._count_drop(db, DropReason.EXPIRED, dropped)
         return dropped
 
@@ -215,8 +218,9 @@ class Outbox:
         return [str(r[0]) for r in rows]
 
     def depth(self) -> int:
-        with self._reading("count") as db:
-            return int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
+        """Pending calls (kept in memory: one Outbox object owns its file)."""
+        with self._reading("count"):
+            return self._depth
 
     def oldest_age_s(self, now_ms: int) -> float:
         """Seconds since the oldest pending call was enqueued; 0 when empty."""
@@ -250,19 +254,20 @@ class Outbox:
         with self._transaction("ack" if reason is None else "discard") as db:
             for i in id_list:
                 removed += db.execute("DELETE FROM pending WHERE id = ?", (i,)).rowcount
+            self._depth -= removed
             if reason is not None:
                 self._count_drop(db, reason, removed)
         return removed
 
     def _enforce_max_rows(self, db: sqlite3.Connection) -> None:
-        depth = int(db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
-        excess = depth - self.max_rows
+        excess = self._depth - self.max_rows
         if excess > 0:
             db.execute(
                 "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)",
                 (excess,),
             )
             self._count_drop(db, DropReason.OVERFLOW, excess)
+            self._depth -= excess
 
     @staticmethod
     def _count_drop(db: sqlite3.Connection, reason: str, count: int) -> None:
@@ -306,10 +311,12 @@ class Outbox:
                 self._db.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise self._error(f"cannot {what}", exc) from None
+            depth_before = self._depth
             try:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException as exc:
+                self._depth = depth_before
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
