@@ -70,7 +70,7 @@ def line_chart(
         return _no_data(parts, w, h)
     x_lo, x_hi = min(xs), max(xs)
     x_span = (x_hi - x_lo) or 1.0
-    y_ticks = _ticks(max(ys))
+    y_ticks = _ticks(max(ys) * 1.05)  # headroom: a flat line at the top stays visible
     y_top = y_ticks[-1]
     plot_w, plot_h = w - _PAD_L - _PAD_R, h - _PAD_T - _PAD_B
 

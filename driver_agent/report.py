@@ -120,9 +120,7 @@ class RunReport:
 # ----------------------------------------------------------------------------- data shaping
 
 
-def totals_from_stats(
-    stats: Mapping[str, Any], *, orders_total: int | None = None
-) -> Totals:
+def totals_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = None) -> Totals:
     """Totals from the snapshot's `totals` block. `orders_total` overrides the number of orders
     (the snapshot counts only orders that ended); reassigned orders are not counted twice."""
     totals: Mapping[str, Any] = stats.get("totals") or {}
@@ -297,9 +295,10 @@ def render_summary(report: RunReport) -> str:
             )
         )
     overall: Mapping[str, Any] = (report.stats.get("totals") or {}).get("latency_ms") or {}
-    rows.append(
-        ("all", f"{t.requests:,}", f"{t.errors:,}", *(fmt_num(overall.get(p)) for p in _P4))
-    )
+    if overall:  # the snapshot has no run-wide histogram yet: then there is no "all" row
+        rows.append(
+            ("all", f"{t.requests:,}", f"{t.errors:,}", *(fmt_num(overall.get(p)) for p in _P4))
+        )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         cells = [row[0].ljust(widths[0])] + [

@@ -170,7 +170,11 @@ def _cards(doc: Mapping[str, Any]) -> str:
         _card("Drivers", f"{t['drivers']:,}", f"{t['relocations']:,} relocations"),
         _card("Requests", f"{t['requests']:,}", f"{t['errors']:,} errors"),
         _card("Error rate", fmt_pct(rate), "", "bad" if rate else "good" if rate == 0 else ""),
-        _card("p95 latency", f"{fmt_num(p95)} ms" if p95 is not None else "-", "all endpoints"),
+        _card(
+            "p95 latency",
+            f"{fmt_num(p95)} ms" if p95 is not None else "-",
+            "all endpoints" if (stats.get("totals") or {}).get("latency_ms") else "worst endpoint",
+        ),
         _card(
             "Worst ping gap",
             f"{fmt_num(worst)} s" if worst is not None else "-",

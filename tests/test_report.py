@@ -336,3 +336,12 @@ def test_write_report_replaces_an_older_report(tmp_path: Path) -> None:
     json_path, _ = write_report(_report(seed=2), tmp_path)
     assert json.loads(json_path.read_text(encoding="utf-8"))["seed"] == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json"]
+
+
+def test_summary_has_an_all_row_only_when_the_snapshot_has_run_wide_latency() -> None:
+    stats = _stats()
+    assert not any(line.startswith("all ") for line in render_summary(_report()).splitlines())
+    stats["totals"]["latency_ms"] = {"p50": 21.0, "p95": 57.0, "p99": 250.0, "max": 290.0}
+    summary = render_summary(_report(stats=stats))
+    row = next(line for line in summary.splitlines() if line.startswith("all "))
+    assert row.split() == ["all", "420", "4", "21.0", "57.0", "250", "290"]
