@@ -1,0 +1,352 @@
+"""The sandbox's thin HTTP shell: a raw ASGI app over the pure rules.
+
+It parses (auth header, query string, JSON), routes, applies faults and the rate limit, adds the
+RateLimit-* headers to every response, and hands webhooks to the sender; every decision about
+orders, drivers and tokens is made in rules.py. The per-request path stays lean: no logging, no
+copies of state. The admin endpoints under /_sandbox/ are the sandbox's own (see README).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import time
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl
+
+import anyio
+import anyio.from_thread
+from anyio.abc import TaskStatus
+
+from driver_agent.sandbox.fleet import FLEET_HANDLERS
+from driver_agent.sandbox.manhattan import MANHATTAN_ORDERS
+from driver_agent.sandbox.rules import OTHER_PATH, RateStatus, SandboxState, TokenScope
+from driver_agent.sandbox.settings import SandboxSettings
+from driver_agent.sandbox.webhook_sender import WebhookSender
+from driver_agent.sandbox.world import JsonDict, Reply, Violation, WebhookJob
+from driver_agent.serving import serve_app
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+TOKEN_PATH = "/oauth/token"
+FLEET_PREFIX = "/open_fleet_services/"
+CREATE_TASK_PATH = "/services/create_task"
+MANHATTAN_CANCEL = MANHATTAN_ORDERS + "/cancel"
+MANHATTAN_GET = MANHATTAN_ORDERS + "/{id}"
+ADMIN_PREFIX = "/_sandbox/"
+MAX_BODY_BYTES = 16 * 1024 * 1024  # a 10 MB image in base64, plus the JSON around it
+URL_CREDENTIALS = frozenset(
+    {"client_id", "client_secret", "access_token", "token", "api_key", "secret", "authorization"}
+)
+NOT_FOUND = Reply(404, {"success": False, "message": "Not found: API calls use POST"})
+
+
+def _wall_clock_s() -> float:
+    return time.time()  # noqa: TID251 - the sandbox clock's one reading of wall time
+
+
+class SandboxClock:
+    """Sandbox time: wall-clock time plus an offset that `POST /_sandbox/clock` moves forward."""
+
+    def __init__(self, start_s: float | None = None) -> None:
+        self._offset_s = 0.0 if start_s is None else start_s - _wall_clock_s()
+
+    def now(self) -> float:
+        return _wall_clock_s() + self._offset_s
+
+    def advance(self, seconds: float) -> None:
+        if seconds < 0:
+            raise ValueError("the sandbox clock only moves forward")
+        self._offset_s += seconds
+
+
+class _BadRequest(Exception):
+    def __init__(self, reply: Reply) -> None:
+        self.reply = reply
+
+
+def _decode(raw: bytes) -> JsonDict:
+    if not raw.strip():
+        return {}
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as e:
+        message = f"malformed JSON body: {e.msg} at line {e.lineno} column {e.colno}"
+        raise _BadRequest(Reply(400, {"success": False, "message": message})) from None
+    except UnicodeDecodeError:
+        raise _BadRequest(
+            Reply(400, {"success": False, "message": "malformed JSON body: not UTF-8"})
+        ) from None
+    if not isinstance(value, dict):
+        raise _BadRequest(
+            Reply(400, {"success": False, "message": "the JSON body must be an object"})
+        )
+    return value
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b""  # disconnected
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _BadRequest(
+                Reply(413, {"success": False, "message": "request body larger than 16 MB"})
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class SandboxApp:
+    """The ASGI app; `state` (the rules), `clock` and `webhooks` are there for in-process use."""
+
+    def __init__(self, settings: SandboxSettings) -> None:
+        self.settings = settings
+        self.state = SandboxState(settings)
+        self.clock = SandboxClock(settings.start_s)
+        self.webhooks = WebhookSender(settings, self.state.webhook_done)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path: str = scope["path"]
+        now_s = self.clock.now()
+        if path.startswith(ADMIN_PREFIX):
+            try:
+                reply = await self._admin(scope, receive, path, now_s)
+            except _BadRequest as e:
+                reply = e.reply
+            except Violation as v:
+                reply = v.reply()
+            await self._respond(send, reply, self.state.rate("admin", now_s, consume=False))
+            return
+        key: str = path
+        rate: RateStatus | None = None
+        try:
+            key, reply, rate = await self._api(scope, receive, path, now_s)
+        except _BadRequest as e:
+            reply = e.reply
+        except Violation as v:
+            reply = v.reply()
+        state = self.state
+        state.record_call(key, reply.status)
+        if state.world.outbox:
+            for job in state.take_outbox():
+                self.webhooks.submit(job)
+        await self._respond(send, reply, rate or state.rate("anonymous", now_s, consume=False))
+
+    async def _api(
+        self, scope: Scope, receive: Receive, path: str, now_s: float
+    ) -> tuple[str, Reply, RateStatus | None]:
+        method: str = scope["method"]
+        route, arg = self._route(path, method)
+        if route is None:
+            return (OTHER_PATH if arg is None else arg), NOT_FOUND, None
+        if scope["query_string"] and URL_CREDENTIALS & {
+            k.lower() for k, _ in parse_qsl(scope["query_string"].decode("latin-1"))
+        }:
+            raise Violation(401, "Credentials must be sent in headers, never in the URL")
+        state = self.state
+        if state.faults:
+            fault = state.faults.take(path, now_s, api=True)
+            if fault is not None:
+                if fault.delay_s:
+                    await anyio.sleep(fault.delay_s)
+                if fault.status is not None:
+                    message = f"sandbox fault: HTTP {fault.status}"
+                    reply = Reply(
+                        fault.status, {"success": False, "message": message}, fault.retry_after_s
+                    )
+                    return route, reply, None
+        if route == TOKEN_PATH:
+            raw = await _read_body(receive)
+            content_type = _header(scope, b"content-type") or ""
+            if "application/x-www-form-urlencoded" in content_type:
+                body: JsonDict = dict(parse_qsl(raw.decode("latin-1")))
+            else:
+                body = _decode(raw)
+            client_id = body.get("client_id")
+            rate = state.rate(client_id if isinstance(client_id, str) else "anonymous", now_s)
+            if rate.exceeded:
+                return route, self._throttled(rate), rate
+            return route, state.issue_token(body, now_s), rate
+        scope_kind = TokenScope.FLEET if route.startswith(FLEET_PREFIX) else TokenScope.MERCHANT
+        grant = state.authorize(_header(scope, b"authorization"), scope_kind, now_s)
+        rate = state.rate(grant.client_id, now_s)
+        if rate.exceeded:
+            return route, self._throttled(rate), rate
+        if route == MANHATTAN_GET:
+            return route, state.manhattan_get(str(arg)), rate
+        body = _decode(await _read_body(receive))
+        if scope_kind is TokenScope.FLEET:
+            reply = state.fleet(route[len(FLEET_PREFIX) :], body, now_s)
+        elif route == CREATE_TASK_PATH:
+            reply = state.create_task(body, now_s)
+        elif route == MANHATTAN_CANCEL:
+            reply = state.manhattan_cancel(body, now_s)
+        else:
+            reply = state.manhattan_create(body, now_s)
+        return route, reply, rate
+
+    @staticmethod
+    def _route(path: str, method: str) -> tuple[str | None, str | None]:
+        """(route key, argument) for a known API path and method; (None, key) when not found."""
+        path = path.rstrip("/") or "/"
+        if path.startswith(MANHATTAN_ORDERS + "/") and path != MANHATTAN_CANCEL:
+            order_id = path[len(MANHATTAN_ORDERS) + 1 :]
+            if method == "GET" and order_id and "/" not in order_id:
+                return MANHATTAN_GET, order_id
+            return None, MANHATTAN_GET if "/" not in order_id else None
+        known = path in (TOKEN_PATH, CREATE_TASK_PATH, MANHATTAN_ORDERS, MANHATTAN_CANCEL) or (
+            path.startswith(FLEET_PREFIX) and path[len(FLEET_PREFIX) :] in FLEET_HANDLERS
+        )
+        if not known:
+            return None, None
+        if method != "POST":
+            return None, path  # GET (or anything but POST) on an API path -> 404
+        return path, None
+
+    @staticmethod
+    def _throttled(rate: RateStatus) -> Reply:
+        return Reply(
+            429,
+            {"success": False, "message": "Too many requests: rate limit exceeded"},
+            rate.reset_s,
+        )
+
+    async def _admin(self, scope: Scope, receive: Receive, path: str, now_s: float) -> Reply:
+        state, method = self.state, scope["method"]
+        if state.faults:
+            fault = state.faults.take(path, now_s, api=False)
+            if fault is not None:
+                if fault.delay_s:
+                    await anyio.sleep(fault.delay_s)
+                if fault.status is not None:
+                    message = f"sandbox fault: HTTP {fault.status}"
+                    return Reply(fault.status, {"success": False, "message": message})
+        parts = path.rstrip("/").split("/")  # ["", "_sandbox", ...]
+        if path.rstrip("/") == "/_sandbox/state" and method in ("GET", "POST"):
+            return Reply(200, state.snapshot(now_s))
+        if method != "POST":
+            return Reply(404, {"success": False, "message": f"no admin endpoint {method} {path}"})
+        body = _decode(await _read_body(receive))
+        if parts[2:] == ["clock"]:
+            advance_s = body.get("advance_s")
+            if isinstance(advance_s, bool) or not isinstance(advance_s, int | float):
+                raise Violation(400, "advance_s must be a number of seconds")
+            if advance_s < 0:
+                raise Violation(400, "advance_s must be >= 0: the sandbox clock only moves forward")
+            self.clock.advance(float(advance_s))
+            return Reply(200, {"success": True, "now_s": self.clock.now()})
+        if parts[2:] == ["faults"]:
+            fault = state.faults.add(body, now_s)
+            view = None if fault is None else fault.view(now_s)
+            return Reply(200, {"success": True, "fault": view, "faults": state.faults.view(now_s)})
+        if parts[2:] == ["settle"]:
+            timeout_s = body.get("timeout_s", 10)
+            if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
+                raise Violation(400, "timeout_s must be a number")
+            with anyio.move_on_after(timeout_s):
+                await self.webhooks.wait_idle()
+            return Reply(200, {"success": True, "idle": not self.webhooks.busy})
+        if len(parts) == 5 and parts[2] == "orders" and parts[4] in ("update", "cancel"):
+            if not parts[3].isdigit():
+                raise Violation(400, f"task id must be an integer, got {parts[3]!r}")
+            task_id = int(parts[3])
+            if parts[4] == "update":
+                outcome = state.update_order(task_id, body, now_s)
+            else:
+                outcome = state.cancel_order(task_id, body, now_s)
+            if isinstance(outcome, Reply):
+                return outcome
+            return Reply(200, await self._send_now(outcome))
+        return Reply(404, {"success": False, "message": f"no admin endpoint POST {path}"})
+
+    async def _send_now(self, job: WebhookJob) -> JsonDict:
+        out: JsonDict = {"success": True, "payload": job.payload, "webhook": None}
+        if self.webhooks.enabled:
+            out["webhook"] = (await self.webhooks.deliver(job)).view()
+        return out
+
+    @staticmethod
+    async def _respond(send: Send, reply: Reply, rate: RateStatus) -> None:
+        payload = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(payload)).encode()),
+            (b"ratelimit-limit", str(rate.limit).encode()),
+            (b"ratelimit-remaining", str(rate.remaining).encode()),
+            (b"ratelimit-reset", str(rate.reset_s).encode()),
+        ]
+        if reply.retry_after_s is not None:
+            headers.append((b"retry-after", str(max(int(reply.retry_after_s + 0.999), 0)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    @staticmethod
+    async def _lifespan(receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def create_app(settings: SandboxSettings | None = None) -> SandboxApp:
+    """The sandbox as an ASGI app; its webhooks go out while `app.webhooks.run()` runs."""
+    return SandboxApp(settings or SandboxSettings())
+
+
+async def serve_sandbox(
+    settings: SandboxSettings | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    app: SandboxApp | None = None,
+    task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve the sandbox (and its webhook sender) until cancelled; reports the base URL."""
+    app = app or create_app(settings)
+    async with anyio.create_task_group() as tg:
+        await tg.start(app.webhooks.run)
+        url = await tg.start(serve_app, app, host, port)
+        task_status.started(url)
+
+
+@contextmanager
+def serve_sandbox_in_thread(
+    settings: SandboxSettings | None = None,
+    *,
+    app: SandboxApp | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+) -> Iterator[str]:
+    """The sandbox on a background thread with its own event loop; yields the base URL."""
+    with anyio.from_thread.start_blocking_portal() as portal:
+        serve = functools.partial(serve_sandbox, settings, host, port, app=app)
+        future, url = portal.start_task(serve)
+        try:
+            yield url
+        finally:
+            future.cancel()

@@ -1,0 +1,108 @@
+"""Faults the sandbox can be told to inject: error answers, outages, slow answers (pure).
+
+`{"status": 503, "count": 5}` answers the next 5 API requests with 503; `{"status": 503,
+"duration_s": 120}` is an outage for 120 s of sandbox time; `{"status": 429, "count": 2,
+"retry_after_s": 1}` throttles; `{"delay_s": 0.5, "count": 3}` slows answers down; `"paths": [...]`
+limits a fault to those paths (and is the only way to reach /oauth/token or /_sandbox/);
+`{"clear": true}` ends all faults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from driver_agent.sandbox.world import JsonDict, Violation
+
+
+@dataclass(slots=True)
+class Fault:
+    status: int | None
+    count: int | None
+    until_s: float | None
+    delay_s: float
+    retry_after_s: float | None
+    paths: frozenset[str] | None
+
+    def view(self, now_s: float) -> JsonDict:
+        return {
+            "status": self.status,
+            "count": self.count,
+            "remaining_s": None if self.until_s is None else max(self.until_s - now_s, 0.0),
+            "delay_s": self.delay_s,
+            "retry_after_s": self.retry_after_s,
+            "paths": None if self.paths is None else sorted(self.paths),
+        }
+
+
+def _number(body: JsonDict, key: str, *, minimum: float) -> float | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise Violation(400, f"{key} must be a number >= {minimum:g}")
+    return float(value)
+
+
+class FaultBook:
+    """The active faults, first added first applied."""
+
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._faults)
+
+    def add(self, body: JsonDict, now_s: float) -> Fault | None:
+        """Add the fault a `POST /_sandbox/faults` body describes; None for `{"clear": true}`."""
+        if body.get("clear") is True:
+            self._faults.clear()
+            return None
+        status = body.get("status")
+        if status is not None and (
+            isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
+        ):
+            raise Violation(400, "status must be an HTTP error status (400-599)")
+        count = _number(body, "count", minimum=1)
+        duration_s = _number(body, "duration_s", minimum=0)
+        delay_s = _number(body, "delay_s", minimum=0) or 0.0
+        retry_after_s = _number(body, "retry_after_s", minimum=0)
+        if status is None and not delay_s:
+            raise Violation(400, "a fault needs a status or a delay_s (or clear: true)")
+        if count is None and duration_s is None:
+            raise Violation(400, "a fault needs count or duration_s")
+        paths = body.get("paths")
+        if paths is not None and (
+            not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)
+        ):
+            raise Violation(400, "paths must be a list of strings")
+        fault = Fault(
+            status=status,
+            count=None if count is None else int(count),
+            until_s=None if duration_s is None else now_s + duration_s,
+            delay_s=delay_s,
+            retry_after_s=retry_after_s,
+            paths=None if paths is None else frozenset(paths),
+        )
+        self._faults.append(fault)
+        return fault
+
+    def take(self, path: str, now_s: float, *, api: bool) -> Fault | None:
+        """The fault for this request, if any (using up one of its count)."""
+        for fault in list(self._faults):
+            if fault.until_s is not None and now_s >= fault.until_s:
+                self._faults.remove(fault)
+                continue
+            if fault.paths is not None:
+                if path not in fault.paths:
+                    continue
+            elif not api:
+                continue
+            if fault.count is not None:
+                fault.count -= 1
+                if fault.count <= 0:
+                    self._faults.remove(fault)
+            return fault
+        return None
+
+    def view(self, now_s: float) -> list[JsonDict]:
+        return [f.view(now_s) for f in self._faults if f.until_s is None or now_s < f.until_s]
