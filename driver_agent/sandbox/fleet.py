@@ -273,6 +273,11 @@ def cancel_delivery(world: World, body: JsonDict, now_s: float) -> Reply:
     return _task_reply(order)
 
 
+def _size_text(limit: int) -> str:
+    mb = 1024 * 1024
+    return f"{limit // mb} MB" if limit % mb == 0 else f"{limit} bytes"
+
+
 def _decode_data_url(value: object, key: str, limit: int, *, images_only: bool) -> int:
     """Validate a base64 data URL; returns the decoded size in bytes."""
     if not isinstance(value, str):
@@ -284,13 +289,13 @@ def _decode_data_url(value: object, key: str, limit: int, *, images_only: bool) 
     if images_only and mime not in IMAGE_MAGIC:
         raise Violation(400, f"{key}: only JPEG and PNG images are accepted, got {mime}")
     if len(data) * 3 // 4 > limit + 3:
-        raise Violation(400, f"{key} is larger than the {limit // (1024 * 1024)} MB limit")
+        raise Violation(400, f"{key} is larger than the limit of {_size_text(limit)}")
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         raise Violation(400, f"{key} is not valid base64") from None
     if len(raw) > limit:
-        raise Violation(400, f"{key} is larger than the {limit // (1024 * 1024)} MB limit")
+        raise Violation(400, f"{key} is larger than the limit of {_size_text(limit)}")
     magic = IMAGE_MAGIC.get(mime)
     if magic is not None and not raw.startswith(magic):
         raise Violation(400, f"{key}: the data is not a {mime.split('/')[1].upper()} image")
