@@ -60,16 +60,20 @@ def bearing_deg(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
 
 
 def destination(lat: float, lng: float, bearing: float, distance_m: float) -> tuple[float, float]:
-    """The point `distance_m` away from (lat, lng) along the initial compass `bearing` (degrees)."""
-    p1, l1 = math.radians(lat), math.radians(lng)
+    """The point `distance_m` away from (lat, lng) along the initial compass `bearing` (degrees).
+
+    Computed with unit vectors (no asin), so it stays precise next to the poles.
+    """
+    p, lm = math.radians(lat), math.radians(lng)
     th = math.radians(bearing)
     d = distance_m / EARTH_RADIUS_M
-    sin_p2 = math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(th)
-    p2 = math.asin(max(-1.0, min(1.0, sin_p2)))
-    l2 = l1 + math.atan2(
-        math.sin(th) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * sin_p2
-    )
-    return math.degrees(p2), normalize_lng(math.degrees(l2))
+    sp, cp, sl, cl = math.sin(p), math.cos(p), math.sin(lm), math.cos(lm)
+    n = (cp * cl, cp * sl, sp)  # the start point
+    east = (-sl, cl, 0.0)
+    north = (-sp * cl, -sp * sl, cp)
+    cd, sd, ct, st = math.cos(d), math.sin(d), math.cos(th), math.sin(th)
+    x, y, z = (n[i] * cd + (north[i] * ct + east[i] * st) * sd for i in range(3))
+    return _from_vector(x, y, z)
 
 
 def _to_vector(lat: float, lng: float) -> tuple[float, float, float]:
