@@ -4,7 +4,7 @@
 brakes within set limits, cruises at its road class's speed (times a per-trip pace), slows for
 turns by their angle, and now and then stops at a junction (lights, give way). The timeline is
 precomputed as piecewise constant-acceleration phases, so `position_at(t_s)` is a bisect plus an
-interpolation.
+interpolation. A recorded trace (times, no road classes) cruises at its own recorded pace.
 
 `Leg` is one drive to a stop: it draws a `StopPlan` for the stop kind (where to park, how long
 parking, the walk to the door, the handover and the proof of delivery take), parks a little
@@ -50,6 +50,9 @@ class MotionParams:
     junction_stop_mode_s: float = 12.0
     junction_spacing_m: float = 50.0  # candidates closer than this to the last one are skipped
     turn_window_m: float = 12.0  # headings for the turn angle are taken this far each side
+    # a recorded trace without road classes cruises at its own recorded pace, so clamped
+    recorded_window_m: float = 200.0
+    recorded_cruise_kph: tuple[float, float] = (15.0, 100.0)
 
 
 def turn_speed_mps(angle_deg: float) -> float:
@@ -63,6 +66,24 @@ def turn_speed_mps(angle_deg: float) -> float:
                 return v1
             return v0 + (v1 - v0) * (a - a0) / (a1 - a0)
     return TURN_SPEED_MPS[-1][1]
+
+
+def recorded_cruise_mps(track: Track, params: MotionParams) -> list[float]:
+    """Per-segment cruise from a recorded trace's own pace: the average speed over a window of
+    `recorded_window_m` around the segment, clamped to `recorded_cruise_kph` (min, max)."""
+    assert track.times_s is not None
+    cum, times = track.vertex_distances_m, track.times_s
+    lo_kph, hi_kph = params.recorded_cruise_kph
+    half = params.recorded_window_m / 2.0
+    out = []
+    for i in range(len(cum) - 1):
+        mid = (cum[i] + cum[i + 1]) / 2.0
+        a = max(0, bisect_right(cum, mid - half) - 1)
+        b = min(len(cum) - 1, bisect_right(cum, mid + half))
+        dt = times[b] - times[a]
+        speed = (cum[b] - cum[a]) / dt if dt > 0 else hi_kph / 3.6
+        out.append(max(lo_kph / 3.6, min(hi_kph / 3.6, speed)))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +153,8 @@ class Movement:
         seg_cruise = [
             cruise_mps(c, lim) * self.pace for c, lim in zip(classes, limits, strict=True)
         ]
+        if track.road_classes is None and track.times_s is not None:
+            seg_cruise = [v * self.pace for v in recorded_cruise_mps(track, p)]
         # stations: vertices strictly inside (0, distance_m), plus both ends
         stations = [0.0] + [s for s in cum[1:-1] if 0.0 < s < self.distance_m] + [self.distance_m]
         seg_of = [self._path.segment(s) for s in stations]

@@ -132,3 +132,15 @@ def test_a_tiny_track_does_not_break_the_profile() -> None:
 )
 def test_turn_speed_falls_with_the_angle(angle: float, expected: float) -> None:
     assert turn_speed_mps(angle) == pytest.approx(expected)
+
+
+def test_a_recorded_trace_without_road_classes_cruises_at_its_recorded_pace() -> None:
+    xy = [(100.0 * k, 0.0) for k in range(21)]  # 2 km due east, recorded at 20 m/s
+    proj = LocalProjection(60.17, 24.94)
+    recorded = Track.from_xy(xy, proj, times_s=[5.0 * k for k in range(21)])
+    unrecorded = Track.from_xy(xy, proj)
+    params = MotionParams(junction_stop_p=0.0)
+    fast = Movement(recorded, random.Random(1), params)
+    slow = Movement(unrecorded, random.Random(1), params)
+    assert fast.max_speed_mps() == pytest.approx(20.0 * fast.pace)
+    assert slow.max_speed_mps() == pytest.approx(cruise_mps("") * slow.pace)
