@@ -1,0 +1,516 @@
+"""Runs one simulated driver: the lifecycle machine, the fleet client, a route and the clock.
+
+The runner is the I/O shell around `lifecycle.Lifecycle`: it feeds events (an order offered, a
+call confirmed, the geofence entered, a webhook's cancel or update) and executes the commands it
+gets back. Between events it keeps a few timers in simulated time (next location update, arrival
+at the stop, notes during the dwell, end of the dwell) and sleeps until the earliest of them, or
+until `offer()` / `cancel()` / `update()` wake it.
+
+Location updates are drift-free: each deadline is the previous one plus the interval, and the
+update carries the *scheduled* tick as `reported_time`. Every call's latency is measured from
+the time it was scheduled, not from when it went out, so a lagging generator or a stalled API
+shows up in the figures instead of hiding (no coordinated omission).
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import random
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+import structlog
+
+from driver_agent.client import FleetClient
+from driver_agent.clock import Clock, Wakeup
+from driver_agent.config import DriverConfig
+from driver_agent.errors import ApiError
+from driver_agent.lifecycle import (
+    AddNote,
+    ArrivedAtStop,
+    AssignDriver,
+    Assigned,
+    CancelOrder,
+    CheckedIn,
+    CheckedOut,
+    CheckIn,
+    CheckOut,
+    Command,
+    CommandFailed,
+    Completed,
+    CompleteOrder,
+    DriveTo,
+    Dwell,
+    DwellFinished,
+    EtaChanged,
+    Event,
+    Lifecycle,
+    LocationTick,
+    OrderCancelled,
+    OrderOffered,
+    OrderUpdated,
+    PlannedNote,
+    Reassigned,
+    SendLocation,
+    Started,
+    StartOrder,
+    StopWork,
+    UpdateOrder,
+)
+from driver_agent.model import NoteKind, Order, Stop, StopKind
+from driver_agent.navigator import Navigator
+from driver_agent.stats import StatsCollector
+from driver_agent.stopplan import Leg
+from driver_agent.wire import DriverProfile, Note, WayPointUpdate
+
+T = TypeVar("T")
+log = structlog.get_logger("driver_agent.driver")
+
+
+class Recorder(Protocol):
+    """Receives what the report's map shows: positions and stop events."""
+
+    def position(self, driver_id: str, lat: float, lng: float, t_ms: int) -> None: ...
+
+    def event(
+        self, kind: str, driver_id: str, task_id: int, lat: float, lng: float, t_ms: int
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProofAssets:
+    """Real small images sent as proof of delivery."""
+
+    photo: Note
+    signature: Note
+
+
+@dataclass
+class DriverContext:
+    """What every driver of a fleet shares: one client, one clock, one stats collector."""
+
+    client: FleetClient
+    clock: Clock
+    stats: StatsCollector
+    navigator: Navigator
+    config: DriverConfig
+    proof: ProofAssets
+    seed: int = 1
+    run_started_real: float = 0.0
+    recorder: Recorder | None = None
+    on_order_end: Callable[[Driver, Order, str], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DriverSpec:
+    driver_id: str
+    name: str
+    lat: float
+    lng: float
+    phone: str | None = None
+
+
+@dataclass(order=True, slots=True)
+class _Timer:
+    at: float
+    seq: int
+    kind: str = field(compare=False)
+    payload: object = field(compare=False, default=None)
+
+
+class Driver:
+    """One simulated driver: `run()` it in a task; `offer()`, `cancel()`, `update()` it."""
+
+    def __init__(self, spec: DriverSpec, ctx: DriverContext) -> None:
+        self.spec = spec
+        self.driver_id = spec.driver_id
+        self._ctx = ctx
+        self._clock = ctx.clock
+        self._client = ctx.client
+        self._stats = ctx.stats
+        self.lifecycle = Lifecycle()
+        self.lat, self.lng = spec.lat, spec.lng
+        self._rng = random.Random(f"{ctx.seed}:{spec.driver_id}")
+        self._noise = ctx.navigator.noise(random.Random(f"{ctx.seed}:{spec.driver_id}:gps"))
+        self._inbox: deque[Event] = deque()
+        self._wakeup = Wakeup()
+        self._known_to_api = False
+        self._closing = False
+        # the current leg and stop
+        self._leg: Leg | None = None
+        self._leg_started = 0.0
+        self._leg_target: StopKind | None = None  # the stop the current leg leads to
+        self._distance_m = 0.0
+        # timers, simulated epoch seconds
+        self._next_ping = math.inf
+        self._arrive_at = math.inf
+        self._dwell_until = math.inf
+        self._notes: deque[tuple[float, AddNote]] = deque()
+        self._pending_notes: list[AddNote] = []
+        self._dwell_kind = StopKind.PICKUP
+        self.orders_done = 0
+
+    # ---- from outside -----------------------------------------------------------------------
+
+    @property
+    def is_idle(self) -> bool:
+        return not self.lifecycle.is_active and not self._inbox
+
+    def offer(self, order: Order) -> None:
+        self._post(OrderOffered(order))
+
+    def cancel(self, reason_id: int = 0, reason: str = "") -> None:
+        """Bringg cancelled the order (webhook): stop all work on it."""
+        self._post(OrderCancelled(reason_id, reason, by_api=False))
+
+    def cancel_by_driver(self, reason_id: int, reason: str) -> None:
+        """The driver side cancels the order (Cancel Order call)."""
+        self._post(OrderCancelled(reason_id, reason, by_api=True))
+
+    def where(self) -> tuple[float, float]:
+        """The driver's true position now (no GPS noise)."""
+        return self._position(self._clock.now())
+
+    def place(self, lat: float, lng: float) -> None:
+        """Put an idle driver somewhere else (relocated near a far-away order)."""
+        self.lat, self.lng = lat, lng
+
+    def update(self, change: OrderUpdated) -> None:
+        self._post(change)
+
+    def reassigned(self, to_driver: str) -> None:
+        self._post(Reassigned(to_driver))
+
+    def close(self) -> None:
+        """Finish the order in hand, then return from `run()`."""
+        self._closing = True
+        self._wakeup.set()
+
+    def _post(self, event: Event) -> None:
+        self._inbox.append(event)
+        self._wakeup.set()
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        clock = self._clock
+        self._next_ping = clock.now() + self._ctx.config.idle_ping_interval_s
+        while True:
+            if self._closing and not self.lifecycle.is_active and not self._inbox:
+                return
+            woke = await clock.sleep_until(self._next_due()[0], self._wakeup)
+            while self._inbox:
+                await self._feed(self._inbox.popleft(), clock.now())
+            if not woke:
+                await self._fire_due_timers()
+
+    def _next_due(self) -> tuple[float, str]:
+        """The earliest timer: (simulated time, which)."""
+        due = (self._next_ping, "ping")
+        if self._arrive_at < due[0]:
+            due = (self._arrive_at, "arrive")
+        if self._notes and self._notes[0][0] < due[0]:
+            due = (self._notes[0][0], "note")
+        if self._dwell_until < due[0]:
+            due = (self._dwell_until, "dwell")
+        return due
+
+    async def _fire_due_timers(self) -> None:
+        """Fire every timer that is due, earliest first, so calls go out in time order."""
+        while True:
+            at, which = self._next_due()
+            if at > self._clock.now() or self._inbox:
+                return
+            if which == "ping":
+                busy = self.lifecycle.is_busy
+                config = self._ctx.config
+                interval = config.ping_interval_s if busy else config.idle_ping_interval_s
+                self._next_ping = at + interval
+                await self._ping(at)
+            elif which == "arrive":
+                self._arrive_at = math.inf
+                await self._arrive(at)
+            elif which == "note":
+                _, command = self._notes.popleft()
+                await self._send_note(command, at)
+            else:
+                self._dwell_until = math.inf
+                await self._feed(DwellFinished(self._dwell_kind), at)
+
+    # ---- position ---------------------------------------------------------------------------
+
+    def _position(self, t: float) -> tuple[float, float]:
+        """True position at simulated time t (on the leg, or parked)."""
+        if self._leg is not None:
+            where = self._leg.position_at(t - self._leg_started)
+            return where.lat, where.lng
+        return self.lat, self.lng
+
+    def _reported(self, t: float) -> tuple[float, float]:
+        """What the phone reports at t: the position plus correlated GPS noise."""
+        lat, lng = self._position(t)
+        noisy_lat, noisy_lng, _accuracy_m = self._noise.apply(lat, lng, t)
+        return noisy_lat, noisy_lng
+
+    def _settle(self, t: float) -> None:
+        """Fix the true position at t as the current one (before re-routing or parking)."""
+        self.lat, self.lng = self._position(t)
+
+    # ---- events and commands ----------------------------------------------------------------
+
+    async def _feed(self, event: Event, at: float) -> None:
+        commands = self.lifecycle.handle(event, int(at * 1000))
+        for command in commands:
+            await self._execute(command, at)
+
+    async def _execute(self, command: Command, at: float) -> None:
+        ctx, order = self._ctx, self.lifecycle.order
+        assert order is not None
+        task_id = order.task_id
+        if isinstance(command, AssignDriver):
+            if self._known_to_api:
+                call = self._client.assign_driver(task_id, user_external_id=self.driver_id)
+            else:
+                profile = DriverProfile(
+                    external_id=self.driver_id, name=self.spec.name, phone=self.spec.phone
+                )
+                call = self._client.assign_driver(task_id, user=profile)
+            if await self._call("assign_driver", at, call, command) is not FAILED:
+                self._known_to_api = True
+                await self._feed(Assigned(), self._clock.now())
+        elif isinstance(command, StartOrder):
+            lat, lng = self._reported(at)
+            started = self._client.start_task(task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
+            if await self._call("start_task", at, started, command) is not FAILED:
+                now = self._clock.now()
+                self._stats.driver_busy(self.driver_id, True, _ms(at))
+                self._next_ping = at + ctx.config.ping_interval_s
+                await self._feed(Started(), now)
+        elif isinstance(command, DriveTo):
+            rerouted = self._leg is not None and self._leg_target is command.stop.kind
+            self._drive_to(command.stop, at)
+            if rerouted:  # tell Bringg the new ETA at the moved stop
+                await self._feed(EtaChanged(command.stop.kind, _ms(self._arrive_at)), at)
+        elif isinstance(command, SendLocation):
+            await self._send_location(at, task_id)
+        elif isinstance(command, CheckIn):
+            checked = self._client.checkin(
+                task_id,
+                kind=command.kind,
+                lat=command.lat,
+                lng=command.lng,
+                reported_time_ms=_ms(at),
+            )
+            if await self._call("checkin", at, checked, command) is not FAILED:
+                self._record("checkin", task_id, command.lat, command.lng, at)
+                await self._feed(CheckedIn(command.kind, self._plan_notes(command.kind)), at)
+        elif isinstance(command, AddNote):
+            self._pending_notes.append(command)  # sent during the dwell that follows
+        elif isinstance(command, Dwell):
+            self._start_dwell(command.kind, order, at)
+        elif isinstance(command, CheckOut):
+            lat, lng = self._reported(at)
+            out = self._client.checkout(
+                task_id, kind=command.kind, lat=lat, lng=lng, reported_time_ms=_ms(at)
+            )
+            if await self._call("checkout", at, out, command) is not FAILED:
+                self._record("checkout", task_id, lat, lng, at)
+                await self._feed(CheckedOut(command.kind), at)
+        elif isinstance(command, CompleteOrder):
+            lat, lng = self._reported(at)
+            done = self._client.end_task(task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
+            if await self._call("end_task", at, done, command) is not FAILED:
+                await self._feed(Completed(), at)
+                self._finish(order, "completed", at)
+        elif isinstance(command, CancelOrder):
+            lat, lng = self._reported(at)
+            cancelled = self._client.cancel_delivery(
+                task_id,
+                reason_id=command.reason_id,
+                reason=command.reason or None,
+                lat=lat,
+                lng=lng,
+                reported_time_ms=_ms(at),
+            )
+            await self._call("cancel_delivery", at, cancelled, command)
+        elif isinstance(command, UpdateOrder):
+            eta = WayPointUpdate(command.kind, eta=_iso(command.eta_ms))
+            update = self._client.update_task(task_id, way_points=[eta], reported_time_ms=_ms(at))
+            await self._call("update_task", at, update, command)
+        elif isinstance(command, StopWork):
+            self._stop_work(order, at)
+        else:  # pragma: no cover - the lifecycle emits nothing else
+            raise AssertionError(f"unknown command {command!r}")
+
+    async def _call(
+        self, endpoint: str, scheduled: float, call: Awaitable[T], command: Command
+    ) -> T | _Failed:
+        """One API call: latency from `scheduled` to stats; a refusal fed back as an event."""
+        clock = self._clock
+        lag_s = max(clock.now() - scheduled, 0.0) / clock.speed
+        t0 = clock.monotonic()
+        error: str | None = None
+        try:
+            return await call
+        except ApiError as exc:
+            error = type(exc).__name__
+            log.warning(
+                "call_failed",
+                driver_id=self.driver_id,
+                endpoint=endpoint,
+                status=exc.status,
+                error=error,
+                message=exc.message,
+            )
+            if self.lifecycle.is_active:
+                await self._feed(CommandFailed(command, exc.message), clock.now())
+            return FAILED
+        finally:
+            latency_ms = (lag_s + clock.monotonic() - t0) * 1000.0
+            self._stats.record_call(
+                endpoint,
+                latency_ms,
+                error,
+                max(clock.monotonic() - self._ctx.run_started_real, 0.0),
+            )
+
+    async def _ping(self, at: float) -> None:
+        lifecycle = self.lifecycle
+        if lifecycle.is_busy:
+            lat, lng = self._reported(at)
+            await self._feed(LocationTick(lat, lng), at)
+        elif self._known_to_api and not lifecycle.is_active:
+            await self._send_location(at, None)
+
+    async def _send_location(self, at: float, task_id: int | None) -> None:
+        lat, lng = self._reported(at)
+        clock = self._clock
+        lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
+        call = self._client.update_driver_location(
+            user_external_id=self.driver_id,
+            lat=lat,
+            lng=lng,
+            reported_time_ms=_ms(at),
+            started_tasks=(task_id,) if task_id is not None else (),
+        )
+        command = SendLocation(task_id or 0, lat, lng)
+        if await self._call("update_driver_location", at, call, command) is FAILED:
+            return
+        if task_id is not None:
+            self._stats.record_ping(self.driver_id, _ms(at), lateness_ms)
+        if self._ctx.recorder is not None:
+            self._ctx.recorder.position(self.driver_id, lat, lng, _ms(at))
+
+    def _close_leg(self, at: float) -> None:
+        """Stand where the current leg has brought the driver by `at`; count what was driven."""
+        if self._leg is not None:
+            self._settle(at)
+            self._distance_m += self._leg.movement.distance_at(at - self._leg_started)[0]
+            self._leg = None
+        self._arrive_at = math.inf
+
+    def _drive_to(self, stop: Stop, at: float) -> None:
+        self._close_leg(at)
+        self._leg = self._ctx.navigator.leg(self.lat, self.lng, stop, self._rng)
+        self._leg_started = at
+        self._leg_target = stop.kind
+        self._arrive_at = at + self._leg.arrive_s
+
+    async def _arrive(self, at: float) -> None:
+        leg, kind = self._leg, self._leg_target
+        if leg is None or kind is None:
+            return
+        lat, lng = self._reported(at)
+        await self._feed(ArrivedAtStop(kind, lat, lng), at)
+
+    def _plan_notes(self, kind: StopKind) -> tuple[PlannedNote, ...]:
+        config, rng = self._ctx.config, self._rng
+        notes: list[PlannedNote] = []
+        if rng.random() < config.note_text_ratio:
+            text = "Picked up, sealed" if kind is StopKind.PICKUP else "Left with customer"
+            notes.append(PlannedNote(NoteKind.TEXT, text))
+        if rng.random() < config.note_photo_ratio:
+            notes.append(PlannedNote(NoteKind.PHOTO))
+        if kind is StopKind.DROPOFF and rng.random() < config.note_signature_ratio:
+            notes.append(PlannedNote(NoteKind.SIGNATURE))
+        return tuple(notes)
+
+    def _start_dwell(self, kind: StopKind, order: Order, at: float) -> None:
+        dwell_s = self._leg.dwell_s if self._leg is not None else 60.0
+        end = at + dwell_s
+        opens = order.stop(kind).no_earlier_than_ms
+        if opens is not None and opens / 1000.0 > at:  # early: wait for the window to open
+            end = max(end, opens / 1000.0 + min(dwell_s, 120.0))
+        self._dwell_until = end
+        self._dwell_kind = kind
+        # proof of delivery is taken at the handover, in the second half of the dwell
+        pending, self._pending_notes = self._pending_notes, []
+        for i, command in enumerate(pending):
+            self._notes.append((at + dwell_s * (0.5 + 0.4 * i / len(pending)), command))
+
+    async def _send_note(self, command: AddNote, at: float) -> None:
+        proof = self._ctx.proof
+        planned = command.note
+        if planned.kind is NoteKind.PHOTO:
+            note = proof.photo
+        elif planned.kind is NoteKind.SIGNATURE:
+            note = proof.signature
+        else:
+            note = Note.text_note(planned.text or "note")
+        lat, lng = self._reported(at)
+        call = self._client.create_note(
+            command.task_id, note, kind=command.kind, lat=lat, lng=lng, reported_time_ms=_ms(at)
+        )
+        await self._call("create_note", at, call, command)
+
+    def _stop_work(self, order: Order, at: float) -> None:
+        outcome = self.lifecycle.outcome
+        self._dwell_until = math.inf
+        self._notes.clear()
+        self._pending_notes.clear()
+        if outcome is not None:
+            self._record(outcome.value, order.task_id, self.lat, self.lng, at)
+            self._finish(order, outcome.value, at)
+
+    def _finish(self, order: Order, outcome: str, at: float) -> None:
+        self._close_leg(at)
+        self._stats.driver_busy(self.driver_id, False, _ms(at))
+        self._stats.record_order(
+            self.driver_id, outcome, self.lifecycle.stage_durations_s(), self._distance_m
+        )
+        self._distance_m = 0.0
+        self._next_ping = at + self._ctx.config.idle_ping_interval_s
+        if outcome == "completed":
+            self.orders_done += 1
+        log.info(
+            "order_finished",
+            driver_id=self.driver_id,
+            order_id=order.task_id,
+            outcome=outcome,
+            **{k: round(v, 1) for k, v in self.lifecycle.stage_durations_s().items()},
+        )
+        if self._ctx.on_order_end is not None:
+            self._ctx.on_order_end(self, order, outcome)
+
+    def _record(self, kind: str, task_id: int, lat: float, lng: float, at: float) -> None:
+        if self._ctx.recorder is not None:
+            self._ctx.recorder.event(kind, self.driver_id, task_id, lat, lng, _ms(at))
+
+
+class _Failed:
+    """What `_call` returns when the API refused the call for good."""
+
+
+FAILED = _Failed()
+
+
+def _ms(t: float) -> int:
+    return round(t * 1000)
+
+
+def _iso(ms: int) -> str:
+    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -1,0 +1,93 @@
+"""The merchant side of Bringg, as far as driver-agent needs it: create orders to drive.
+
+Embedded mode (and a load test of a remote sandbox, given merchant credentials) creates orders
+through Create Order and the Manhattan Request Driver path with the merchant's own OAuth2 client
+credentials; Bringg then sends each order to the fleet as a Delivery Created webhook.
+"""
+
+from __future__ import annotations
+
+import httpx
+
+from driver_agent.clock import Clock
+from driver_agent.errors import ApiUnavailable, AuthError, RejectedError
+from driver_agent.model import Secret
+from driver_agent.orders import OrderRequest
+
+MANHATTAN_PATH = "/partner-integrations-service/v1/integrations/manhattan/orders"
+TOKEN_MARGIN_S = 60.0
+
+
+class MerchantClient:
+    """Creates orders as one merchant; holds its token (refreshed before it expires)."""
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        base_url: str,
+        client_id: str,
+        client_secret: Secret,
+        clock: Clock,
+        *,
+        token_url: str = "",
+        create_task_path: str = "/services/create_task",
+    ) -> None:
+        self._http = http
+        self._base = base_url.rstrip("/")
+        self._token_url = token_url or self._base + "/oauth/token"
+        self._client_id = client_id
+        self._secret = client_secret
+        self._clock = clock
+        self._create_task_path = create_task_path
+        self._auth: dict[str, str] = {}
+        self._refresh_at = 0.0
+
+    def __repr__(self) -> str:
+        return f"MerchantClient({self._base!r}, client_id={self._client_id!r})"
+
+    async def create(self, request: OrderRequest) -> int:
+        """Create one order; returns Bringg's task id."""
+        if request.kind == "manhattan":
+            body = await self._post(MANHATTAN_PATH, request.body)
+            shipments = body.get("completedShipments")
+            if not isinstance(shipments, list) or not shipments:
+                raise RejectedError("manhattan", 200, "no completed shipment in the answer")
+            return int(shipments[0]["shipmentId"])
+        body = await self._post(self._create_task_path, request.body)
+        task = body.get("task")
+        if body.get("success") is not True or not isinstance(task, dict):
+            raise RejectedError("create_task", 200, str(body.get("message", "refused")))
+        return int(task["id"])
+
+    async def _post(self, path: str, body: dict[str, object]) -> dict[str, object]:
+        headers = await self._headers()
+        try:
+            response = await self._http.post(self._base + path, json=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable(path, None, f"{type(exc).__name__}") from None
+        if response.status_code >= 500 or response.status_code == 429:
+            raise ApiUnavailable(path, response.status_code, response.text[:200])
+        answer = response.json()
+        if response.status_code != 200 or not isinstance(answer, dict):
+            raise RejectedError(path, response.status_code, str(answer)[:300])
+        return answer
+
+    async def _headers(self) -> dict[str, str]:
+        if self._auth and self._clock.monotonic() < self._refresh_at:
+            return self._auth
+        body = {
+            "grant_type": "client_credentials",
+            "client_id": self._client_id,
+            "client_secret": self._secret.reveal(),
+        }
+        try:
+            response = await self._http.post(self._token_url, json=body)
+        except httpx.HTTPError as exc:
+            raise ApiUnavailable("token", None, type(exc).__name__) from None
+        if response.status_code != 200:
+            raise AuthError("token", response.status_code, "merchant credentials refused")
+        token = response.json()
+        self._auth = {"Authorization": f"Bearer {token['access_token']}"}
+        lifetime = float(token.get("expires_in", 1800))
+        self._refresh_at = self._clock.monotonic() + max(lifetime - TOKEN_MARGIN_S, 0.0)
+        return self._auth
