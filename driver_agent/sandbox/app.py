@@ -167,7 +167,7 @@ class SandboxApp:
             raise Violation(401, "Credentials must be sent in headers, never in the URL")
         state = self.state
         if state.faults:
-            fault = state.faults.take(path, now_s, api=True)
+            fault = state.faults.take(route, now_s, api=route != TOKEN_PATH)
             if fault is not None:
                 if fault.delay_s:
                     await anyio.sleep(fault.delay_s)
