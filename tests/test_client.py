@@ -1,9 +1,10 @@
-"""Tests for driver_agent.client against a scriptable fleet server on 127.0.0.1.
+"""Tests for driver_agent.client: against the embedded sandbox, and a scriptable fake server.
 
-The server here is a small Starlette app run by uvicorn in a background thread (its own loop):
-it issues tokens, counts token requests, answers the fleet calls like Bringg's documented
-examples, and plays scripted faults (503, 429 with Retry-After / RateLimit-*, 403, success:false).
-The embedded sandbox has its own end-to-end tests; these pin down the client's contract.
+End to end, the sandbox (`sandbox_url` fixture) plays Bringg: every documented call, token expiry
+by advancing its clock, 401/403/success:false, and its 503/429 faults. A small Starlette app run by
+uvicorn in a background thread covers what the sandbox cannot be told to do: record exact request
+bodies, reject every token, answer with exhausted RateLimit budgets or HTTP-date Retry-After, and
+count token requests when the client's own clock says the token expired.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
@@ -402,24 +404,6 @@ async def test_expires_in_from_the_server_is_honoured(
     assert fleet.token_requests == 2
 
 
-async def test_expired_token_gets_401_then_refresh_succeeds(
-    fleet: FakeFleet, clock: VirtualClock
-) -> None:
-    async with open_fleet_client(_config(fleet.url), clock) as client:
-        await client.start_task(1)
-        fleet.expire_tokens()
-        view = await client.checkin(1)
-        stats = client.statistics()
-    assert view.status is TaskStatus.CHECKED_IN
-    assert fleet.token_requests == 2
-    assert [(name, bearer) for name, _, bearer in fleet.calls] == [
-        ("start_task", "tok-1"),
-        ("checkin", "tok-1"),
-        ("checkin", "tok-2"),
-    ]
-    assert stats.retries == 0  # a re-authentication is not a back-off retry
-
-
 async def test_a_thousand_callers_meeting_an_expired_token_cause_one_token_request(
     fleet: FakeFleet, clock: VirtualClock, transport: str
 ) -> None:
@@ -434,22 +418,6 @@ async def test_a_thousand_callers_meeting_an_expired_token_cause_one_token_reque
                 )
     assert fleet.token_requests == 2
     assert len(fleet.calls) == 1001
-
-
-async def test_a_thousand_callers_meeting_a_401_cause_one_token_request(
-    fleet: FakeFleet, clock: VirtualClock
-) -> None:
-    async with open_fleet_client(_config(fleet.url, transport="aiohttp"), clock) as client:
-        await client.update_driver_location(user_id=0, lat=0.0, lng=0.0)
-        fleet.expire_tokens()
-        async with anyio.create_task_group() as group:
-            for driver in range(1000):
-                group.start_soon(
-                    partial(client.update_driver_location, user_id=driver, lat=1.0, lng=2.0)
-                )
-    assert fleet.token_requests == 2
-    final = [bearer for _, _, bearer in fleet.calls[1:] if bearer == "tok-2"]
-    assert len(final) == 1000  # every caller got through with the one new token
 
 
 async def test_still_401_after_one_refresh_raises_auth_error(
@@ -491,32 +459,6 @@ async def _expect_auth_error(client: FleetClient) -> None:
 # -- error mapping and retries ----------------------------------------------------------------
 
 
-async def test_403_on_an_unknown_task_is_forbidden_and_never_retried(
-    fleet: FakeFleet, clock: VirtualClock
-) -> None:
-    async with open_fleet_client(_config(fleet.url), clock) as client:
-        with pytest.raises(ForbiddenError) as caught:
-            await client.checkin(UNKNOWN_TASK)
-        stats = client.statistics()
-    assert caught.value.message == "Task not found"
-    assert (caught.value.endpoint, caught.value.status) == ("checkin", 403)
-    assert len(fleet.calls) == 1
-    assert stats.retries == 0
-    assert clock.monotonic() == 0.0
-
-
-async def test_success_false_raises_rejected_error_with_the_servers_message(
-    fleet: FakeFleet, clock: VirtualClock
-) -> None:
-    fleet.script(Fault(200, {"success": False, "message": "Can not checkin of a done task"}))
-    async with open_fleet_client(_config(fleet.url), clock) as client:
-        with pytest.raises(RejectedError) as caught:
-            await client.checkin(3)
-    assert caught.value.message == "Can not checkin of a done task"
-    assert caught.value.status == 200
-    assert len(fleet.calls) == 1
-
-
 @pytest.mark.parametrize(
     ("fault", "message"),
     [
@@ -539,26 +481,6 @@ async def test_other_refusals_raise_rejected_error_without_retry(
     assert len(fleet.calls) == 1
 
 
-async def test_5xx_is_retried_with_backoff_then_succeeds(
-    fleet: FakeFleet, clock: VirtualClock
-) -> None:
-    fleet.script(Fault(503, {"message": "busy"}), Fault(502))
-    seen: list[tuple[str, int | None]] = []
-    config = _config(fleet.url)
-    client = FleetClient(
-        config, clock, rng=random.Random(5), on_response=lambda e, s, _: seen.append((e, s))
-    )
-    try:
-        view = await client.start_task(8)
-        stats = client.statistics()
-    finally:
-        await client.aclose()
-    assert view.status is TaskStatus.ON_THE_WAY
-    assert stats.retries == 2
-    assert seen == [("token", 200), ("start_task", 503), ("start_task", 502), ("start_task", 200)]
-    assert 0.0 < clock.monotonic() <= 0.5 + 1.0  # two jittered waits: <= base, <= 2 x base
-
-
 async def test_5xx_forever_raises_api_unavailable_after_max_retries(
     fleet: FakeFleet, clock: VirtualClock
 ) -> None:
@@ -571,14 +493,6 @@ async def test_5xx_forever_raises_api_unavailable_after_max_retries(
     assert len(fleet.calls) == 4
     assert stats.retries == 3
     assert clock.monotonic() <= 0.5 + 1.0 + 2.0
-
-
-async def test_429_waits_at_least_retry_after(fleet: FakeFleet, clock: VirtualClock) -> None:
-    fleet.script(Fault(429, {"message": "slow down"}, {"Retry-After": "7"}))
-    async with open_fleet_client(_config(fleet.url), clock) as client:
-        await client.update_driver_location(user_id=1, lat=1.0, lng=1.0)
-    assert len(fleet.calls) == 2
-    assert clock.monotonic() >= 7.0
 
 
 async def test_429_with_an_exhausted_budget_waits_for_the_reset(
@@ -691,3 +605,246 @@ async def test_allowed_urls_build_a_client(
     client = FleetClient(_config(url, allow_insecure_http=allow_insecure_http), clock)
     await client.aclose()
     assert SECRET not in repr(client)
+
+
+# -- end to end against the embedded sandbox ---------------------------------------------------
+
+FLEET_CREDENTIALS = ("sandbox-fleet", "sandbox-fleet-secret")
+MERCHANT_CREDENTIALS = ("sandbox-merchant", "sandbox-merchant-secret")
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def _sandbox_config(url: str, **overrides: Any) -> ApiConfig:
+    settings: dict[str, Any] = {
+        "api_url": url,
+        "client_id": FLEET_CREDENTIALS[0],
+        "client_secret": Secret(FLEET_CREDENTIALS[1]),
+        "max_retries": 3,
+        "backoff_base_s": 0.5,
+        "backoff_cap_s": 4.0,
+        "transport": "aiohttp",
+    }
+    settings.update(overrides)
+    return ApiConfig(**settings)
+
+
+async def _sandbox(url: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An admin call (`/_sandbox/...`): GET without a body, POST with one."""
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
+        response = await http.get(path) if body is None else await http.post(path, json=body)
+    response.raise_for_status()
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def _merchant_orders(url: str, count: int) -> list[int]:
+    """Create `count` orders the way a merchant does; returns their task ids."""
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
+        token = await http.post(
+            "/oauth/token",
+            json={
+                "grant_type": "client_credentials",
+                "client_id": MERCHANT_CREDENTIALS[0],
+                "client_secret": MERCHANT_CREDENTIALS[1],
+            },
+        )
+        auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        task_ids = []
+        for n in range(count):
+            created = await http.post(
+                "/services/create_task",
+                headers=auth,
+                json={
+                    "title": f"order {n}",
+                    "external_id": f"ext-{n}",
+                    "customer": {"name": f"Customer {n}", "phone": "+358401234567"},
+                    "way_points": [
+                        {"address": "Mannerheimintie 1", "lat": 60.17, "lng": 24.94},
+                        {"address": "Aleksanterinkatu 5", "lat": 60.169, "lng": 24.95},
+                    ],
+                },
+            )
+            assert created.status_code == 200, created.text
+            task_ids.append(created.json()["task"]["id"])
+    return task_ids
+
+
+async def _calls(url: str, path: str) -> int:
+    state = await _sandbox(url, "/_sandbox/state")
+    return int(state["calls"].get(path, {}).get("count", 0))
+
+
+async def test_a_driver_walks_every_documented_call_on_the_sandbox(
+    sandbox_url: str, clock: VirtualClock, transport: str
+) -> None:
+    first, second, third = await _merchant_orders(sandbox_url, 3)
+    config = _sandbox_config(sandbox_url, transport=transport)
+    async with open_fleet_client(config, clock) as client:
+        assigned = await client.assign_driver(first, user=DriverProfile("d-1", name="Ann"))
+        user_id = assigned.user_id
+        assert (assigned.status, user_id is not None) == (TaskStatus.ASSIGNED, True)
+        repriced = await client.assign_driver(
+            first, user_external_id="d-1", delivery_cost_cents=1299, green_delivery=True
+        )
+        assert repriced.user_id == user_id
+        started = await client.start_task(first, lat=60.17, lng=24.94)
+        assert started.status is TaskStatus.ON_THE_WAY
+        await client.update_driver_location(
+            user_external_id="d-1", lat=60.171, lng=24.941, started_tasks=[first]
+        )
+        await client.update_driver_location(user_id=user_id, lat=60.172, lng=24.942)
+        arrived = await client.checkin(first, kind=StopKind.PICKUP, lat=60.17, lng=24.94)
+        assert arrived.status is TaskStatus.CHECKED_IN
+        await client.create_note(first, Note.text_note("parcel collected"), kind=StopKind.PICKUP)
+        left = await client.checkout(first, kind=StopKind.PICKUP)
+        dropoff = left.way_point(StopKind.DROPOFF)
+        assert dropoff is not None
+        assert (left.status, left.active_way_point_id) == (TaskStatus.ON_THE_WAY, dropoff.id)
+        await client.checkin(first, kind=StopKind.DROPOFF)
+        await client.create_note(first, Note.photo(JPEG), kind=StopKind.DROPOFF)
+        await client.create_note(first, Note.signature(PNG, "B. Doe"), kind=StopKind.DROPOFF)
+        done = await client.end_task(first, lat=60.169, lng=24.95, delivery_cost_cents=1500)
+        assert done.status is TaskStatus.DONE
+
+        await client.assign_driver(second, user_external_id="d-1")
+        updated = await client.update_task(
+            second,
+            way_points=[WayPointUpdate(StopKind.DROPOFF, eta="2030-01-01T10:00:00Z")],
+            integration_event=IntegrationEvent("AT_HUB", "at the hub"),
+            fleet_extras={"van": "7"},
+        )
+        assert updated["success"] is True
+        cancelled = await client.cancel_delivery(second, reason_id=0, reason="customer away")
+        assert cancelled.status is TaskStatus.CANCELLED
+
+        await client.assign_driver(third, user_external_id="d-1")
+        checked_in = await client.cluster_check_in([third], lat=60.17, lng=24.94)
+        checked_out = await client.cluster_check_out([third])
+        assert checked_in == checked_out
+        assert len(checked_in) == 1
+        stats = client.statistics()
+
+    state = await _sandbox(sandbox_url, "/_sandbox/state")
+    orders = {order["task_id"]: order for order in state["orders"]}
+    assert orders[first]["status"] == TaskStatus.DONE
+    assert orders[first]["notes"] == 3
+    assert orders[first]["delivery_cost"] == 1500
+    assert orders[second]["status"] == TaskStatus.CANCELLED
+    assert orders[third]["way_points"][0]["checkout_time"] is not None
+    assert (stats.token_refreshes, stats.retries) == (1, 0)
+    assert state["calls"]["/oauth/token"]["count"] == 2  # the merchant's and ours
+
+
+async def test_expired_sandbox_token_gets_401_then_refresh_succeeds(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    statuses: list[tuple[str, int | None]] = []
+    client = FleetClient(
+        _sandbox_config(sandbox_url),
+        clock,
+        on_response=lambda endpoint, status, _: statuses.append((endpoint, status)),
+    )
+    try:
+        await client.assign_driver(task_id, user=DriverProfile("d-9"))
+        await _sandbox(sandbox_url, "/_sandbox/clock", {"advance_s": 1801})
+        started = await client.start_task(task_id)
+    finally:
+        await client.aclose()
+    assert started.status is TaskStatus.ON_THE_WAY
+    assert statuses == [
+        ("token", 200),
+        ("assign_driver", 200),
+        ("start_task", 401),
+        ("token", 200),
+        ("start_task", 200),
+    ]
+    assert await _calls(sandbox_url, "/oauth/token") == 1 + 2  # the merchant's, then ours
+
+
+async def test_a_thousand_sandbox_callers_meeting_an_expired_token_cause_one_token_request(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    async with open_fleet_client(_sandbox_config(sandbox_url), clock) as client:
+        await client.assign_driver(task_id, user=DriverProfile("d-7"))
+        await _sandbox(sandbox_url, "/_sandbox/clock", {"advance_s": 1801})
+        async with anyio.create_task_group() as group:
+            for step in range(1000):
+                group.start_soon(
+                    partial(
+                        client.update_driver_location,
+                        user_external_id="d-7",
+                        lat=60.17,
+                        lng=24.94 + step * 1e-6,
+                    )
+                )
+    assert await _calls(sandbox_url, "/oauth/token") == 1 + 2  # the merchant's, then ours
+    assert await _calls(sandbox_url, "/open_fleet_services/update_driver_location") == 2000
+
+
+async def test_a_wrong_secret_is_an_auth_error_on_the_sandbox(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    config = _sandbox_config(sandbox_url, client_secret=Secret("not-the-secret"))
+    async with open_fleet_client(config, clock) as client:
+        with pytest.raises(AuthError) as caught:
+            await client.start_task(1)
+    assert caught.value.endpoint == "token"
+    assert "not-the-secret" not in f"{caught.value} {caught.value!r} {client!r}"
+    assert await _calls(sandbox_url, "/oauth/token") == 1
+
+
+async def test_403_on_an_unknown_sandbox_task_is_not_retried(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    async with open_fleet_client(_sandbox_config(sandbox_url), clock) as client:
+        with pytest.raises(ForbiddenError) as caught:
+            await client.checkin(987654321)
+        assert client.statistics().retries == 0
+    assert caught.value.status == 403
+    assert caught.value.message  # the sandbox's reason, carried through
+    assert await _calls(sandbox_url, "/open_fleet_services/checkin") == 1
+    assert clock.monotonic() == 0.0
+
+
+async def test_a_refusal_with_success_false_carries_the_sandbox_message(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    async with open_fleet_client(_sandbox_config(sandbox_url), clock) as client:
+        with pytest.raises(RejectedError) as caught:
+            await client.start_task(task_id)  # no driver assigned yet
+    assert caught.value.status == 200
+    assert caught.value.message == "Can not start a task with no driver assigned"
+
+
+async def test_sandbox_5xx_is_retried_then_succeeds(sandbox_url: str, clock: VirtualClock) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    async with open_fleet_client(_sandbox_config(sandbox_url), clock) as client:
+        await client.assign_driver(task_id, user=DriverProfile("d-5"))
+        await _sandbox(sandbox_url, "/_sandbox/faults", {"status": 503, "count": 2})
+        started = await client.start_task(task_id)
+        stats = client.statistics()
+    assert started.status is TaskStatus.ON_THE_WAY
+    assert stats.retries == 2
+    assert await _calls(sandbox_url, "/open_fleet_services/start_task") == 3
+    assert 0.0 < clock.monotonic() <= 0.5 + 1.0
+
+
+async def test_sandbox_429_is_retried_after_retry_after(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    async with open_fleet_client(_sandbox_config(sandbox_url), clock) as client:
+        await client.assign_driver(task_id, user=DriverProfile("d-4"))
+        fault = {"status": 429, "count": 1, "retry_after_s": 3}
+        await _sandbox(sandbox_url, "/_sandbox/faults", fault)
+        await client.update_driver_location(user_external_id="d-4", lat=60.17, lng=24.94)
+        budget = client.rate_limit
+    assert clock.monotonic() >= 3.0
+    assert await _calls(sandbox_url, "/open_fleet_services/update_driver_location") == 2
+    assert budget is not None
+    assert budget.limit is not None
+    assert budget.remaining is not None
+    assert budget.remaining < budget.limit
