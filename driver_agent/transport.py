@@ -6,9 +6,10 @@
   a URL are refused (Bringg wants authorization in headers only).
 - One `httpx.AsyncClient` for the whole process, its keep-alive pool as large as its connection
   cap, so a busy fleet never closes and reopens connections (see perf-anchors.md).
-- `api.transport` picks the engine under the httpx API: "aiohttp" (httpx-aiohttp; about twice
-  the requests per CPU second, asyncio only) or "httpx" (httpcore; any anyio backend). Either way
-  callers see httpx types and httpx errors only.
+- `api.transport` picks the engine under the httpx API: "builtin" (`Http11Transport`, our own
+  HTTP/1.1 keep-alive pool on asyncio protocols; the fastest, asyncio only), "aiohttp"
+  (httpx-aiohttp; asyncio only) or "httpx" (httpcore; any anyio backend). Whichever it is,
+  callers see httpx types and httpx errors only. `bench/README.md` has the figures.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import httpx
 
 from driver_agent import __version__
 from driver_agent.errors import ConfigError
+from driver_agent.http11 import Http11Transport
 
 if TYPE_CHECKING:
     from driver_agent.config import ApiConfig
@@ -47,7 +49,7 @@ TLS12_CIPHERS = (
 )
 
 USER_AGENT = f"driver-agent/{__version__}"
-TRANSPORTS = ("aiohttp", "httpx")
+TRANSPORTS = ("builtin", "aiohttp", "httpx")
 
 
 def tls_context() -> ssl.SSLContext:
@@ -109,7 +111,11 @@ def open_http_pool(config: ApiConfig) -> httpx.AsyncClient:
         max_connections=config.max_in_flight,
         max_keepalive_connections=config.max_in_flight,
     )
-    engine = _aiohttp_engine(context, limits) if config.transport == "aiohttp" else None
+    engine: httpx.AsyncBaseTransport | None = None
+    if config.transport == "builtin":
+        engine = Http11Transport(ssl_context=context, max_connections=config.max_in_flight)
+    elif config.transport == "aiohttp":
+        engine = _aiohttp_engine(context, limits)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(config.timeout_s),
         limits=limits,
