@@ -33,6 +33,7 @@ Distances use a local haversine; the lead may swap in `driver_agent.geo` once it
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
@@ -137,6 +138,24 @@ class StopGeofence:
 
     def in_state(self, state: StopState) -> bool:
         return self.state is state
+
+    def move(self, lat: float, lng: float) -> bool:
+        """Move the stop (the order was updated); only before check-in. True if moved."""
+        if self.state is not StopState.APPROACHING:
+            return False
+        self.lat, self.lng = lat, lng
+        self._end_stand()
+        return True
+
+    def snapshot(self) -> dict[str, object]:
+        """The durable part of the state (a stand in progress is not kept)."""
+        return {"state": self.state.value, "arrived_t_ms": self.arrived_t_ms}
+
+    def restore(self, data: Mapping[str, object]) -> None:
+        """Take back a `snapshot()`; a stand in progress starts afresh."""
+        self.state = StopState(str(data.get("state", StopState.APPROACHING.value)))
+        arrived = data.get("arrived_t_ms")
+        self.arrived_t_ms = arrived if isinstance(arrived, int) else None
 
     def feed(self, p: Position) -> list[Decision]:
         prev = self._prev
@@ -315,6 +334,27 @@ class OrderGeofence:
                 decisions += self.dropoff.feed(p)
             return decisions
         return self.dropoff.feed(p)
+
+    def snapshot(self) -> dict[str, object]:
+        """The durable state: each stop's state and arrival, and the last fix's device time."""
+        return {
+            "pickup": self.pickup.snapshot(),
+            "dropoff": self.dropoff.snapshot(),
+            "last_t_ms": None if self._last is None else self._last.t_ms,
+        }
+
+    def restore(self, data: Mapping[str, object]) -> None:
+        """Take back a `snapshot()`: fixes not newer than `last_t_ms` stay refused as late."""
+        for stop, key in ((self.pickup, "pickup"), (self.dropoff, "dropoff")):
+            part = data.get(key)
+            if isinstance(part, Mapping):
+                stop.restore(part)
+        last_t_ms = data.get("last_t_ms")
+        if isinstance(last_t_ms, int):
+            # a placeholder fix (nowhere) that only carries the time, for the late rule
+            self._last = Position("", math.nan, math.nan, last_t_ms)
+            for stop in (self.pickup, self.dropoff):
+                stop._prev = None
 
     def feed_many(self, positions: Iterable[Position]) -> list[Decision]:
         """Feed a batch in device-time order (a stable sort, so ties keep arrival order)."""

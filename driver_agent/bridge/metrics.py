@@ -146,6 +146,23 @@ class BridgeMetrics:
         self.dropped = r.counter(
             PREFIX + "dropped_total", "Calls dropped from the outbox, by reason.", ("reason",)
         )
+        self.orders_active = r.gauge(PREFIX + "orders_active", "Orders assigned and not final.")
+        self.orders_finished = r.counter(
+            PREFIX + "orders_finished_total",
+            "Orders that reached a final state, by outcome.",
+            ("outcome",),
+        )
+        self.quiet_drivers = r.gauge(
+            PREFIX + "quiet_busy_drivers",
+            "Drivers with a started order whose device sent nothing for over 30 s.",
+        )
+        self.silences = r.counter(
+            PREFIX + "silences_total", "Times a busy driver's device went quiet for over 30 s."
+        )
+        self.resent = r.counter(
+            PREFIX + "positions_resent_total",
+            "Last known positions re-sent (original time) for quiet busy drivers.",
+        )
 
     def position_in(self, source: str) -> None:
         self.positions_in.inc(source)

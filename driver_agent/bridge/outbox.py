@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE INDEX IF NOT EXISTS pending_by_driver ON pending (driver_id, id);
 CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
@@ -147,14 +148,34 @@ class Outbox:
         `reported_time`, else `now_ms`."""
         return self.append_many([NewCall(driver_id, endpoint, body, reported_time_ms)], now_ms)[0]
 
-    def append_many(self, calls: Sequence[NewCall], now_ms: int) -> list[int]:
-        """Store several calls in one transaction (one fsync); ids in the order given."""
+    def append_many(
+        self,
+        calls: Sequence[NewCall],
+        now_ms: int,
+        *,
+        state: Mapping[str, Mapping[str, Any] | None] | None = None,
+    ) -> list[int]:
+        """Store several calls in one transaction (one fsync); ids in the order given.
+
+        `state` (key -> JSON object, None deletes the key) is written in the same transaction,
+        so the caller's own state and the calls it implies are on disk together or not at all.
+        """
         rows = [
             (c.driver_id, c.endpoint, _dump(c.body), _reported_time(c, now_ms), now_ms)
             for c in calls
         ]
+        state_rows = [(k, None if v is None else _dump(v)) for k, v in (state or {}).items()]
         ids: list[int] = []
         with self._transaction("append") as db:
+            for key, value in state_rows:
+                if value is None:
+                    db.execute("DELETE FROM state WHERE key = ?", (key,))
+                else:
+                    db.execute(
+                        "INSERT INTO state (key, value) VALUES (?, ?)"
+                        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (key, value),
+                    )
             for row in rows:
                 cursor = db.execute(
                     "INSERT INTO pending (driver_id, endpoint, body, reported_time_ms,"
@@ -233,6 +254,18 @@ class Outbox:
         with self._reading("dropped counts") as db:
             rows = db.execute("SELECT reason, count FROM dropped ORDER BY reason").fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
+
+    def load_state(self) -> dict[str, dict[str, Any]]:
+        """Every state key written with `append_many(..., state=...)` and its JSON object."""
+        with self._reading("read state") as db:
+            rows = db.execute("SELECT key, value FROM state ORDER BY key").fetchall()
+        out: dict[str, dict[str, Any]] = {}
+        for key, value in rows:
+            try:
+                out[str(key)] = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise OutboxError(f"outbox {self.path}: state {key!r} is corrupt: {exc}") from None
+        return out
 
     def close(self) -> None:
         with self._lock:

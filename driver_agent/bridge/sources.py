@@ -13,7 +13,8 @@ HTTP routes, all on the bridge's `--listen-port`:
 
 A position is handed to the sink and the sink is awaited before the source gets its 200, so
 once the sink writes to the outbox, "acknowledged" means durable. A refused input gets 400
-`{"error": ..., "field": ...}` and is counted by source and field; a sink failure (a
+`{"error": ..., "field": ...}` and is counted by source and field, also when the sink refuses it
+with a `PositionError` (a device not in the device map); a sink failure (any other
 `DriverAgentError` such as `OutboxError`) gets 503 so the device or Traccar retries, counted by
 error class. Neither ever stops the server.
 """
@@ -74,6 +75,8 @@ def create_input_app(
     async def deliver(position: Position, source: Source) -> Response | None:
         try:
             await sink(position)
+        except PositionError as exc:  # the sink refused it (an unmapped device, say)
+            return refuse(exc, source)
         except DriverAgentError as exc:
             metrics.error(type(exc).__name__)
             log.warning(
@@ -164,8 +167,9 @@ async def read_ndjson(
     *,
     source: str = Source.NDJSON,
 ) -> NdjsonSummary:
-    """Feed every valid line to the sink until the stream ends; bad lines are logged with
-    their number, counted and skipped. A sink failure propagates (nobody to retry it)."""
+    """Feed every valid line to the sink until the stream ends; bad lines (and lines the sink
+    refuses with a `PositionError`) are logged with their number, counted and skipped. Any
+    other sink failure propagates (nobody to retry it)."""
     summary = NdjsonSummary()
     lineno = 0
     async for line in stream_lines:
@@ -174,7 +178,10 @@ async def read_ndjson(
             continue
         try:
             position = parse_ndjson_line(line, lineno)
+            await sink(position)
         except PositionError as exc:
+            if exc.lineno is None:  # refused by the sink: say which line
+                exc = PositionError(exc.field, exc.message, lineno)
             summary.rejected += 1
             if len(summary.errors) < MAX_KEPT_ERRORS:
                 summary.errors.append(exc)
@@ -183,7 +190,6 @@ async def read_ndjson(
                 "position_rejected", source=source, line=lineno, field=exc.field, error=exc.message
             )
             continue
-        await sink(position)
         summary.accepted += 1
         metrics.position_in(source)
     return summary

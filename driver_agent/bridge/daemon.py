@@ -1,0 +1,394 @@
+"""The telematics bridge daemon: positions in, Bringg lifecycle out, nothing lost.
+
+One task group holds: the input server (Traccar forward, OsmAnd, /healthz, /metrics on
+`bridge.listen_port`), the webhook receiver (`webhooks.port`; Delivery Created / Updated /
+Cancelled), GPX replayers, the NDJSON reader, the outbox sender, a watchdog, and the end
+conditions (`bridge.orders`, `bridge.duration_s`, or `stop()`, which the CLI calls on a signal).
+
+Every input goes through one lock: the `FleetWalker` decides, and the calls it implies are
+appended to the outbox together with the walker's state in one SQLite transaction before the
+source gets its 200. So an acknowledged position is on disk, and a restarted bridge continues
+the same walk (which driver has which order, which stops are checked in) and sends the backlog.
+
+The watchdog (every `WATCHDOG_INTERVAL_S` of clock time) drops outbox calls past
+`outbox_max_age_s` (counted), mirrors the outbox's drop counts and its oldest unsent age into the
+metrics, and watches busy drivers whose device has been quiet for more than `MAX_PING_GAP_S`:
+counted and shown as a gauge, and, only with `resend_last_position`, their last position is sent
+again with its original time.
+
+On stop, the sender gets `drain_timeout_s` to empty the outbox; what is left stays on disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from driver_agent.bridge.geofence import GeofenceConfig
+from driver_agent.bridge.metrics import BridgeMetrics
+from driver_agent.bridge.outbox import NewCall, Outbox, PendingCall
+from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
+from driver_agent.bridge.sender import OutboxSender
+from driver_agent.bridge.sources import Source, create_input_app, iter_lines, read_ndjson
+from driver_agent.bridge.walker import AssignRule, Endpoint, FleetWalker, Step
+from driver_agent.client import open_fleet_client
+from driver_agent.errors import ConfigError, OutboxError
+from driver_agent.model import MAX_PING_GAP_S
+from driver_agent.serving import serve_app
+from driver_agent.webhook_payloads import DeliveryCancelled, DeliveryCreated, DeliveryUpdated
+from driver_agent.webhooks import WebhookReceiver, WebhookSettings
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskStatus
+
+    from driver_agent.bridge.positions import Position
+    from driver_agent.client import FleetClient
+    from driver_agent.clock import Clock
+    from driver_agent.config import BridgeConfig, Config
+
+log = structlog.get_logger("driver_agent.bridge")
+
+WATCHDOG_INTERVAL_S = 1.0
+STATE_KEY = "walker"
+
+
+@dataclass
+class BridgeSummary:
+    """What one run did; `left_in_outbox` calls go out at the next start."""
+
+    positions_in: int = 0
+    calls_sent: int = 0
+    calls_refused: int = 0
+    orders_finished: int = 0
+    left_in_outbox: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+def load_device_map(config: BridgeConfig) -> dict[str, str]:
+    """`device_map_file` (a JSON object device -> driver) overlaid by `device_map`."""
+    mapping: dict[str, str] = {}
+    if config.device_map_file:
+        path = config.device_map_file
+        try:
+            raw = json.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(path, f"cannot read the device map: {exc.strerror}") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(path, f"the device map is not valid JSON: {exc}") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(path, "the device map must be a JSON object: device -> driver")
+        for device, driver in raw.items():
+            if not isinstance(driver, str) or not driver:
+                raise ConfigError(f"{path}: {device}", "the driver must be a non-empty string")
+            mapping[str(device)] = driver
+    mapping.update(config.device_map)
+    if not mapping:
+        raise ConfigError(
+            "bridge.device_map", "empty: map each device to a driver (--device-map van-1=drv-1)"
+        )
+    for device in config.gpx:
+        if device not in mapping:
+            raise ConfigError(f"bridge.gpx.{device}", "this device is not in bridge.device_map")
+    return mapping
+
+
+class Bridge:
+    """The running daemon; `run()` serves until stopped. See the module docstring."""
+
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        outbox: Outbox,
+        client: FleetClient,
+        *,
+        device_map: dict[str, str],
+    ) -> None:
+        self.config = config
+        self.settings = b = config.bridge
+        self.clock = clock
+        self.outbox = outbox
+        self.metrics = BridgeMetrics()
+        geofence = GeofenceConfig(
+            radius_in_m=b.radius_in_m,
+            radius_out_m=b.radius_out_m,
+            stop_speed_mps=b.stop_speed_mps,
+            min_dwell_s=b.min_dwell_s,
+        )
+        self.walker = FleetWalker(device_map, assign=AssignRule(b.assign), geofence=geofence)
+        self._saved: dict[str, Any] | None = outbox.load_state().get(STATE_KEY)
+        if self._saved is not None:
+            self.walker.restore(self._saved)
+        self._lock = anyio.Lock()
+        self._db = anyio.CapacityLimiter(1)
+        self.sender = OutboxSender(
+            outbox,
+            client,
+            clock,
+            self.metrics,
+            db_limiter=self._db,
+            backoff_base_s=config.api.backoff_base_s,
+            backoff_cap_s=config.api.backoff_cap_s,
+            on_sent=self._on_sent,
+        )
+        self.receiver = WebhookReceiver(WebhookSettings.from_config(config.webhooks), clock=clock)
+        self.input_url = ""
+        self.webhook_url = ""
+        self._stop = anyio.Event()
+        self._heard_at: dict[str, float] = {}  # driver -> clock time of its last position
+        self._quiet: set[str] = set()
+        self._resent_at: dict[str, float] = {}
+        self._dropped_seen: dict[str, int] = {}
+        self.summary = BridgeSummary()
+        self.metrics.outbox_depth.set_function(lambda: float(outbox.depth()))
+        self.metrics.orders_active.set_function(lambda: float(len(self.walker.orders())))
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    async def accept(self, position: Position) -> None:
+        """The sink of every source: returns once the position and its calls are on disk."""
+        async with self._lock:
+            step = self.walker.feed(position)
+            driver_id = self.walker.driver_of(position.device_id)
+            await self._commit(step)
+            self._heard_at[driver_id] = self.clock.now()
+            self.summary.positions_in += 1
+
+    def stop(self) -> None:
+        """End the run: stop taking work, drain the outbox for a while, return."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "ok": not self.stopping,
+            "outbox_depth": self.outbox.depth(),
+            "orders_active": len(self.walker.orders()),
+            "quiet_busy_drivers": sorted(self._quiet),
+            "sending": self.sender.busy,
+        }
+
+    # -- running --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED) -> None:
+        b = self.settings
+        start_s = self.clock.now()
+        plans = {
+            device: load_replay(path, device, round(start_s * 1000))
+            for device, path in b.gpx.items()
+        }
+        input_app = create_input_app(self.accept, self.metrics, health=self.health)
+        async with anyio.create_task_group() as tg:
+            await tg.start(self.sender.run)
+            self.input_url = await tg.start(serve_app, input_app, b.listen_host, b.listen_port)
+            hooks = self.receiver.settings
+            self.webhook_url = await tg.start(serve_app, self.receiver.app, hooks.host, hooks.port)
+            tg.start_soon(self._take_orders)
+            tg.start_soon(self._watchdog)
+            for device, plan in plans.items():
+                tg.start_soon(self._replay, device, plan, start_s)
+            if b.ndjson:
+                tg.start_soon(self._read_ndjson, b.ndjson)
+            if b.duration_s > 0:
+                tg.start_soon(self._stop_after, b.duration_s)
+            if not hooks.api_keys:
+                log.warning("webhooks_refused", reason="no webhooks.api_key: orders cannot arrive")
+            log.info(
+                "bridge_listening",
+                input_url=self.input_url,
+                webhook_url=self.webhook_url,
+                outbox=str(self.outbox.path),
+                backlog=self.outbox.depth(),
+                orders_active=len(self.walker.orders()),
+            )
+            task_status.started(self)
+            await self._stop.wait()
+            with anyio.move_on_after(b.drain_timeout_s):
+                await self.sender.wait_idle()
+            tg.cancel_scope.cancel()
+        self.receiver.close()
+        self.summary.calls_sent = self.sender.sent
+        self.summary.calls_refused = self.sender.refused
+        self.summary.left_in_outbox = self.outbox.depth()
+        self.summary.dropped = self.outbox.dropped_counts()
+        log.info("bridge_stopped", **vars(self.summary))
+
+    async def _commit(self, step: Step) -> None:
+        """Append the step's calls (and the walker state, if it changed) in one transaction."""
+        for decision in step.decisions:
+            self._observe(decision.event, decision.fields)
+            log.info(decision.event, driver_id=decision.driver_id, **decision.fields)
+        if step.late:
+            self.metrics.late.inc(amount=step.late)
+        if not step.calls and not step.changed:
+            return
+        calls = [
+            NewCall(c.driver_id, c.endpoint.value, c.body, c.reported_time_ms) for c in step.calls
+        ]
+        snapshot = self.walker.snapshot() if step.changed else None
+        append = functools.partial(
+            self.outbox.append_many,
+            calls,
+            self.clock.now_ms(),
+            state=None if snapshot is None else {STATE_KEY: snapshot},
+        )
+        try:
+            await anyio.to_thread.run_sync(append, limiter=self._db)
+        except OutboxError:
+            self._rollback()
+            raise
+        if snapshot is not None:
+            self._saved = snapshot
+        for driver_id in dict.fromkeys(c.driver_id for c in step.calls):
+            self.sender.kick(driver_id)
+
+    def _rollback(self) -> None:
+        """The append failed: go back to the state last on disk (the source will retry)."""
+        b = self.settings
+        geofence = self.walker.geofence
+        fresh = FleetWalker(self.walker.device_map, assign=AssignRule(b.assign), geofence=geofence)
+        if self._saved is not None:
+            fresh.restore(self._saved)
+        self.walker = fresh
+
+    def _observe(self, event: str, fields: dict[str, Any]) -> None:
+        if event == "checked_in":
+            self.metrics.checkin(str(fields["kind"]))
+        elif event == "checked_out":
+            self.metrics.checkout(str(fields["kind"]))
+        elif event == "order_cancelled":
+            self.metrics.orders_finished.inc("cancelled")
+            self._finished()
+
+    def _on_sent(self, call: PendingCall) -> None:
+        if call.endpoint == Endpoint.END_TASK:
+            self.metrics.orders_finished.inc("completed")
+            self._finished()
+
+    def _finished(self) -> None:
+        self.summary.orders_finished += 1
+        target = self.settings.orders
+        if target and self.summary.orders_finished >= target and not self.stopping:
+            log.info("orders_target_reached", orders=self.summary.orders_finished)
+            self.stop()
+
+    async def _take_orders(self) -> None:
+        async for event in self.receiver.receive_stream:
+            async with self._lock:
+                now_ms = self.clock.now_ms()
+                if isinstance(event, DeliveryCreated):
+                    step = self.walker.add_order(event.order, now_ms)
+                elif isinstance(event, DeliveryUpdated):
+                    step = self.walker.update_order(event)
+                elif isinstance(event, DeliveryCancelled):
+                    step = self.walker.cancel_order(event.task_id, now_ms)
+                else:
+                    log.info("webhook_ignored", webhook=type(event).__name__)
+                    continue
+                await self._commit(step)
+
+    async def _replay(self, device_id: str, plan: list[ReplayPoint], start_s: float) -> None:
+        played = await run_replay(
+            plan, self._replay_sink, self.clock, speed=self.settings.replay_speed, start_s=start_s
+        )
+        log.info("replay_finished", device_id=device_id, positions=played)
+
+    async def _replay_sink(self, position: Position) -> None:
+        await self.accept(position)
+        self.metrics.position_in("gpx")
+
+    async def _read_ndjson(self, path: str) -> None:
+        summary = await read_ndjson(iter_lines(path), self.accept, self.metrics)
+        log.info(
+            "ndjson_finished",
+            source=str(Source.NDJSON),
+            accepted=summary.accepted,
+            rejected=summary.rejected,
+        )
+
+    async def _stop_after(self, duration_s: float) -> None:
+        await self.clock.sleep(duration_s)
+        log.info("duration_reached", duration_s=duration_s)
+        self.stop()
+
+    async def _watchdog(self) -> None:
+        while True:
+            await self.clock.sleep(WATCHDOG_INTERVAL_S)
+            await self._tend_outbox()
+            await self._watch_quiet_drivers()
+
+    async def _tend_outbox(self) -> None:
+        now_ms = self.clock.now_ms()
+        expired = await anyio.to_thread.run_sync(self.outbox.drop_expired, now_ms, limiter=self._db)
+        if expired:
+            log.warning("calls_expired", count=expired, max_age_s=self.outbox.max_age_s)
+        counts = await anyio.to_thread.run_sync(self.outbox.dropped_counts, limiter=self._db)
+        for reason, count in counts.items():
+            seen = self._dropped_seen.get(reason)
+            if seen is None:  # counts from earlier runs: show them, they were reported then
+                self.metrics.drop(reason, count)
+            elif count > seen:
+                self.metrics.drop(reason, count - seen)
+                if reason == "overflow":
+                    log.warning("calls_dropped", reason=reason, count=count - seen)
+            self._dropped_seen[reason] = count
+        age_s = await anyio.to_thread.run_sync(self.outbox.oldest_age_s, now_ms, limiter=self._db)
+        self.metrics.outbox_oldest_age.set(age_s)
+
+    async def _watch_quiet_drivers(self) -> None:
+        now_s = self.clock.now()
+        quiet: set[str] = set()
+        for driver_id in self.walker.busy_drivers():
+            heard = self._heard_at.get(driver_id)
+            if heard is None:
+                self._heard_at[driver_id] = heard = now_s  # busy since this run: count from now
+            if now_s - heard > MAX_PING_GAP_S:
+                quiet.add(driver_id)
+        for driver_id in sorted(quiet - self._quiet):
+            self.metrics.silences.inc()
+            silent_s = now_s - self._heard_at[driver_id]
+            log.warning("device_quiet", driver_id=driver_id, silent_s=round(silent_s, 1))
+        self._quiet = quiet
+        self.metrics.quiet_drivers.set(len(quiet))
+        if not self.settings.resend_last_position:
+            return
+        for driver_id in sorted(quiet):
+            last_s = self._resent_at.get(driver_id, self._heard_at[driver_id])
+            if now_s - last_s < MAX_PING_GAP_S * 0.8:
+                continue
+            async with self._lock:
+                step = self.walker.resend_last(driver_id)
+                await self._commit(step)
+            if step.calls:
+                self._resent_at[driver_id] = now_s
+                self.metrics.resent.inc()
+
+
+async def run_bridge(
+    config: Config, clock: Clock, *, task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED
+) -> BridgeSummary:
+    """Open the outbox and the client, run the bridge until it stops, return its summary."""
+    if not config.api.api_url:
+        raise ConfigError(
+            "api.api_url", "required for the bridge: the fleet API (or sandbox) to send to"
+        )
+    device_map = load_device_map(config.bridge)
+    b = config.bridge
+    outbox = Outbox(b.outbox, max_rows=b.outbox_max_rows, max_age_s=b.outbox_max_age_s)
+    try:
+        async with open_fleet_client(config.api, clock) as client:
+            bridge = Bridge(config, clock, outbox, client, device_map=device_map)
+            await bridge.run(task_status=task_status)
+            return bridge.summary
+    finally:
+        outbox.close()

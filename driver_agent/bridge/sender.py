@@ -1,0 +1,208 @@
+"""The outbox sender: drains every driver's queue to the fleet API, in order, at least once.
+
+One worker per driver with pending calls sends that driver's calls one by one, oldest first,
+with their original body (and so their original `reported_time`), and acks each call only
+after the API answered it. Workers start when `kick(driver_id)` says calls were appended, and at
+start for whatever a previous run left in the file.
+
+- `ApiUnavailable` (network, 5xx, 429; the client already retried a few times) and `AuthError`:
+  the call stays at the head of the queue; the worker backs off (doubling from `backoff_base_s`
+  up to `backoff_cap_s`, never less than the server's Retry-After) and tries it again.
+- `ForbiddenError` / `RejectedError`: refused for good. The call is discarded, counted under
+  "rejected" in the outbox, logged with the API's message, and the queue moves on, so a refused
+  lifecycle call never blocks that driver's later location updates.
+
+`on_sent(call)` tells the daemon what the API acknowledged (an `end_task`, say).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import anyio.to_thread
+import structlog
+
+from driver_agent.bridge.walker import Endpoint
+from driver_agent.errors import ApiError, ApiUnavailable, AuthError
+from driver_agent.model import StopKind
+from driver_agent.wire import DriverProfile
+
+if TYPE_CHECKING:
+    from anyio.abc import TaskGroup
+
+    from driver_agent.bridge.metrics import BridgeMetrics
+    from driver_agent.bridge.outbox import Outbox, PendingCall
+    from driver_agent.client import FleetClient
+    from driver_agent.clock import Clock
+
+log = structlog.get_logger("driver_agent.bridge.sender")
+
+PAGE = 100
+
+
+async def send_call(client: FleetClient, endpoint: str, body: dict[str, Any]) -> None:
+    """Make one stored call through the client's typed method."""
+    t_ms = _opt_int(body.get("reported_time"))
+    lat, lng = _opt_float(body.get("lat")), _opt_float(body.get("lng"))
+    task_id = int(body.get("task_id", 0))
+    if endpoint == Endpoint.UPDATE_DRIVER_LOCATION:
+        await client.update_driver_location(
+            user_external_id=str(body["user_external_id"]),
+            lat=float(body["lat"]),
+            lng=float(body["lng"]),
+            reported_time_ms=t_ms,
+            started_tasks=[int(t) for t in body.get("started_tasks", [])],
+        )
+    elif endpoint == Endpoint.ASSIGN_DRIVER:
+        user = body["user"]
+        profile = DriverProfile(external_id=str(user["external_id"]), name=str(user["name"]))
+        await client.assign_driver(task_id, user=profile, reported_time_ms=t_ms)
+    elif endpoint == Endpoint.START_TASK:
+        await client.start_task(task_id, lat=lat, lng=lng, reported_time_ms=t_ms)
+    elif endpoint in (Endpoint.CHECKIN, Endpoint.CHECKOUT):
+        call = client.checkin if endpoint == Endpoint.CHECKIN else client.checkout
+        kind = StopKind(body["kind"]) if body.get("kind") else None
+        await call(task_id, kind=kind, lat=lat, lng=lng, reported_time_ms=t_ms)
+    elif endpoint == Endpoint.END_TASK:
+        await client.end_task(task_id, lat=lat, lng=lng, reported_time_ms=t_ms)
+    else:
+        raise ValueError(f"unknown outbox endpoint {endpoint!r}")
+
+
+class OutboxSender:
+    """Per-driver workers that drain the outbox; run `run()` in the daemon's task group."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        client: FleetClient,
+        clock: Clock,
+        metrics: BridgeMetrics,
+        *,
+        db_limiter: anyio.CapacityLimiter,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
+        on_sent: Callable[[PendingCall], None] | None = None,
+    ) -> None:
+        self.outbox = outbox
+        self.client = client
+        self.clock = clock
+        self.metrics = metrics
+        self.backoff_base_s = max(backoff_base_s, 0.01)
+        self.backoff_cap_s = max(backoff_cap_s, self.backoff_base_s)
+        self._db = db_limiter
+        self._on_sent = on_sent
+        self._tg: TaskGroup | None = None
+        self._workers: set[str] = set()
+        self._dirty: set[str] = set()
+        self._worker_done = anyio.Event()
+        self.sent = 0
+        self.refused = 0
+        self.failures = 0
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._workers)
+
+    async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
+        """Serve until cancelled; starts workers for calls left from a previous run."""
+        async with anyio.create_task_group() as tg:
+            self._tg = tg
+            drivers = await self._thread(self.outbox.drivers)
+            for driver_id in drivers:
+                self.kick(driver_id)
+            task_status.started()
+            try:
+                await anyio.sleep_forever()
+            finally:
+                self._tg = None
+
+    def kick(self, driver_id: str) -> None:
+        """Calls were appended for `driver_id`: make sure a worker drains them."""
+        self._dirty.add(driver_id)
+        if driver_id in self._workers or self._tg is None:
+            return
+        self._workers.add(driver_id)
+        self._tg.start_soon(self._worker, driver_id, name=f"outbox sender {driver_id}")
+
+    async def wait_idle(self) -> None:
+        """Until no worker runs (every queue empty, or nothing appended since)."""
+        while self._workers:
+            await self._worker_done.wait()
+
+    async def _worker(self, driver_id: str) -> None:
+        try:
+            while True:
+                self._dirty.discard(driver_id)
+                calls = await self._thread(self.outbox.peek, driver_id, PAGE)
+                if not calls:
+                    if driver_id in self._dirty:
+                        continue
+                    return
+                for call in calls:
+                    await self._deliver(call)
+        finally:
+            self._workers.discard(driver_id)
+            done, self._worker_done = self._worker_done, anyio.Event()
+            done.set()
+
+    async def _deliver(self, call: PendingCall) -> None:
+        """Send one call until the API answered it (acked) or refused it (discarded)."""
+        failures = 0
+        while True:
+            try:
+                await send_call(self.client, call.endpoint, call.body)
+            except (ApiUnavailable, AuthError) as exc:
+                failures += 1
+                self.failures += 1
+                self.metrics.error(type(exc).__name__)
+                await self._thread(self.outbox.record_attempt, [call.id])
+                wait_s = min(self.backoff_cap_s, self.backoff_base_s * 2 ** (failures - 1))
+                retry_after_s = getattr(exc, "retry_after_s", None)
+                if retry_after_s is not None:
+                    wait_s = max(wait_s, min(float(retry_after_s), self.backoff_cap_s))
+                log.warning(
+                    "call_deferred",
+                    driver_id=call.driver_id,
+                    endpoint=call.endpoint,
+                    status=exc.status,
+                    error=exc.message,
+                    retry_in_s=round(wait_s, 2),
+                    attempts=call.attempts + failures,
+                )
+                await self.clock.sleep_real(wait_s)
+                continue
+            except ApiError as exc:  # ForbiddenError, RejectedError: refused for good
+                self.refused += 1
+                self.metrics.error(type(exc).__name__)
+                await self._thread(self.outbox.discard, [call.id])
+                log.warning(
+                    "call_refused",
+                    driver_id=call.driver_id,
+                    endpoint=call.endpoint,
+                    status=exc.status,
+                    error=exc.message,
+                    reported_time=call.reported_time_ms,
+                )
+                return
+            await self._thread(self.outbox.ack, [call.id])
+            self.sent += 1
+            self.metrics.update_sent()
+            if self._on_sent is not None:
+                self._on_sent(call)
+            return
+
+    async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(fn, *args, limiter=self._db)
+
+
+def _opt_int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _opt_float(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)

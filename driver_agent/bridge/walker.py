@@ -1,0 +1,434 @@
+"""The bridge's brain: devices to drivers, orders to drivers, positions to fleet API calls (pure).
+
+`FleetWalker` is a sans-I/O state machine the daemon drives. Each input returns a `Step`: the
+calls to put in the outbox (in the order they must reach the API, per driver), the decisions to
+log with their evidence, and whether the durable state changed (then `snapshot()` goes into the
+outbox file in the same transaction as the calls).
+
+- Devices map to driver external ids (`device_map`); a position from an unmapped device is
+  refused with a `PositionError` naming the device.
+- Orders (Delivery Created) go to a driver: `assign="config"` takes the first idle driver in
+  device-map order; `assign="nearest"` the idle driver whose vehicle was last seen nearest the
+  pickup (drivers never seen come after, in device-map order). When every driver is busy the
+  order queues behind the driver with the shortest queue. Each order sends `assign_driver` at
+  once and `start_task` when it becomes its driver's active order.
+- Every position sends `update_driver_location` with its device time; a position not newer than
+  the driver's last one is `late`: it is counted, not forwarded, and never moves a geofence back.
+- Positions walk the active order's geofence (`geofence.OrderGeofence`): `checkin` at the arrival
+  time, `checkout` when the vehicle left, and after the dropoff check-out `end_task`, which frees
+  the driver for the next queued order. A trace that ends at the dropoff stays checked in.
+- Delivery Updated moves a stop not yet checked in; Delivery Cancelled forgets the order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any
+
+from driver_agent.bridge.geofence import (
+    CheckIn,
+    CheckOut,
+    GeofenceConfig,
+    Late,
+    OrderGeofence,
+    StopState,
+)
+from driver_agent.bridge.positions import Position, PositionError
+from driver_agent.errors import ConfigError
+from driver_agent.model import Order, Stop, StopKind
+from driver_agent.webhook_payloads import DeliveryUpdated
+
+EARTH_RADIUS_M = 6_371_008.8
+DEFAULT_DRIVER_NAME = "Delivery Driver"
+
+
+class Endpoint(StrEnum):
+    """The fleet calls the bridge makes; values are the API's endpoint names."""
+
+    ASSIGN_DRIVER = "assign_driver"
+    START_TASK = "start_task"
+    UPDATE_DRIVER_LOCATION = "update_driver_location"
+    CHECKIN = "checkin"
+    CHECKOUT = "checkout"
+    END_TASK = "end_task"
+
+
+class AssignRule(StrEnum):
+    NEAREST = "nearest"
+    CONFIG = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One call for the outbox: whose queue, which endpoint, the body, its device time."""
+
+    driver_id: str
+    endpoint: Endpoint
+    body: dict[str, Any]
+    reported_time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Something the edge logs (`event`) with its evidence, and counts."""
+
+    event: str
+    driver_id: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Step:
+    calls: list[Outgoing] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    changed: bool = False
+    late: int = 0
+
+
+@dataclass(slots=True)
+class _Walk:
+    order: Order
+    driver_id: str
+    geofence: OrderGeofence
+    started: bool = False
+
+
+class FleetWalker:
+    """All orders, drivers and geofences of one bridge; see the module docstring."""
+
+    def __init__(
+        self,
+        device_map: dict[str, str],
+        *,
+        assign: AssignRule = AssignRule.NEAREST,
+        geofence: GeofenceConfig | None = None,
+    ) -> None:
+        if not device_map:
+            raise ConfigError("bridge.device_map", "empty: map at least one device to a driver")
+        self.device_map = dict(device_map)
+        self.assign = AssignRule(assign)
+        self.geofence = geofence or GeofenceConfig()
+        self.drivers: list[str] = list(dict.fromkeys(device_map.values()))
+        self._walks: dict[int, _Walk] = {}
+        self._queues: dict[str, list[int]] = {d: [] for d in self.drivers}
+        self._last: dict[str, Position] = {}  # driver -> last forwarded position
+        self.finished = 0
+
+    # -- reading --------------------------------------------------------------------------
+
+    def driver_of(self, device_id: str) -> str:
+        driver = self.device_map.get(device_id)
+        if driver is None:
+            raise PositionError("device", f"{device_id!r} is not in the bridge's device map")
+        return driver
+
+    def active_order(self, driver_id: str) -> int | None:
+        queue = self._queues.get(driver_id, [])
+        return queue[0] if queue else None
+
+    def orders(self) -> dict[int, str]:
+        """Known order ids and the driver each is assigned to."""
+        return {task_id: walk.driver_id for task_id, walk in self._walks.items()}
+
+    def busy_drivers(self) -> list[str]:
+        return [d for d in self.drivers if self._queues[d]]
+
+    def last_position(self, driver_id: str) -> Position | None:
+        return self._last.get(driver_id)
+
+    def stop_state(self, task_id: int, kind: StopKind) -> StopState | None:
+        walk = self._walks.get(task_id)
+        if walk is None:
+            return None
+        stop = walk.geofence.pickup if kind is StopKind.PICKUP else walk.geofence.dropoff
+        return stop.state
+
+    # -- inputs ---------------------------------------------------------------------------
+
+    def add_order(self, order: Order, now_ms: int) -> Step:
+        """A new order (Delivery Created); a known task id changes nothing (Bringg retried)."""
+        step = Step()
+        if order.task_id in self._walks:
+            return step
+        driver_id = self._choose_driver(order.pickup)
+        walk = _Walk(order, driver_id, OrderGeofence(order.pickup, order.dropoff, self.geofence))
+        self._walks[order.task_id] = walk
+        queue = self._queues[driver_id]
+        queue.append(order.task_id)
+        step.changed = True
+        body: dict[str, Any] = {
+            "task_id": order.task_id,
+            "user": {"external_id": driver_id, "name": DEFAULT_DRIVER_NAME},
+            "reported_time": now_ms,
+        }
+        step.calls.append(Outgoing(driver_id, Endpoint.ASSIGN_DRIVER, body, now_ms))
+        step.decisions.append(
+            Decision(
+                "order_assigned",
+                driver_id,
+                {"order_id": order.task_id, "rule": self.assign.value, "queued": len(queue) - 1},
+            )
+        )
+        if len(queue) == 1:
+            self._start(walk, now_ms, step)
+        return step
+
+    def update_order(self, update: DeliveryUpdated) -> Step:
+        """Move stops not yet checked in to the updated coordinates."""
+        step = Step()
+        walk = self._walks.get(update.task_id)
+        if walk is None:
+            return step
+        moves: list[tuple[StopKind, float, float]] = []
+        if update.full_order is not None:
+            for new in (update.full_order.pickup, update.full_order.dropoff):
+                moves.append((new.kind, new.lat, new.lng))
+        change = update.way_point
+        if change is not None and change.kind and change.lat is not None and change.lng is not None:
+            moves.append((change.kind, change.lat, change.lng))
+        for kind, lat, lng in moves:
+            stop = walk.geofence.pickup if kind is StopKind.PICKUP else walk.geofence.dropoff
+            if (stop.lat, stop.lng) != (lat, lng) and stop.move(lat, lng):
+                moved = replace(walk.order.stop(kind), lat=lat, lng=lng)
+                if kind is StopKind.PICKUP:
+                    walk.order = replace(walk.order, pickup=moved)
+                else:
+                    walk.order = replace(walk.order, dropoff=moved)
+                step.changed = True
+                step.decisions.append(
+                    Decision(
+                        "stop_moved",
+                        walk.driver_id,
+                        {"order_id": update.task_id, "kind": kind.value, "lat": lat, "lng": lng},
+                    )
+                )
+        return step
+
+    def cancel_order(self, task_id: int, now_ms: int) -> Step:
+        """Bringg cancelled the order: forget it and start the driver's next one."""
+        step = Step()
+        walk = self._walks.get(task_id)
+        if walk is None:
+            return step
+        step.decisions.append(Decision("order_cancelled", walk.driver_id, {"order_id": task_id}))
+        self._finish(walk, now_ms, step)
+        return step
+
+    def feed(self, p: Position) -> Step:
+        """One position: its location update and whatever the geofence decides."""
+        driver_id = self.driver_of(p.device_id)
+        step = Step()
+        last = self._last.get(driver_id)
+        if last is not None and p.t_ms <= last.t_ms:
+            if (p.t_ms, p.lat, p.lng) != (last.t_ms, last.lat, last.lng):
+                step.late = 1
+                step.decisions.append(
+                    Decision(
+                        "position_late",
+                        driver_id,
+                        {"device_id": p.device_id, "t_ms": p.t_ms, "last_t_ms": last.t_ms},
+                    )
+                )
+            return step
+        self._last[driver_id] = p
+        active = self.active_order(driver_id)
+        walk = self._walks[active] if active is not None else None
+        started = [walk.order.task_id] if walk is not None and walk.started else []
+        step.calls.append(self._location(driver_id, p, started))
+        if walk is None or not walk.started:
+            return step
+        for decision in walk.geofence.feed(p):
+            if isinstance(decision, Late):  # pragma: no cover - the driver check came first
+                step.late += 1
+                continue
+            self._decided(walk, decision, step)
+            if isinstance(decision, CheckOut) and decision.kind is StopKind.DROPOFF:
+                at = decision.at
+                body = _task_body(walk.order.task_id, at.lat, at.lng, at.t_ms)
+                step.calls.append(Outgoing(driver_id, Endpoint.END_TASK, body, at.t_ms))
+                step.decisions.append(
+                    Decision("order_completed", driver_id, {"order_id": walk.order.task_id})
+                )
+                self._finish(walk, at.t_ms, step)
+                break
+        return step
+
+    def resend_last(self, driver_id: str) -> Step:
+        """Re-send the driver's last position with its original time (the optional 30 s rule)."""
+        step = Step()
+        p = self._last.get(driver_id)
+        if p is None:
+            return step
+        active = self.active_order(driver_id)
+        walk = self._walks.get(active) if active is not None else None
+        started = [walk.order.task_id] if walk is not None and walk.started else []
+        step.calls.append(self._location(driver_id, p, started))
+        return step
+
+    # -- durable state --------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Orders, queues and geofence states as JSON-ready data (not the last positions)."""
+        return {
+            "finished": self.finished,
+            "queues": {d: list(q) for d, q in self._queues.items() if q},
+            "walks": [
+                {
+                    "order": _order_json(w.order),
+                    "driver_id": w.driver_id,
+                    "started": w.started,
+                    "geofence": w.geofence.snapshot(),
+                }
+                for w in self._walks.values()
+            ],
+        }
+
+    def restore(self, data: dict[str, Any]) -> None:
+        """Continue from a `snapshot()`; drivers no longer in the device map keep their orders."""
+        self._walks.clear()
+        self._queues = {d: [] for d in self.drivers}
+        self.finished = int(data.get("finished", 0))
+        for raw in data.get("walks", []):
+            order = _order_from_json(raw["order"])
+            fence = OrderGeofence(order.pickup, order.dropoff, self.geofence)
+            fence.restore(raw.get("geofence", {}))
+            walk = _Walk(order, str(raw["driver_id"]), fence, bool(raw.get("started", False)))
+            self._walks[order.task_id] = walk
+        for driver_id, queue in data.get("queues", {}).items():
+            self._queues.setdefault(driver_id, [])
+            self._queues[driver_id] = [int(t) for t in queue if int(t) in self._walks]
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _choose_driver(self, pickup: Stop) -> str:
+        idle = [d for d in self.drivers if not self._queues[d]]
+        candidates = idle or self.drivers
+        if self.assign is AssignRule.NEAREST:
+
+            def key(d: str) -> tuple[int, float, int]:
+                p = self._last.get(d)
+                distance_m = math.inf if p is None else _distance_m(p, pickup)
+                return (len(self._queues[d]), distance_m, self.drivers.index(d))
+
+        else:
+
+            def key(d: str) -> tuple[int, float, int]:
+                return (len(self._queues[d]), 0.0, self.drivers.index(d))
+
+        return min(candidates, key=key)
+
+    def _start(self, walk: _Walk, now_ms: int, step: Step) -> None:
+        walk.started = True
+        p = self._last.get(walk.driver_id)
+        t_ms = now_ms if p is None else max(now_ms, p.t_ms)
+        body: dict[str, Any] = {"task_id": walk.order.task_id, "reported_time": t_ms}
+        if p is not None:
+            body["lat"], body["lng"] = p.lat, p.lng
+        step.calls.append(Outgoing(walk.driver_id, Endpoint.START_TASK, body, t_ms))
+        step.decisions.append(
+            Decision("order_started", walk.driver_id, {"order_id": walk.order.task_id})
+        )
+
+    def _decided(self, walk: _Walk, decision: CheckIn | CheckOut, step: Step) -> None:
+        ev = decision.evidence
+        at = decision.at
+        check_in = isinstance(decision, CheckIn)
+        t_ms = ev.arrived_t_ms if check_in else at.t_ms
+        endpoint = Endpoint.CHECKIN if check_in else Endpoint.CHECKOUT
+        body = _task_body(walk.order.task_id, at.lat, at.lng, t_ms)
+        body["kind"] = decision.kind.value
+        step.calls.append(Outgoing(walk.driver_id, endpoint, body, t_ms))
+        step.changed = True
+        step.decisions.append(
+            Decision(
+                "checked_in" if check_in else "checked_out",
+                walk.driver_id,
+                {
+                    "order_id": walk.order.task_id,
+                    "kind": decision.kind.value,
+                    "distance_m": round(ev.distance_m, 1),
+                    "speed_mps": None if ev.speed_mps is None else round(ev.speed_mps, 2),
+                    "dwell_s": round(ev.dwell_s, 1),
+                    "arrived_t_ms": ev.arrived_t_ms,
+                    "decided_t_ms": at.t_ms,
+                    "estimated": ev.estimated,
+                },
+            )
+        )
+
+    def _finish(self, walk: _Walk, now_ms: int, step: Step) -> None:
+        task_id = walk.order.task_id
+        del self._walks[task_id]
+        queue = self._queues.setdefault(walk.driver_id, [])
+        was_active = bool(queue) and queue[0] == task_id
+        if task_id in queue:
+            queue.remove(task_id)
+        self.finished += 1
+        step.changed = True
+        if was_active and queue:
+            self._start(self._walks[queue[0]], now_ms, step)
+
+    def _location(self, driver_id: str, p: Position, started: list[int]) -> Outgoing:
+        body: dict[str, Any] = {
+            "user_external_id": driver_id,
+            "lat": p.lat,
+            "lng": p.lng,
+            "reported_time": p.t_ms,
+        }
+        if started:
+            body["started_tasks"] = started
+        return Outgoing(driver_id, Endpoint.UPDATE_DRIVER_LOCATION, body, p.t_ms)
+
+
+def _task_body(task_id: int, lat: float, lng: float, t_ms: int) -> dict[str, Any]:
+    return {"task_id": task_id, "lat": lat, "lng": lng, "reported_time": t_ms}
+
+
+def _distance_m(p: Position, stop: Stop) -> float:
+    phi1, phi2 = math.radians(p.lat), math.radians(stop.lat)
+    dphi, dlmb = phi2 - phi1, math.radians(stop.lng - p.lng)
+    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _stop_json(stop: Stop) -> dict[str, Any]:
+    return {
+        "kind": stop.kind.value,
+        "lat": stop.lat,
+        "lng": stop.lng,
+        "way_point_id": stop.way_point_id,
+        "address": stop.address,
+    }
+
+
+def _order_json(order: Order) -> dict[str, Any]:
+    return {
+        "task_id": order.task_id,
+        "external_id": order.external_id,
+        "delivery_id": order.delivery_id,
+        "title": order.title,
+        "pickup": _stop_json(order.pickup),
+        "dropoff": _stop_json(order.dropoff),
+    }
+
+
+def _order_from_json(raw: dict[str, Any]) -> Order:
+    def stop(part: dict[str, Any]) -> Stop:
+        return Stop(
+            kind=StopKind(part["kind"]),
+            lat=float(part["lat"]),
+            lng=float(part["lng"]),
+            way_point_id=part.get("way_point_id"),
+            address=str(part.get("address", "")),
+        )
+
+    return Order(
+        task_id=int(raw["task_id"]),
+        pickup=stop(raw["pickup"]),
+        dropoff=stop(raw["dropoff"]),
+        external_id=str(raw.get("external_id", "")),
+        delivery_id=str(raw.get("delivery_id", "")),
+        title=str(raw.get("title", "")),
+    )

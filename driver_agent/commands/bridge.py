@@ -1,0 +1,136 @@
+"""`driver-agent bridge`: the telematics bridge daemon (see driver_agent.bridge.daemon).
+
+Flags override the `[bridge]` (and `[api]`, `[webhooks]`) config; `--device-map` and `--gpx`
+add to the file's tables. Secrets come from the environment (DRIVER_AGENT_CLIENT_SECRET,
+DRIVER_AGENT_WEBHOOK_API_KEY). The first SIGINT/SIGTERM stops gracefully (drain the outbox for
+up to `drain_timeout_s`, keep the rest on disk); a second one stops at once, the outbox is
+durable either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import signal
+from typing import TYPE_CHECKING
+
+import anyio
+import structlog
+
+from driver_agent.bridge.daemon import Bridge, BridgeSummary, run_bridge
+from driver_agent.cli import add_config_argument, config_from_args
+from driver_agent.clock import RealClock
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from anyio.abc import TaskStatus
+
+    from driver_agent.config import Config
+
+log = structlog.get_logger("driver_agent.commands.bridge")
+
+EXIT_FORCED = 130
+
+
+def _pair(flag: str) -> Callable[[str], tuple[str, str]]:
+    def parse(text: str) -> tuple[str, str]:
+        key, sep, value = text.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise argparse.ArgumentTypeError(f"{flag} expects DEVICE=VALUE, got {text!r}")
+        return key.strip(), value.strip()
+
+    return parse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_config_argument(parser)
+    parser.add_argument("--api-url", help="fleet API base URL (api.api_url)")
+    parser.add_argument("--token-url", help="OAuth token URL (api.token_url)")
+    parser.add_argument("--client-id", help="fleet client id (api.client_id)")
+    parser.add_argument("--webhook-host", help="webhook receiver host (webhooks.host)")
+    parser.add_argument("--webhook-port", type=int, help="webhook receiver port (webhooks.port)")
+    parser.add_argument("--listen-host", help="position input host (bridge.listen_host)")
+    parser.add_argument("--listen-port", type=int, help="position input port (bridge.listen_port)")
+    parser.add_argument(
+        "--device-map",
+        action="append",
+        type=_pair("--device-map"),
+        default=[],
+        metavar="DEVICE=DRIVER",
+        help="map a device id to a driver external id (repeatable)",
+    )
+    parser.add_argument(
+        "--device-map-file", help="JSON object device -> driver (bridge.device_map_file)"
+    )
+    parser.add_argument(
+        "--gpx",
+        action="append",
+        type=_pair("--gpx"),
+        default=[],
+        metavar="DEVICE=FILE",
+        help="replay a GPX file as this device from the start (repeatable)",
+    )
+    parser.add_argument("--replay-speed", type=float, help="GPX replay speed factor")
+    parser.add_argument("--ndjson", metavar="FILE|-", help="read NDJSON positions (- for stdin)")
+    parser.add_argument("--outbox", metavar="PATH", help="the SQLite outbox file")
+    parser.add_argument("--orders", type=int, metavar="N", help="end after N final orders")
+    parser.add_argument("--duration", type=float, metavar="S", help="end after S seconds")
+
+
+def bridge_config(args: argparse.Namespace) -> Config:
+    """The config file, the environment's secrets, then these flags."""
+    overrides: dict[str, object] = {
+        "api.api_url": args.api_url,
+        "api.token_url": args.token_url,
+        "api.client_id": args.client_id,
+        "webhooks.host": args.webhook_host,
+        "webhooks.port": args.webhook_port,
+        "bridge.listen_host": args.listen_host,
+        "bridge.listen_port": args.listen_port,
+        "bridge.device_map_file": args.device_map_file,
+        "bridge.replay_speed": args.replay_speed,
+        "bridge.ndjson": args.ndjson,
+        "bridge.outbox": args.outbox,
+        "bridge.orders": args.orders,
+        "bridge.duration_s": args.duration,
+    }
+    config = config_from_args(args, overrides)
+    b = config.bridge
+    if args.device_map or args.gpx:
+        b = dataclasses.replace(
+            b,
+            device_map={**b.device_map, **dict(args.device_map)},
+            gpx={**b.gpx, **dict(args.gpx)},
+        )
+        config = dataclasses.replace(config, bridge=b)
+    return config
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until a signal, `--orders` or `--duration`; 0 when it stopped gracefully, 130 when
+    a second signal forced it (the outbox keeps what was not sent either way)."""
+    config = bridge_config(args)
+    summary = anyio.run(_serve, config)
+    return 0 if summary is not None else EXIT_FORCED
+
+
+async def _serve(config: Config) -> BridgeSummary | None:
+    clock = RealClock()
+    result: list[BridgeSummary] = []
+
+    async def bridge_task(*, task_status: TaskStatus[Bridge]) -> None:
+        result.append(await run_bridge(config, clock, task_status=task_status))
+        tg.cancel_scope.cancel()
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with anyio.create_task_group() as tg:
+            bridge: Bridge = await tg.start(bridge_task)
+            async for signum in signals:
+                if not bridge.stopping:
+                    log.info("bridge_stopping", signal=signal.Signals(signum).name)
+                    bridge.stop()
+                else:
+                    log.warning("bridge_forced_stop", signal=signal.Signals(signum).name)
+                    tg.cancel_scope.cancel()
+    return result[0] if result else None
