@@ -156,6 +156,8 @@ class BridgeConfig:
     assign: str = "nearest"  # "nearest" vehicle, or "config" (device_map order)
     orders: int = 0  # end after N orders reached a final state (0: run until a signal)
     duration_s: float = 0.0
+    ndjson: str = ""  # newline-delimited JSON positions from this file, or "-" for stdin
+    drain_timeout_s: float = 10.0  # on stop, how long to keep sending the outbox backlog
 
 
 @dataclass(frozen=True)
@@ -389,5 +391,10 @@ def _validate(config: Config) -> None:
     if b.radius_out_m < b.radius_in_m:
         raise ConfigError("bridge.radius_out_m", "must be >= bridge.radius_in_m (hysteresis)")
     _one_of("bridge.assign", b.assign, ("nearest", "config"))
+    _non_negative("bridge.orders", b.orders)
+    _non_negative("bridge.duration_s", b.duration_s)
+    _non_negative("bridge.drain_timeout_s", b.drain_timeout_s)
+    _positive("bridge.outbox_max_rows", b.outbox_max_rows)
+    _positive("bridge.outbox_max_age_s", b.outbox_max_age_s)
     _one_of("log.level", config.log.level, ("debug", "info", "warning", "error"))
     _one_of("log.format", config.log.format, ("auto", "console", "json"))
