@@ -60,7 +60,7 @@ class ApiConfig:
     backoff_cap_s: float = 30.0
     token_refresh_margin_s: float = 60.0
     allow_insecure_http: bool = False
-    transport: str = "aiohttp"  # "aiohttp" (fast, via httpx-aiohttp) or "httpx" (httpcore)
+    transport: str = "aiohttp"  # "builtin" (fastest), "aiohttp" (httpx-aiohttp), "httpx" (httpcore)
 
     def resolved_token_url(self) -> str:
         return self.token_url or self.api_url.rstrip("/") + "/oauth/token"
@@ -362,7 +362,7 @@ def _validate(config: Config) -> None:
     _positive("api.timeout_s", api.timeout_s)
     _positive("api.max_in_flight", api.max_in_flight)
     _non_negative("api.max_retries", api.max_retries)
-    _one_of("api.transport", api.transport, ("aiohttp", "httpx"))
+    _one_of("api.transport", api.transport, ("builtin", "aiohttp", "httpx"))
     _port("webhooks.port", config.webhooks.port)
     d = config.driver
     _positive("driver.ping_interval_s", d.ping_interval_s)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections import deque
+from collections.abc import Callable, Mapping
 
 import httpx
 
@@ -29,11 +30,11 @@ MAX_HEAD_BYTES = 64 * 1024
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
 NO_BODY_STATUSES = frozenset({204, 304})
 
-_PoolKey = tuple[bytes, str, int]
+PoolKey = tuple[bytes, str, int]
 _Raw = list[tuple[bytes, bytes]]
 
 
-class _Answer:
+class Answer:
     """A parsed response: status, reason, raw headers, body, and whether to keep the socket."""
 
     __slots__ = ("body", "headers", "keep_alive", "reason", "status")
@@ -71,14 +72,14 @@ class _Connection(asyncio.Protocol):
         "uses",
     )
 
-    def __init__(self, key: _PoolKey) -> None:
+    def __init__(self, key: PoolKey) -> None:
         self.key = key
         self.transport: asyncio.Transport | None = None
         self.closed = False
         self.uses = 0
         self.received = False  # any byte of the current answer arrived
         self._buffer = bytearray()
-        self._waiter: asyncio.Future[_Answer] | None = None
+        self._waiter: asyncio.Future[Answer] | None = None
         self._head: tuple[int, bytes, _Raw, bool] | None = None  # status, reason, headers, keep
         self._length = -1  # body bytes expected; -1 chunked; -2 read to close
         self._to_close = False
@@ -115,13 +116,13 @@ class _Connection(asyncio.Protocol):
             return
         if self._head is not None and self._length == -2:  # body delimited by the close
             status, reason, headers, _ = self._head
-            waiter.set_result(_Answer(status, reason, headers, bytes(self._buffer), False))
+            waiter.set_result(Answer(status, reason, headers, bytes(self._buffer), False))
         else:
             waiter.set_exception(ConnectionResetError("server closed the connection"))
 
     # -- requests ---------------------------------------------------------------------------
 
-    def send(self, data: bytes, expect_body: bool) -> asyncio.Future[_Answer]:
+    def send(self, data: bytes, expect_body: bool) -> asyncio.Future[Answer]:
         assert self.transport is not None
         self.uses += 1
         self.received = False
@@ -130,7 +131,7 @@ class _Connection(asyncio.Protocol):
         self._chunks.clear()
         self._chunk_at = 0
         self._expect_body = expect_body
-        waiter: asyncio.Future[_Answer] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiter = waiter
         self.transport.write(data)
         return waiter
@@ -147,7 +148,7 @@ class _Connection(asyncio.Protocol):
 
     # -- parsing ----------------------------------------------------------------------------
 
-    def _parse(self) -> _Answer | None:
+    def _parse(self) -> Answer | None:
         buffer = self._buffer
         while self._head is None:
             end = buffer.find(b"\r\n\r\n")
@@ -165,12 +166,12 @@ class _Connection(asyncio.Protocol):
             body = bytes(buffer[:length])
             if len(buffer) > length:
                 raise _ProtocolViolation("more bytes than the answer's Content-Length")
-            return _Answer(status, reason, headers, body, keep_alive)
+            return Answer(status, reason, headers, body, keep_alive)
         if length == -1:
             done = self._read_chunks()
             if not done:
                 return None
-            return _Answer(status, reason, headers, b"".join(self._chunks), keep_alive)
+            return Answer(status, reason, headers, b"".join(self._chunks), keep_alive)
         return None  # read to close: connection_lost answers
 
     def _read_head(self, head: bytes) -> None:
@@ -253,8 +254,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._ssl = ssl_context
         self._max = max_connections
         self._open = 0  # sockets open or being opened
-        self._idle: dict[_PoolKey, list[_Connection]] = {}
-        self._waiters: deque[tuple[_PoolKey, asyncio.Future[_Connection | None]]] = deque()
+        self._idle: dict[PoolKey, list[_Connection]] = {}
+        self._waiters: deque[tuple[PoolKey, asyncio.Future[_Connection | None]]] = deque()
         self._closed = False
 
     def statistics(self) -> dict[str, int]:
@@ -274,14 +275,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 future.cancel()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self._closed:
-            raise RuntimeError("the transport is closed")
         url = request.url
-        scheme = url.raw_scheme
-        if scheme not in DEFAULT_PORTS:
-            raise httpx.UnsupportedProtocol(f"unsupported scheme {url.scheme!r}", request=request)
-        key: _PoolKey = (scheme, url.host, url.port or DEFAULT_PORTS[scheme])
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         try:
             body = request.content
         except httpx.RequestNotRead:
@@ -290,43 +284,75 @@ class Http11Transport(httpx.AsyncBaseTransport):
         for name, value in request.headers.raw:
             parts += (name, b": ", value, b"\r\n")
         parts += (b"\r\n", body)
-        data = b"".join(parts)
-        expect_body = request.method != "HEAD"
+        answer = await self.exchange(
+            self.pool_key(url, request),
+            b"".join(parts),
+            request.extensions.get("timeout", {}),
+            lambda: request,
+            expect_body=request.method != "HEAD",
+        )
+        return httpx.Response(
+            answer.status,
+            headers=answer.headers,
+            content=answer.body,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
+        )
 
+    def pool_key(self, url: httpx.URL, request: httpx.Request | None = None) -> PoolKey:
+        """(scheme, host, port) of an absolute http(s) URL; UnsupportedProtocol otherwise."""
+        scheme = url.raw_scheme
+        if scheme not in DEFAULT_PORTS or not url.host:
+            raise httpx.UnsupportedProtocol(f"unsupported URL {url!s:.80}", request=request)
+        return (scheme, url.host, url.port or DEFAULT_PORTS[scheme])
+
+    async def exchange(
+        self,
+        key: PoolKey,
+        data: bytes,
+        timeouts: Mapping[str, float | None],
+        request: Callable[[], httpx.Request],
+        *,
+        expect_body: bool = True,
+    ) -> Answer:
+        """Send one serialised request and read its answer; httpx errors on failure.
+
+        `request` builds the httpx.Request that errors carry; it is called only on failure.
+        """
+        if self._closed:
+            raise RuntimeError("the transport is closed")
         for attempt in (0, 1):
             conn = await self._acquire(key, request, timeouts)
             reused = conn.uses > 0
-            answer: _Answer | None = None
+            answer: Answer | None = None
             try:
                 waiter = conn.send(data, expect_body)
                 async with asyncio.timeout(timeouts.get("read")):
                     answer = await waiter
             except TimeoutError:
                 raise httpx.ReadTimeout(
-                    "timed out waiting for the answer", request=request
+                    "timed out waiting for the answer", request=request()
                 ) from None
             except ConnectionResetError as exc:
                 if attempt == 0 and reused and not conn.received:
                     continue  # the server had closed the idle socket: once more, fresh
-                raise httpx.RemoteProtocolError(str(exc), request=request) from None
+                raise httpx.RemoteProtocolError(str(exc), request=request()) from None
             except _ProtocolViolation as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request) from None
+                raise httpx.RemoteProtocolError(str(exc), request=request()) from None
             except OSError as exc:
-                raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from None
+                detail = str(exc) or type(exc).__name__
+                raise httpx.WriteError(detail, request=request()) from None
             finally:
                 self._release(conn, answer is not None and answer.keep_alive)
-            return httpx.Response(
-                answer.status,
-                headers=answer.headers,
-                content=answer.body,
-                extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
-            )
+            return answer
         raise AssertionError("unreachable")  # pragma: no cover
 
     # -- the pool ---------------------------------------------------------------------------
 
     async def _acquire(
-        self, key: _PoolKey, request: httpx.Request, timeouts: dict[str, float | None]
+        self,
+        key: PoolKey,
+        request: Callable[[], httpx.Request],
+        timeouts: Mapping[str, float | None],
     ) -> _Connection:
         idle = self._idle.get(key)
         while idle:
@@ -346,7 +372,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 else:
                     future.cancel()
                 if isinstance(exc, TimeoutError):
-                    raise httpx.PoolTimeout("no connection free in time", request=request) from None
+                    raise httpx.PoolTimeout(
+                        "no connection free in time", request=request()
+                    ) from None
                 raise
             if handed is not None:
                 return handed
@@ -358,7 +386,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._give_back(None)
             raise
 
-    def _close_other_idle(self, key: _PoolKey) -> bool:
+    def _close_other_idle(self, key: PoolKey) -> bool:
         """At the cap with idle sockets to other hosts: close one, keeping the slot."""
         for other, conns in self._idle.items():
             if other != key and conns:
@@ -368,7 +396,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return False
 
     async def _connect(
-        self, key: _PoolKey, request: httpx.Request, timeout_s: float | None
+        self, key: PoolKey, request: Callable[[], httpx.Request], timeout_s: float | None
     ) -> _Connection:
         scheme, host, port = key
         tls = scheme == b"https"
@@ -385,11 +413,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 )
         except TimeoutError:
             raise httpx.ConnectTimeout(
-                f"connecting to {host}:{port} timed out", request=request
+                f"connecting to {host}:{port} timed out", request=request()
             ) from None
         except OSError as exc:  # refused, unreachable, DNS, TLS (ssl.SSLError is an OSError)
             detail = str(exc) or type(exc).__name__
-            raise httpx.ConnectError(f"{host}:{port}: {detail}", request=request) from None
+            raise httpx.ConnectError(f"{host}:{port}: {detail}", request=request()) from None
         return conn
 
     def _release(self, conn: _Connection, keep: bool) -> None:

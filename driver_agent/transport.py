@@ -14,16 +14,20 @@
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import ssl
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
+from json import dumps as json_dumps
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
 
 from driver_agent import __version__
 from driver_agent.errors import ConfigError
-from driver_agent.http11 import Http11Transport
+from driver_agent.http11 import Http11Transport, PoolKey
 
 if TYPE_CHECKING:
     from driver_agent.config import ApiConfig
@@ -111,20 +115,148 @@ def open_http_pool(config: ApiConfig) -> httpx.AsyncClient:
         max_connections=config.max_in_flight,
         max_keepalive_connections=config.max_in_flight,
     )
-    engine: httpx.AsyncBaseTransport | None = None
+    settings: dict[str, Any] = {
+        "timeout": httpx.Timeout(config.timeout_s),
+        "limits": limits,
+        "verify": context,
+        "follow_redirects": False,
+        "trust_env": False,
+        "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
+    }
     if config.transport == "builtin":
         engine = Http11Transport(ssl_context=context, max_connections=config.max_in_flight)
-    elif config.transport == "aiohttp":
-        engine = _aiohttp_engine(context, limits)
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(config.timeout_s),
-        limits=limits,
-        verify=context,
-        follow_redirects=False,
-        trust_env=False,
-        headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
-        transport=engine,
-    )
+        return PooledClient(engine, **settings)
+    if config.transport == "aiohttp":
+        return httpx.AsyncClient(transport=_aiohttp_engine(context, limits), **settings)
+    return httpx.AsyncClient(**settings)
+
+
+class _LazyRequestResponse(httpx.Response):
+    """A Response whose `.request` is built on first use: the fast path never needs it."""
+
+    _make_request: Callable[[], httpx.Request] | None = None
+
+    @property
+    def request(self) -> httpx.Request:
+        if self._request is None and self._make_request is not None:
+            self._request = self._make_request()
+        return super().request
+
+    @request.setter
+    def request(self, value: httpx.Request) -> None:
+        self._request = value
+
+
+class PooledClient(httpx.AsyncClient):
+    """An `httpx.AsyncClient` on `Http11Transport` whose plain JSON POSTs take a short path.
+
+    `post(url, json=..., headers=...)` with nothing else set, on a client without auth, cookies,
+    event hooks, mounts or redirect-following, is serialised here straight to HTTP/1.1 bytes
+    (the same headers and JSON encoding httpx would send) and handed to the engine, skipping
+    httpx's generic request building, auth and redirect loops, which cost more CPU than the
+    network I/O itself. The answer is a real `httpx.Response`; every error is an httpx error.
+    Any other call takes httpx's normal path through the same engine.
+    """
+
+    def __init__(self, engine: Http11Transport, **settings: Any) -> None:
+        super().__init__(transport=engine, **settings)
+        self._engine = engine
+        self._heads: dict[httpx.URL, tuple[PoolKey, bytes]] = {}
+        self._defaults: tuple[list[tuple[bytes, bytes]], dict[bytes, bytes]] = ([], {})
+        self._timeouts: tuple[httpx.Timeout | None, dict[str, float | None]] = (None, {})
+
+    async def post(  # the same parameters as httpx.AsyncClient.post, all accepted
+        self,
+        url: httpx.URL | str,
+        *,
+        json: Any = None,
+        headers: Any = None,
+        **others: Any,
+    ) -> httpx.Response:
+        if (
+            json is None
+            or any(
+                value is not httpx.USE_CLIENT_DEFAULT and value is not None
+                for value in others.values()
+            )
+            or not isinstance(url, httpx.URL)
+            or not (headers is None or isinstance(headers, dict))
+            or self._auth is not None
+            or self.follow_redirects
+            or self._mounts
+            or self._event_hooks["request"]
+            or self._event_hooks["response"]
+            or len(self.cookies.jar) > 0
+            or not self._base_url.is_relative_url
+        ):
+            return await super().post(url, json=json, headers=headers, **others)
+        head = self._heads.get(url)
+        if head is None:
+            head = self._head_for(url)
+        key, prefix = head
+        try:
+            lines = self._header_lines(headers)
+        except (UnicodeEncodeError, ValueError):  # let httpx say what is wrong with them
+            return await super().post(url, json=json, headers=headers, **others)
+        body = json_dumps(json, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+        data = b"".join(
+            (
+                prefix,
+                lines,
+                b"Content-Length: ",
+                str(len(body)).encode(),
+                b"\r\nContent-Type: application/json\r\n\r\n",
+                body,
+            )
+        )
+
+        def request() -> httpx.Request:
+            return self.build_request("POST", url, json=json, headers=headers)
+
+        started = time.perf_counter()
+        answer = await self._engine.exchange(key, data, self._timeout_dict(), request)
+        response = _LazyRequestResponse(
+            answer.status,
+            headers=answer.headers,
+            content=answer.body,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
+        )
+        response._make_request = request
+        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        response.default_encoding = self._default_encoding
+        if any(name.lower() == b"set-cookie" for name, _ in answer.headers):
+            self.cookies.extract_cookies(response)
+        return response
+
+    def _head_for(self, url: httpx.URL) -> tuple[PoolKey, bytes]:
+        key = self._engine.pool_key(url)
+        host = url.netloc
+        prefix = b"POST " + url.raw_path + b" HTTP/1.1\r\nHost: " + host + b"\r\n"
+        if len(self._heads) < 1024:
+            self._heads[url] = (key, prefix)
+        return key, prefix
+
+    def _header_lines(self, extra: dict[str, str] | None) -> bytes:
+        raw = self.headers.raw
+        defaults, _ = self._defaults
+        if raw != defaults:
+            self._defaults = (raw, {name.lower(): value for name, value in raw})
+        merged = self._defaults[1]
+        if extra:
+            merged = dict(merged)
+            for name, value in extra.items():
+                name_b, value_b = name.encode("ascii"), value.encode("ascii")
+                if b"\r" in value_b or b"\n" in value_b or b":" in name_b:
+                    raise ValueError("not a header")
+                merged[name_b.lower()] = value_b
+        return b"".join(name + b": " + value + b"\r\n" for name, value in merged.items())
+
+    def _timeout_dict(self) -> dict[str, float | None]:
+        timeout, as_dict = self._timeouts
+        if timeout is not self.timeout:
+            as_dict = self.timeout.as_dict()
+            self._timeouts = (self.timeout, as_dict)
+        return as_dict
 
 
 def _aiohttp_engine(context: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:
