@@ -217,6 +217,7 @@ class Bridge:
                 await self.sender.wait_idle()
             tg.cancel_scope.cancel()
         self.receiver.close()
+        self.receiver.receive_stream.close()
         self.summary.calls_sent = self.sender.sent
         self.summary.calls_refused = self.sender.refused
         self.summary.left_in_outbox = self.outbox.depth()
