@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 import anyio
 import structlog
 
-from driver_agent.bridge.daemon import Bridge, BridgeSummary, run_bridge
+from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
 from driver_agent.cli import add_config_argument, config_from_args
 from driver_agent.clock import RealClock
+from driver_agent.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,8 +112,27 @@ def run(args: argparse.Namespace) -> int:
     """Serve until a signal, `--orders` or `--duration`; 0 when it stopped gracefully, 130 when
     a second signal forced it (the outbox keeps what was not sent either way)."""
     config = bridge_config(args)
-    summary = anyio.run(_serve, config)
+    if not config.api.api_url:
+        raise ConfigError("api.api_url", "required for the bridge (--api-url)")
+    load_device_map(config.bridge)  # refuse a bad map before anything listens
+    try:
+        summary = anyio.run(_serve, config)
+    except BaseExceptionGroup as group:
+        raise _single(group) from None
     return 0 if summary is not None else EXIT_FORCED
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one error a task group wrapped (a ConfigError, say), so the CLI can map it."""
+    errors: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        exc = pending.pop()
+        if isinstance(exc, BaseExceptionGroup):
+            pending.extend(exc.exceptions)
+        else:
+            errors.append(exc)
+    return errors[0] if len(errors) == 1 else group
 
 
 async def _serve(config: Config) -> BridgeSummary | None:
