@@ -246,3 +246,25 @@ def test_bad_config_names_the_key(kwargs: dict[str, float], where: str) -> None:
     with pytest.raises(ConfigError) as info:
         GeofenceConfig(**kwargs)
     assert info.value.where == where
+
+
+def test_a_snapshot_keeps_stop_states_and_refuses_older_fixes_after_a_restore() -> None:
+    pickup, dropoff = Stop(StopKind.PICKUP, LAT, LNG), Stop(StopKind.DROPOFF, LAT + 0.01, LNG)
+    fence = OrderGeofence(pickup, dropoff)
+    feed_all(fence, [at(0, t, speed=0.0) for t in range(0, 60, 10)])
+    assert fence.checked_in_at is StopKind.PICKUP
+    again = OrderGeofence(pickup, dropoff)
+    again.restore(fence.snapshot())
+    assert again.checked_in_at is StopKind.PICKUP
+    assert again.pickup.arrived_t_ms == fence.pickup.arrived_t_ms
+    assert isinstance(again.feed(at(500, 30, speed=10.0))[0], Late)
+    (left,) = again.feed(at(500, 70, speed=10.0))
+    assert isinstance(left, CheckOut)
+
+
+def test_a_stop_moves_only_before_check_in() -> None:
+    stop = StopGeofence(StopKind.PICKUP, LAT, LNG)
+    assert stop.move(LAT + 0.001, LNG)
+    feed_all(stop, [at(0, t, speed=0.0, y_m=111.2) for t in range(0, 60, 10)])
+    assert stop.state is StopState.CHECKED_IN
+    assert not stop.move(LAT, LNG)

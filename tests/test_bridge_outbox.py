@@ -193,3 +193,25 @@ def test_kill_9_loses_no_acknowledged_call(tmp_path: Path) -> None:
             expected = [(i, n) for i, d, n in acknowledged if d == driver]
             assert stored[: len(expected)] == expected
             assert [i for i, _ in stored] == sorted(i for i, _ in stored)
+
+
+def test_state_is_written_with_the_calls_in_one_transaction_and_survives_a_reopen(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "outbox.sqlite3"
+    with Outbox(path) as outbox:
+        outbox.append_many([NewCall("d1", "checkin", {"task_id": 1})], T0_MS, state={"w": {"a": 1}})
+        outbox.append_many([], T0_MS, state={"other": {"b": 2}})
+        outbox.append_many([], T0_MS, state={"other": None, "w": {"a": 3}})
+    with Outbox(path) as outbox:
+        assert outbox.load_state() == {"w": {"a": 3}}
+        assert [c.endpoint for c in outbox.peek("d1")] == ["checkin"]
+
+
+def test_state_that_cannot_be_stored_leaves_the_calls_out_too(tmp_path: Path) -> None:
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        with pytest.raises(OutboxError, match="JSON"):
+            outbox.append_many(
+                [NewCall("d1", "checkin", {"task_id": 1})], T0_MS, state={"w": {"x": object()}}
+            )
+        assert (outbox.depth(), outbox.load_state()) == (0, {})

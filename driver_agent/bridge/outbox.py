@@ -16,6 +16,10 @@ Bounds: at most `max_rows` pending calls (the oldest are dropped to make room, r
 reason)` drops calls the API refused for good. Every drop is counted per reason in the same file,
 so the counts survive restarts too: nothing is dropped silently.
 
+State: `append_many(calls, now_ms, state={key: object})` also writes small JSON objects (the
+daemon's order walk) in the same transaction, so the calls and the state that implied them are
+on disk together or not at all; `load_state()` reads them back after a restart.
+
 The API is sync (sqlite3 is). A FULL commit costs one fsync (about a millisecond on an SSD, more
 on a busy disk), so the daemon should call it through `anyio.to_thread.run_sync` with a
 `CapacityLimiter(1)` rather than on the event loop; the connection allows use from any one thread
