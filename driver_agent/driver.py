@@ -27,7 +27,7 @@ import structlog
 from driver_agent.client import FleetClient
 from driver_agent.clock import Clock, Wakeup
 from driver_agent.config import DriverConfig
-from driver_agent.errors import ApiError
+from driver_agent.errors import ApiError, TransitionError
 from driver_agent.lifecycle import (
     AddNote,
     ArrivedAtStop,
@@ -62,6 +62,7 @@ from driver_agent.lifecycle import (
 )
 from driver_agent.model import NoteKind, Order, Stop, StopKind
 from driver_agent.navigator import Navigator
+from driver_agent.pacing import RatePacer, budget_short, ping_due
 from driver_agent.stats import StatsCollector
 from driver_agent.stopplan import Leg
 from driver_agent.wire import DriverProfile, Note, WayPointUpdate
@@ -102,6 +103,9 @@ class DriverContext:
     run_started_real: float = 0.0
     recorder: Recorder | None = None
     on_order_end: Callable[[Driver, Order, str], None] | None = None
+    pacer: RatePacer | None = None
+    budget_reserve_ratio: float = 0.1
+    skipped_pings: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,7 @@ class Driver:
         self._inbox: deque[Event] = deque()
         self._wakeup = Wakeup()
         self._known_to_api = False
+        self._last_sent: float | None = None  # the last busy location update that went out
         self._closing = False
         # the current leg and stop
         self._leg: Leg | None = None
@@ -203,7 +208,7 @@ class Driver:
                 return
             woke = await clock.sleep_until(self._next_due()[0], self._wakeup)
             while self._inbox:
-                await self._feed(self._inbox.popleft(), clock.now())
+                await self._take(self._inbox.popleft(), clock.now())
             if not woke:
                 await self._fire_due_timers()
 
@@ -239,6 +244,15 @@ class Driver:
             else:
                 self._dwell_until = math.inf
                 await self._feed(DwellFinished(self._dwell_kind), at)
+
+    async def _take(self, event: Event, now: float) -> None:
+        """An event from outside; a cancel or update that raced the order's end is dropped."""
+        try:
+            await self._feed(event, now)
+        except TransitionError as exc:
+            if isinstance(event, OrderOffered):
+                raise  # offering to a busy driver is the scheduler's bug
+            log.info("event_ignored", driver_id=self.driver_id, state=exc.state, event=exc.event)
 
     # ---- position ---------------------------------------------------------------------------
 
@@ -287,6 +301,7 @@ class Driver:
             if await self._call("start_task", at, started, command) is not FAILED:
                 now = self._clock.now()
                 self._stats.driver_busy(self.driver_id, True, _ms(at))
+                self._last_sent = at
                 self._next_ping = at + ctx.config.ping_interval_s
                 await self._feed(Started(), now)
         elif isinstance(command, DriveTo):
@@ -352,6 +367,12 @@ class Driver:
         clock = self._clock
         lag_s = max(clock.now() - scheduled, 0.0) / clock.speed
         t0 = clock.monotonic()
+        pacer = self._ctx.pacer
+        if pacer is not None:
+            lifecycle = endpoint != "update_driver_location"
+            delay_s = pacer.delay_s(t0, lifecycle=lifecycle)
+            if delay_s > 0.0:
+                await clock.sleep_real(delay_s)
         error: str | None = None
         try:
             return await call
@@ -378,11 +399,19 @@ class Driver:
             )
 
     async def _ping(self, at: float) -> None:
-        lifecycle = self.lifecycle
+        lifecycle, ctx = self.lifecycle, self._ctx
+        budget = self._client.rate_limit
         if lifecycle.is_busy:
+            interval = ctx.config.ping_interval_s
+            if not ping_due(budget, ctx.budget_reserve_ratio, self._last_sent, at, interval):
+                ctx.skipped_pings += 1  # short on budget: this one can wait a tick
+                return
             lat, lng = self._reported(at)
             await self._feed(LocationTick(lat, lng), at)
         elif self._known_to_api and not lifecycle.is_active:
+            if budget_short(budget, ctx.budget_reserve_ratio):
+                ctx.skipped_pings += 1
+                return
             await self._send_location(at, None)
 
     async def _send_location(self, at: float, task_id: int | None) -> None:
@@ -400,6 +429,7 @@ class Driver:
         if await self._call("update_driver_location", at, call, command) is FAILED:
             return
         if task_id is not None:
+            self._last_sent = at
             self._stats.record_ping(self.driver_id, _ms(at), lateness_ms)
         if self._ctx.recorder is not None:
             self._ctx.recorder.position(self.driver_id, lat, lng, _ms(at))

@@ -363,7 +363,7 @@ def render_html(
 def runtime_versions() -> dict[str, str]:
     """Python, driver-agent and the main libraries, from installed package metadata."""
     versions = {"python": platform.python_version(), "driver-agent": __version__}
-    for package in ("httpx", "anyio", "structlog", "shapely", "starlette", "uvicorn", "networkx"):
+    for package in ("httpx", "anyio", "structlog", "shapely", "starlette", "uvicorn", "aiohttp"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
