@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,7 @@ import anyio
 import anyio.abc
 import httpx
 import pytest
+import structlog
 from anyio.streams.text import TextReceiveStream
 
 from driver_agent.cli import main
@@ -158,6 +159,13 @@ async def test_kill_9_mid_stream_loses_no_acknowledged_position_and_a_restart_se
     assert driver["last_fix"]["reported_time"] == acked[-1]
 
 
+@pytest.fixture
+def _unconfigured_logs() -> Iterator[None]:
+    """`main` configures logging to this test's captured stderr; undo that afterwards."""
+    yield
+    structlog.reset_defaults()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -167,6 +175,7 @@ async def test_kill_9_mid_stream_loses_no_acknowledged_position_and_a_restart_se
     ],
     ids=["pair-without-equals", "zero-replay-speed", "no-api-url"],
 )
+@pytest.mark.usefixtures("_unconfigured_logs")
 def test_bad_flags_exit_2_naming_the_setting(
     argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
