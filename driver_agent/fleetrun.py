@@ -10,6 +10,7 @@ run also creates its own orders on the remote sandbox.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import random
 import sys
 from collections.abc import Callable
@@ -35,7 +36,7 @@ from driver_agent.pacing import RatePacer
 from driver_agent.recorder import TrackRecorder
 from driver_agent.report import RunReport, runtime_versions, totals_from_stats, write_report
 from driver_agent.roads import RoadNetwork
-from driver_agent.sandbox.app import serve_sandbox
+from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.scheduler import Fleet
 from driver_agent.serving import serve_app
@@ -127,6 +128,7 @@ async def run_fleet(
     out: TextIO | None = None,
     stopper: RunStopper | None = None,
     show_progress: bool = True,
+    on_sandbox: Callable[[SandboxApp], None] | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened."""
     network = RoadNetwork.load()
@@ -161,7 +163,10 @@ async def run_fleet(
                     seed=config.run.seed,
                     webhook_retry_delay_s=1.0,
                 )
-                api_url = await services.start(serve_sandbox, sandbox)
+                app = create_app(sandbox)
+                if on_sandbox is not None:
+                    on_sandbox(app)  # tests read the sandbox's own state afterwards
+                api_url = await services.start(functools.partial(serve_sandbox, app=app))
                 api = dataclasses.replace(
                     api,
                     api_url=api_url,

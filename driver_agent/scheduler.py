@@ -121,7 +121,8 @@ class Fleet:
         for order in self.dispatcher.close():
             self.outcomes["not_started"] += 1
             log.info("order_not_started", order_id=order.task_id)
-        self.outcomes["not_started"] += len(self._held or ())
+        if self._held:
+            self.outcomes["not_started"] += len(self._held)
         self._held = None
         self._release_setup()
         for driver in self.drivers.values():

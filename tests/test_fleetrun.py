@@ -1,0 +1,92 @@
+"""`driver-agent run` end to end: embedded fleets checked against the sandbox's own state."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from driver_agent.clock import VirtualClock
+from driver_agent.config import load_config
+from driver_agent.fleetrun import RunResult, run_fleet
+from driver_agent.sandbox.app import SandboxApp
+
+FLEET_PREFIX = "/open_fleet_services/"
+
+
+async def run_embedded(
+    tmp_path: Path, drivers: int, orders: int, seed: int = 7, **extra: object
+) -> tuple[RunResult, dict[str, Any]]:
+    config = load_config(
+        overrides={
+            "run.drivers": drivers,
+            "run.orders": orders,
+            "run.seed": seed,
+            "run.report_dir": str(tmp_path / "report"),
+            "run.ramp_up_per_s": 1000.0,
+            **extra,
+        }
+    )
+    clock = VirtualClock(start=1_760_000_000.0)
+    apps: list[SandboxApp] = []
+    result = await run_fleet(config, clock, show_progress=False, on_sandbox=apps.append)
+    return result, apps[0].state.snapshot(clock.now())
+
+
+@pytest.mark.timeout(300)
+async def test_fifty_drivers_complete_a_hundred_orders_and_the_report_matches_the_sandbox(
+    tmp_path: Path,
+) -> None:
+    result, sandbox = await run_embedded(tmp_path, drivers=50, orders=100)
+    report = json.loads(result.json_path.read_text())
+    # every order done, by the sandbox's own account
+    assert len(sandbox["orders"]) == 100
+    assert {o["status_name"] for o in sandbox["orders"]} == {"done"}
+    assert result.outcomes == {"completed": 100}
+    assert result.exit_code == 0
+    # zero ping gaps over 30 s, on both sides
+    assert all(d["gaps_over_30s"] == 0 for d in sandbox["drivers"])
+    assert max(d["max_gap_s"] for d in sandbox["drivers"]) <= 10.0
+    assert report["stats"]["totals"]["gaps_over_limit"] == 0
+    # counts per endpoint equal
+    ours = {e["endpoint"]: e["count"] for e in report["stats"]["endpoints"]}
+    theirs = {
+        path.removeprefix(FLEET_PREFIX): calls["count"]
+        for path, calls in sandbox["calls"].items()
+        if path.startswith(FLEET_PREFIX)
+    }
+    assert ours == theirs
+    assert report["totals"]["orders_done"] == 100
+    assert report["totals"]["errors"] == 0
+    assert result.html_path.exists()
+    assert all(t["passed"] for t in report["thresholds"])
+
+
+async def test_the_same_seed_gives_the_same_assignment_routes_and_draws(tmp_path: Path) -> None:
+    runs = []
+    for i in range(2):
+        _, sandbox = await run_embedded(tmp_path / str(i), drivers=6, orders=10, seed=11)
+        runs.append(
+            sorted(
+                (o["external_id"], o["driver"], tuple(w["checkin_time"] for w in o["way_points"]))
+                for o in sandbox["orders"]
+            )
+        )
+    assert runs[0] == runs[1]
+    _, other = await run_embedded(tmp_path / "other", drivers=6, orders=10, seed=12)
+    assert sorted(o["external_id"] for o in other["orders"]) == [r[0] for r in runs[0]]
+    assert runs[0] != sorted(
+        (o["external_id"], o["driver"], tuple(w["checkin_time"] for w in o["way_points"]))
+        for o in other["orders"]
+    )
+
+
+async def test_a_failed_threshold_makes_the_exit_code_one(tmp_path: Path) -> None:
+    result, _ = await run_embedded(
+        tmp_path, drivers=2, orders=2, **{"thresholds.checks": ["max_ping_gap_s < 5"]}
+    )
+    assert result.outcomes == {"completed": 2}
+    assert not result.report.passed
+    assert result.exit_code == 1
