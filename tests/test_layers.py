@@ -1,0 +1,82 @@
+"""The layer rule: values at the bottom, pure logic above, I/O edges above that, the CLI on top.
+
+A module imports only from its own layer or below; pure modules never import an I/O library.
+Every module must be placed in a layer here, so a new one gets a conscious decision.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "driver_agent"
+
+VALUES = {"errors", "model", "wire", "lifecycle_messages", "stats_snapshot", "histogram"}
+PURE = {
+    "config", "geo", "gpx", "tracks", "roadclass", "roads", "motion", "gpsnoise", "stopplan",
+    "navigator", "lifecycle", "stats", "report", "report_html", "chart",
+    "thresholds", "ratelimit", "webhook_payloads", "dispatch", "pacing", "orders", "recorder",
+    "sandbox.rules", "sandbox.fleet", "sandbox.merchant", "sandbox.manhattan",
+    "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
+    "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
+}  # fmt: skip
+EDGES = {
+    "clock", "transport", "http11", "client", "merchant", "driver", "scheduler", "logs",
+    "serving", "webhooks", "fleetrun", "fleetview", "sandbox", "sandbox.app", "sandbox.webhook_sender",
+    "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
+}  # fmt: skip
+TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
+       "commands.bridge", "sandbox.main"}  # fmt: skip
+LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
+         **dict.fromkeys(TOP, 3)}  # fmt: skip
+IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",
+                "sqlite3", "socket", "asyncio", "subprocess", "time"}  # fmt: skip
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            if node.module == "driver_agent":
+                found.update(
+                    f"driver_agent.{alias.name}"
+                    for alias in node.names
+                    if (PACKAGE / f"{alias.name}.py").exists() or (PACKAGE / alias.name).is_dir()
+                )
+    return found
+
+
+def test_every_module_has_a_layer() -> None:
+    unplaced = {module_name(p) for p in MODULES} - set(LAYER)
+    assert not unplaced, f"place these modules in a layer in tests/test_layers.py: {unplaced}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=module_name)
+def test_a_module_imports_only_from_its_layer_or_below(path: Path) -> None:
+    name = module_name(path)
+    layer = LAYER[name]
+    for imported in imports(path):
+        root = imported.split(".")[0]
+        if layer <= 1:
+            assert root not in IO_LIBRARIES, f"{name} (pure) imports {imported}"
+        if root != "driver_agent" or imported == "driver_agent":
+            continue
+        target = imported.removeprefix("driver_agent.")
+        while target not in LAYER and "." in target:
+            target = target.rsplit(".", 1)[0]
+        assert LAYER[target] <= layer, f"{name} (layer {layer}) imports {target}"
