@@ -121,6 +121,7 @@ class RunConfig:
     on_stop: str = "finish"  # "finish" or "cancel" the orders in hand on a graceful stop
     fail_fast: bool = False
     manhattan_share: float = 0.25
+    road_network: str = ""  # a road graph built by routes/build.py; empty: central Helsinki
 
 
 @dataclass(frozen=True)

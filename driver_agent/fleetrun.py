@@ -131,7 +131,7 @@ async def run_fleet(
     on_sandbox: Callable[[SandboxApp], None] | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened."""
-    network = RoadNetwork.load()
+    network = RoadNetwork.load(config.run.road_network or None)
     stats, recorder = StatsCollector(), TrackRecorder()
     embedded = not config.api.api_url
     merchant_key = SandboxSettings().merchant_api_key
