@@ -79,7 +79,7 @@ class RunResult:
 
     @property
     def orders_ok(self) -> bool:
-        failed = self.outcomes.get("failed", 0) + self.outcomes.get("not_started", 0)
+        failed = sum(self.outcomes.get(k, 0) for k in ("failed", "not_started", "interrupted"))
         return failed == 0 and self.driver_errors == 0
 
     @property
@@ -184,6 +184,8 @@ async def run_fleet(
                 with anyio.CancelScope() as stopper.scope:
                     await _drive(config, api, clock, network, fleet, rx, embedded, out, stopper,
                                  show_progress)  # fmt: skip
+                if stopper.forced:
+                    log.warning("run_forced_stop", interrupted=fleet.interrupted())
             services.cancel_scope.cancel()
     expected = config.run.orders
     progress = fleet.progress()

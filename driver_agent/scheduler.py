@@ -132,6 +132,13 @@ class Fleet:
         self._stop_requested.set()
         self._check_finished()
 
+    def interrupted(self) -> int:
+        """After a forced stop: count the orders drivers still had in hand as interrupted."""
+        active = sum(1 for d in self.drivers.values() if d.lifecycle.is_active)
+        if active:
+            self.outcomes["interrupted"] += active
+        return active
+
     async def run(
         self,
         events: AsyncIterable[WebhookEvent] | None,

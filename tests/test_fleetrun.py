@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
-from driver_agent.clock import VirtualClock
+from driver_agent.clock import Membership, VirtualClock
 from driver_agent.config import load_config
-from driver_agent.fleetrun import RunResult, run_fleet
+from driver_agent.fleetrun import RunResult, RunStopper, run_fleet
 from driver_agent.sandbox.app import SandboxApp
 
 FLEET_PREFIX = "/open_fleet_services/"
@@ -89,4 +90,69 @@ async def test_a_failed_threshold_makes_the_exit_code_one(tmp_path: Path) -> Non
     )
     assert result.outcomes == {"completed": 2}
     assert not result.report.passed
+    assert result.exit_code == 1
+
+
+async def run_and_stop(tmp_path: Path, *, times: int) -> RunResult:
+    """An embedded run that is told to stop `times` times, 15 simulated minutes in."""
+    config = load_config(
+        overrides={
+            "run.drivers": 4,
+            "run.orders": 12,
+            "run.report_dir": str(tmp_path / "report"),
+            "run.ramp_up_per_s": 1000.0,
+        }
+    )
+    clock = VirtualClock(start=1_760_000_000.0)
+    stopper = RunStopper()
+    results: list[RunResult] = []
+    apps: list[SandboxApp] = []
+
+    async def run() -> None:
+        results.append(
+            await run_fleet(
+                config, clock, show_progress=False, stopper=stopper, on_sandbox=apps.append
+            )
+        )
+
+    def started_orders() -> int:
+        if not apps:
+            return 0
+        orders = apps[0].state.snapshot(clock.now())["orders"]
+        return sum(1 for o in orders if o["status_name"] != "created")
+
+    async def stop_later(member: Membership) -> None:
+        with member:
+            while started_orders() == 0:
+                await clock.sleep(10)
+            await clock.sleep(15 * 60)
+            for _ in range(times):
+                stopper.stop()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        tg.start_soon(stop_later, clock.join())
+    return results[0]
+
+
+async def test_a_graceful_stop_finishes_the_orders_in_hand_and_writes_the_report(
+    tmp_path: Path,
+) -> None:
+    result = await run_and_stop(tmp_path, times=1)
+    outcomes = result.outcomes
+    assert outcomes["not_started"] > 0
+    assert outcomes["completed"] >= 1
+    assert outcomes["completed"] + outcomes["not_started"] == 12
+    assert "interrupted" not in outcomes
+    assert result.exit_code == 1
+    assert (
+        json.loads(result.json_path.read_text())["totals"]["orders_done"] == outcomes["completed"]
+    )
+
+
+async def test_a_second_stop_ends_at_once_and_still_writes_the_report(tmp_path: Path) -> None:
+    result = await run_and_stop(tmp_path, times=2)
+    assert result.outcomes["interrupted"] >= 1
+    assert result.json_path.exists()
+    assert result.html_path.exists()
     assert result.exit_code == 1
