@@ -25,7 +25,8 @@ PURE = {
 EDGES = {
     "clock", "transport", "http11", "client", "merchant", "driver", "scheduler", "logs",
     "serving", "webhooks", "fleetrun", "fleetview", "sandbox", "sandbox.app",
-    "sandbox.webhook_sender", "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
+    "sandbox.webhook_sender", "bridge.outbox", "bridge.sources", "bridge.replay",
+    "bridge.sender", "bridge.daemon",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.bridge", "sandbox.main"}  # fmt: skip
