@@ -2,19 +2,25 @@
 
 Pure rules (rules.py with fleet.py, merchant.py, manhattan.py, records.py, world.py, faults.py,
 geocode.py, settings.py) under a thin ASGI shell (app.py) and a webhook sender; `main.py` is the
-`driver-agent sandbox` command.
+`driver-agent sandbox` command. The HTTP side is imported on first use, so importing a pure
+module of this package does not pull in anyio, httpx or uvicorn.
 """
 
 from __future__ import annotations
 
-from driver_agent.sandbox.app import (
-    SandboxApp,
-    SandboxClock,
-    create_app,
-    serve_sandbox,
-    serve_sandbox_in_thread,
-)
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from driver_agent.sandbox.settings import SandboxSettings
+
+if TYPE_CHECKING:
+    from driver_agent.sandbox.app import (
+        SandboxApp,
+        SandboxClock,
+        create_app,
+        serve_sandbox,
+        serve_sandbox_in_thread,
+    )
 
 __all__ = [
     "SandboxApp",
@@ -24,3 +30,9 @@ __all__ = [
     "serve_sandbox",
     "serve_sandbox_in_thread",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        return getattr(importlib.import_module("driver_agent.sandbox.app"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,19 @@
 It parses (auth header, query string, JSON), routes, applies faults and the rate limit, adds the
 RateLimit-* headers to every response, and hands webhooks to the sender; every decision about
 orders, drivers and tokens is made in rules.py. The per-request path stays lean: no logging, no
-copies of state. The admin endpoints under /_sandbox/ are the sandbox's own (see README).
+copies of state.
+
+Admin endpoints (the sandbox's own, not Bringg's; no auth, local use only):
+    POST /_sandbox/clock {"advance_s": N}           move sandbox time forward (tokens expire...)
+    GET  /_sandbox/state                            orders, drivers + ping gaps, calls, webhooks
+    POST /_sandbox/faults {"status": 503, "count": 5} | {"status": 503, "duration_s": 120}
+         | {"status": 429, "count": 2, "retry_after_s": 1} | {"delay_s": 0.5, "count": 3}
+         | ... "paths": [...] | {"clear": true}
+    POST /_sandbox/orders/{task_id}/update          a seed-002 shape ({"way_point": {...}},
+         {"task_inventory": ...}, {"task_note": ...}, {"task": ...}) or {"full": true};
+         applies it and sends Delivery Updated, answering with the webhook's outcome
+    POST /_sandbox/orders/{task_id}/cancel {"reason_id": 1, "reason": "..."}  + Delivery Cancelled
+    POST /_sandbox/settle {"timeout_s": 10}         wait until no webhook is queued or in flight
 """
 
 from __future__ import annotations
