@@ -17,6 +17,7 @@ from driver_agent.geo import haversine_m
 from driver_agent.model import Order
 
 CELL_DEG = 0.02  # about 2 km north-south
+MAX_RINGS = 12  # beyond this many rings of cells, scan every idle driver
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,25 +126,25 @@ class Dispatcher:
         if not self._idle:
             return None
         ci, cj = self._cell(lat, lng)
+        # the narrowest side of a cell here, in metres: ring k is at least (k - 1) of them away
+        cell_m = CELL_DEG * 111_000.0 * max(math.cos(math.radians(lat)), 0.01)
         best: tuple[float, str] | None = None
-        # rings of cells outwards; once a ring found someone, one more ring settles it
-        max_ring = 4
         ring = 0
-        while ring <= max_ring:
+        while ring <= MAX_RINGS:
+            if best is not None and (ring - 1) * cell_m > best[0]:
+                break  # nothing in this ring or beyond can be nearer
             for i in range(ci - ring, ci + ring + 1):
                 for j in range(cj - ring, cj + ring + 1):
                     if max(abs(i - ci), abs(j - cj)) != ring:
                         continue
                     for driver_id in self._grid.get((i, j), ()):
-                        d_lat, d_lng = self._idle[driver_id]
-                        d = haversine_m(lat, lng, d_lat, d_lng)
+                        d = haversine_m(lat, lng, *self._idle[driver_id])
                         if best is None or (d, driver_id) < best:
                             best = (d, driver_id)
-            if best is not None and max_ring > ring + 1:
-                max_ring = ring + 1
             ring += 1
-        if best is None:  # nobody nearby: the nearest anywhere
+        else:  # idle drivers are far and few: look at all of them
             best = min(
                 (haversine_m(lat, lng, *pos), driver_id) for driver_id, pos in self._idle.items()
             )
+        assert best is not None
         return best[1], self._idle[best[1]]
