@@ -46,27 +46,19 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog="driver-agent", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(
+        prog="driver-agent",
+        description="The driver's side of Bringg's fleet API: simulated drivers, load tests, "
+        "a telematics bridge and an embedded sandbox.",
+    )
     parser.add_argument("--version", action="version", version=f"driver-agent {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     for name, (module_name, help_text) in COMMANDS.items():
-        module = _load(module_name)
-        if module is None:
-            continue
+        module: Command = importlib.import_module(module_name)
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_module=module)
     return parser
-
-
-def _load(module_name: str) -> Command | None:
-    try:
-        module: Command = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return None
-        raise
-    return module
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
