@@ -89,3 +89,32 @@ def test_loopback_http_is_allowed_without_the_insecure_switch() -> None:
         }
     )
     assert config.api.resolved_token_url() == "http://127.0.0.1:8700/oauth/token"
+
+
+def test_the_example_config_documents_every_key_with_a_comment() -> None:
+    import dataclasses
+    import tomllib
+
+    text = (ROOT / "config.example.toml").read_text()
+    table = tomllib.loads(text)
+    lines = [line.strip() for line in text.splitlines()]
+
+    def is_setting(line: str) -> bool:
+        return "=" in line and not line.startswith("#")
+
+    for section in dataclasses.fields(Config):
+        for f in dataclasses.fields(getattr(Config(), section.name)):
+            assert f.name in table.get(section.name, {}), f"{section.name}.{f.name} missing"
+            header = f"[{section.name}.{f.name}]"
+            index = next(
+                i
+                for i, line in enumerate(lines)
+                if line == header or (is_setting(line) and line.split("=")[0].strip() == f.name)
+            )
+            if lines[index] == header:  # a table: its comment follows the header
+                assert lines[index + 1].startswith("#"), f"{header} has no comment"
+                continue
+            above = index - 1
+            while above > 0 and is_setting(lines[above]):  # a group of keys shares a comment
+                above -= 1
+            assert lines[above].startswith("#"), f"{section.name}.{f.name} has no comment"
