@@ -40,14 +40,13 @@ from typing import TYPE_CHECKING
 
 from driver_agent.bridge.positions import Position
 from driver_agent.errors import ConfigError
+from driver_agent.geo import LocalProjection, haversine_m
 from driver_agent.model import StopKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from driver_agent.model import Stop
-
-EARTH_RADIUS_M = 6_371_008.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,13 +254,13 @@ class StopGeofence:
         if ref is None:
             return True  # nothing to compare with yet; the next fix decides
         elapsed_s = (p.t_ms - ref.t_ms) / 1000.0
-        return _haversine_m(ref.lat, ref.lng, p.lat, p.lng) <= (
+        return haversine_m(ref.lat, ref.lng, p.lat, p.lng) <= (
             cfg.jitter_m + cfg.stop_speed_mps * elapsed_s
         )
 
     def _slack_s(self, prev: Position, p: Position) -> float:
         gap_s = (p.t_ms - prev.t_ms) / 1000.0
-        drive_s = _haversine_m(prev.lat, prev.lng, p.lat, p.lng) / self._travel_speed(prev, p)
+        drive_s = haversine_m(prev.lat, prev.lng, p.lat, p.lng) / self._travel_speed(prev, p)
         return max(0.0, gap_s - drive_s)
 
     def _travel_speed(self, prev: Position, p: Position) -> float:
@@ -275,7 +274,7 @@ class StopGeofence:
     def _speed(self, p: Position, prev: Position | None) -> float | None:
         if p.speed_mps is not None or prev is None:
             return p.speed_mps
-        return _haversine_m(prev.lat, prev.lng, p.lat, p.lng) / ((p.t_ms - prev.t_ms) / 1000.0)
+        return haversine_m(prev.lat, prev.lng, p.lat, p.lng) / ((p.t_ms - prev.t_ms) / 1000.0)
 
     def _start_stand(self, anchor: Position, start_ms: float, *, estimated: bool) -> None:
         self._stand_anchor = anchor
@@ -288,18 +287,14 @@ class StopGeofence:
         self._stand_estimated = False
 
     def _distance(self, p: Position) -> float:
-        return _haversine_m(self.lat, self.lng, p.lat, p.lng)
+        return haversine_m(self.lat, self.lng, p.lat, p.lng)
 
     def _xy(self, p: Position) -> tuple[float, float]:
-        """Local metres east / north of the stop (equirectangular; fine at geofence scale)."""
-        x = math.radians(p.lng - self.lng) * EARTH_RADIUS_M * math.cos(math.radians(self.lat))
-        y = math.radians(p.lat - self.lat) * EARTH_RADIUS_M
-        return x, y
+        """Local metres east / north of the stop."""
+        return LocalProjection(self.lat, self.lng).forward(p.lat, p.lng)
 
     def _latlng(self, x: float, y: float) -> tuple[float, float]:
-        lat = self.lat + math.degrees(y / EARTH_RADIUS_M)
-        lng = self.lng + math.degrees(x / (EARTH_RADIUS_M * math.cos(math.radians(self.lat))))
-        return lat, lng
+        return LocalProjection(self.lat, self.lng).inverse(x, y)
 
 
 class OrderGeofence:
@@ -362,11 +357,3 @@ class OrderGeofence:
         for p in sorted(positions, key=lambda q: q.t_ms):
             decisions += self.feed(p)
         return decisions
-
-
-def _haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    dphi = phi2 - phi1
-    dlmb = math.radians(lng2 - lng1)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
