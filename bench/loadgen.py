@@ -11,8 +11,10 @@ the window after the warm-up, so start-up and imports are not in the figures.
 deadlines (tick n = first tick + n * P; first ticks spread evenly over the first P seconds by a
 seeded RNG). For every ping: wake lateness = when the task ran minus its tick (the generator's
 own lag), delivery lateness = when the answer arrived minus its tick (lag + API latency). A gap
-is more than MAX_PING_GAP_S between a driver's consecutive acknowledged pings (or from its last
-one to the end of the run). RSS per driver = VmRSS growth from spawning the K tasks, measured
+is more than max(MAX_PING_GAP_S, P) + 1 s between a driver's consecutive acknowledged pings (or
+from its last one to the end of the run); the strict count (more than 30 s) is reported too: at
+P = 30 s about half of all pings land microseconds past 30 s by construction.
+RSS per driver = VmRSS growth from spawning the K tasks, measured
 once they all wait for their first tick, after gc.freeze().
 """
 
@@ -40,6 +42,7 @@ from driver_agent.histogram import Histogram
 from driver_agent.model import MAX_PING_GAP_S, Secret
 
 LAT, LNG = 40.77, -73.97
+GAP_TOLERANCE_S = 1.0  # a ping due every 30 s lands 30 s + jitter after the last: see README
 
 
 def cpu_s() -> float:
@@ -139,7 +142,8 @@ async def cadence(args: argparse.Namespace) -> dict[str, Any]:
     wake_late = Histogram()
     delivered_late = Histogram()
     latency = Histogram()
-    counts = {"pings": 0, "errors": 0, "gaps": 0, "missed": 0}
+    counts = {"pings": 0, "errors": 0, "gaps": 0, "strict": 0, "missed": 0}
+    gap_limit_s = max(MAX_PING_GAP_S, interval_s) + GAP_TOLERANCE_S
     last_ok: list[float] = [0.0] * args.drivers
     monotonic = time.monotonic
     await client.update_driver_location(user_external_id="warm-up", lat=LAT, lng=LNG)
@@ -166,7 +170,9 @@ async def cadence(args: argparse.Namespace) -> dict[str, Any]:
                 latency.record((answered - woke) * 1000.0)
                 delivered_late.record(max(answered - tick, 0.0) * 1000.0)
                 if answered - previous_ok > MAX_PING_GAP_S:
-                    counts["gaps"] += 1
+                    counts["strict"] += 1
+                    if answered - previous_ok > gap_limit_s:
+                        counts["gaps"] += 1
                 previous_ok = answered
                 counts["pings"] += 1
             tick += interval_s
@@ -196,8 +202,7 @@ async def cadence(args: argparse.Namespace) -> dict[str, Any]:
         cpu_at_start = cpu_s()
     window_cpu = cpu_s() - cpu_at_start
     window_wall = monotonic() - base
-    finish = monotonic()
-    tail_gaps = sum(1 for t in last_ok if finish - t > MAX_PING_GAP_S)
+    tail_gaps = sum(1 for t in last_ok if end - t > gap_limit_s)
     await client.aclose()
     pings = counts["pings"]
     expected = sum(len(range(0, int((end - (base + o)) // interval_s) + 1)) for o in offsets)
@@ -211,6 +216,7 @@ async def cadence(args: argparse.Namespace) -> dict[str, Any]:
         "errors": counts["errors"],
         "missed_ticks": counts["missed"],
         "gaps_over_30s": counts["gaps"] + tail_gaps,
+        "acks_over_30s_apart_strict": counts["strict"],
         "wake_lateness_ms": summary_ms(wake_late),
         "delivery_lateness_ms": summary_ms(delivered_late),
         "latency_ms": summary_ms(latency),

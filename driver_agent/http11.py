@@ -294,7 +294,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         return httpx.Response(
             answer.status,
             headers=answer.headers,
-            content=answer.body,
+            stream=httpx.ByteStream(answer.body),  # httpx reads and closes it (sets .elapsed)
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
         )
 

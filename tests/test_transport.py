@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 
 import httpx
@@ -9,8 +10,10 @@ import pytest
 
 from driver_agent.config import ApiConfig
 from driver_agent.errors import ConfigError
+from driver_agent.http11 import Http11Transport
 from driver_agent.transport import (
     TLS12_CIPHERS,
+    PooledClient,
     check_url,
     is_loopback_host,
     open_http_pool,
@@ -124,3 +127,84 @@ async def test_the_pool_has_explicit_limits_and_no_redirects(transport: str) -> 
             assert isinstance(engine, httpx.AsyncHTTPTransport)
             assert engine._pool._max_connections == 12
             assert engine._pool._max_keepalive_connections == 12
+
+
+async def test_the_builtin_pool_is_a_pooled_httpx_client_with_the_same_settings() -> None:
+    config = ApiConfig(max_in_flight=12, timeout_s=3.0, transport="builtin")
+    async with open_http_pool(config) as pool:
+        assert isinstance(pool, PooledClient)
+        assert pool.timeout == httpx.Timeout(3.0)
+        assert not pool.follow_redirects
+        assert isinstance(pool._transport, Http11Transport)
+
+
+class _Capture:
+    """A raw loopback server that records each request's bytes and answers a fixed JSON."""
+
+    def __init__(self) -> None:
+        self.requests: list[bytes] = []
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        self.writers.add(writer)
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                self.requests.append(head + await reader.readexactly(length))
+                body = b'{"success":true}'
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+                )
+        except asyncio.IncompleteReadError:
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        """Close every server-side socket and wait for the handlers to see it."""
+        for writer in self.writers:
+            writer.close()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
+def _parse(raw: bytes) -> tuple[bytes, dict[bytes, bytes], bytes]:
+    head, _, body = raw.partition(b"\r\n\r\n")
+    first, *lines = head.split(b"\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(b":") for x in lines)}
+    return first, headers, body
+
+
+async def test_the_short_path_sends_what_httpx_would_send_and_answers_a_real_response() -> None:
+    capture = _Capture()
+    listener = await asyncio.start_server(capture.handle, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/open_fleet_services/x"
+    body = {"user_external_id": "d-é", "lat": 40.77, "lng": -73.97}
+    auth = {"Authorization": "Bearer tok"}
+    async with listener, open_http_pool(ApiConfig(transport="builtin")) as pool:
+        fast = await pool.post(httpx.URL(url), json=body, headers=auth)  # the short path
+        pool.cookies.clear()
+        slow = await pool.post(url, json=body, headers=auth)  # a str URL: httpx's own path
+    await capture.stop()
+    (fast_line, fast_headers, fast_body), (slow_line, slow_headers, slow_body) = map(
+        _parse, capture.requests
+    )
+    assert fast_line == slow_line == b"POST /open_fleet_services/x HTTP/1.1"
+    assert fast_headers == slow_headers
+    assert fast_headers[b"authorization"] == b"Bearer tok"
+    assert fast_body == slow_body == '{"user_external_id":"d-é","lat":40.77,"lng":-73.97}'.encode()
+    for response in (fast, slow):
+        assert response.json() == {"success": True}
+        assert response.request.method == "POST"
+        assert response.request.url == httpx.URL(url)
+        assert response.elapsed.total_seconds() >= 0
+    assert pool.cookies.get("s") == "1"  # cookies are still honoured on the short path

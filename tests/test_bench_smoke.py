@@ -1,0 +1,60 @@
+"""Smoke run of the benchmark (`python -m bench --quick`): it runs, bounded, and reports figures.
+
+No speed is asserted here: the figures depend on the machine. `make bench` measures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _has_locust() -> bool:
+    try:
+        metadata.version("locust")
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def test_the_quick_benchmark_writes_positive_figures_and_prints_one_table(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Workload (a)" in done.stdout
+    assert "Workload (b)" in done.stdout
+    results = json.loads(out.read_text(encoding="utf-8"))
+    assert results["quick"] is True
+    assert results["machine"]["nproc"] >= 1
+    assert set(results["method"]) >= {"requests_per_cpu_s", "wake_lateness_ms", "gaps_over_30s"}
+
+    ours = results["workload_a"]["clients"]["driver-agent builtin/asyncio"]["50"]
+    assert ours["requests"] > 100
+    assert ours["errors"] == 0
+    for figure in ("requests_per_cpu_s", "requests_per_wall_s", "cpu_ms_per_10k"):
+        assert ours[figure]["median"] > 0, figure
+    assert ours["latency_p99_ms"]["median"] >= ours["latency_p50_ms"]["median"] > 0
+    if _has_locust():
+        assert results["workload_a"]["ratio_vs_locust"]["driver-agent builtin/asyncio"]["50"] > 0
+
+    (point,) = results["workload_b"]["points"]
+    assert point["pings"] == point["pings_expected"] > 0
+    assert point["errors"] == 0
+    assert point["gaps_over_30s"] == 0
+    assert point["rss_kb_per_driver"] > 0
+    assert point["wake_lateness_ms"]["max"] >= point["wake_lateness_ms"]["p50"] >= 0
+    assert point["delivery_lateness_ms"]["p50"] >= point["wake_lateness_ms"]["p50"]
