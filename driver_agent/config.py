@@ -60,7 +60,7 @@ class ApiConfig:
     backoff_cap_s: float = 30.0
     token_refresh_margin_s: float = 60.0
     allow_insecure_http: bool = False
-    transport: str = "aiohttp"  # "builtin" (fastest), "aiohttp" (httpx-aiohttp), "httpx" (httpcore)
+    transport: str = "builtin"  # "builtin" (fastest), "aiohttp" (httpx-aiohttp), "httpx"
 
     def resolved_token_url(self) -> str:
         return self.token_url or self.api_url.rstrip("/") + "/oauth/token"
