@@ -6,6 +6,7 @@ from typing import TextIO
 
 import structlog
 
+from driver_agent import logs
 from driver_agent.clock import Clock
 from driver_agent.scheduler import Fleet
 from driver_agent.stats import StatsCollector
@@ -23,6 +24,7 @@ class ProgressView:
         self._stats = stats
         self._clock = clock
         self._out = out
+        self._terminal = logs.terminal() if out.isatty() else None
         self._tty = out.isatty()
         self._started = started_real
         self._last_requests = 0
@@ -70,11 +72,16 @@ class ProgressView:
             f"errors {f['errors']}  p95 {f['p95_ms']} ms  worst gap {f['worst_ping_gap_s']} s  "
             f"[{f['elapsed_s']} s]"
         )
-        self._out.write("\r\x1b[2K" + line)
-        self._out.flush()
+        if self._terminal is not None:  # log lines scroll above the status line
+            self._terminal.status(line)
+        else:
+            self._out.write(logs.CLEAR_LINE + line)
+            self._out.flush()
         self._shown = True
 
     def finish(self) -> None:
-        if self._shown:
+        if self._terminal is not None:
+            self._terminal.end_status()
+        elif self._shown:
             self._out.write("\n")
             self._out.flush()
