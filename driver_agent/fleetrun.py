@@ -128,7 +128,7 @@ async def run_fleet(
     out: TextIO | None = None,
     stopper: RunStopper | None = None,
     show_progress: bool = True,
-    on_sandbox: Callable[[SandboxApp], None] | None = None,
+    on_sandbox: Callable[[SandboxApp, str], None] | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened."""
     network = RoadNetwork.load(config.run.road_network or None)
@@ -164,9 +164,9 @@ async def run_fleet(
                     webhook_retry_delay_s=1.0,
                 )
                 app = create_app(sandbox)
-                if on_sandbox is not None:
-                    on_sandbox(app)  # tests read the sandbox's own state afterwards
                 api_url = await services.start(functools.partial(serve_sandbox, app=app))
+                if on_sandbox is not None:
+                    on_sandbox(app, api_url)  # tests read and drive the sandbox itself
                 api = dataclasses.replace(
                     api,
                     api_url=api_url,

@@ -7,11 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
 
 from driver_agent.clock import Membership, VirtualClock
 from driver_agent.config import load_config
 from driver_agent.fleetrun import RunResult, RunStopper, run_fleet
+from driver_agent.geo import haversine_m
 from driver_agent.sandbox.app import SandboxApp
 
 FLEET_PREFIX = "/open_fleet_services/"
@@ -32,7 +34,9 @@ async def run_embedded(
     )
     clock = VirtualClock(start=1_760_000_000.0)
     apps: list[SandboxApp] = []
-    result = await run_fleet(config, clock, show_progress=False, on_sandbox=apps.append)
+    result = await run_fleet(
+        config, clock, show_progress=False, on_sandbox=lambda app, _url: apps.append(app)
+    )
     return result, apps[0].state.snapshot(clock.now())
 
 
@@ -111,7 +115,11 @@ async def run_and_stop(tmp_path: Path, *, times: int) -> RunResult:
     async def run() -> None:
         results.append(
             await run_fleet(
-                config, clock, show_progress=False, stopper=stopper, on_sandbox=apps.append
+                config,
+                clock,
+                show_progress=False,
+                stopper=stopper,
+                on_sandbox=lambda app, _url: apps.append(app),
             )
         )
 
@@ -156,3 +164,72 @@ async def test_a_second_stop_ends_at_once_and_still_writes_the_report(tmp_path: 
     assert result.json_path.exists()
     assert result.html_path.exists()
     assert result.exit_code == 1
+
+
+async def test_bringgs_update_and_cancel_webhooks_reach_the_driver_holding_the_order(
+    tmp_path: Path,
+) -> None:
+    """Mid-run the sandbox moves one order's dropoff and cancels another (admin endpoints, which
+    send Delivery Updated / Cancelled to the run's receiver); the drivers react."""
+    config = load_config(
+        overrides={
+            "run.drivers": 2,
+            "run.orders": 2,
+            "run.report_dir": str(tmp_path / "report"),
+            "run.ramp_up_per_s": 1000.0,
+        }
+    )
+    clock = VirtualClock(start=1_760_000_000.0)
+    sandboxes: list[tuple[SandboxApp, str]] = []
+    results: list[RunResult] = []
+    new_dropoff = (60.1700, 24.9480)
+
+    def orders() -> list[dict[str, Any]]:
+        app = sandboxes[0][0]
+        found: list[dict[str, Any]] = app.state.snapshot(clock.now())["orders"]
+        return sorted(found, key=lambda o: o["task_id"])
+
+    async def run() -> None:
+        results.append(
+            await run_fleet(
+                config,
+                clock,
+                show_progress=False,
+                on_sandbox=lambda app, url: sandboxes.append((app, url)),
+            )
+        )
+
+    async def meddle(member: Membership) -> None:
+        with member:
+
+            def both_on_the_way() -> bool:
+                current = orders() if sandboxes else []
+                return len(current) == 2 and all(  # on the way to the dropoff
+                    o["status_name"] == "on_the_way" and o["way_points"][0]["checkout_time"]
+                    for o in current
+                )
+
+            while not both_on_the_way():
+                await clock.sleep(5)
+            moved, cancelled = orders()
+            url = sandboxes[0][1]
+            async with httpx.AsyncClient(base_url=url) as http:
+                lat, lng = new_dropoff
+                update = {"way_point": {"position": 2, "lat": lat, "lng": lng}}
+                await http.post(f"/_sandbox/orders/{moved['task_id']}/update", json=update)
+                cancel = {"reason_id": 3, "reason": "customer not home"}
+                await http.post(f"/_sandbox/orders/{cancelled['task_id']}/cancel", json=cancel)
+            sandboxes.append((sandboxes[0][0], str(moved["task_id"])))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(run)
+        tg.start_soon(meddle, clock.join())
+    result = results[0]
+    moved_id = int(sandboxes[-1][1])
+    final = {o["task_id"]: o for o in orders()}
+    assert result.outcomes == {"completed": 1, "cancelled": 1}
+    assert final[moved_id]["status_name"] == "done"
+    checkins = [e for e in result.report.events if e.kind == "checkin" and e.task_id == moved_id]
+    assert haversine_m(checkins[-1].lat, checkins[-1].lng, *new_dropoff) < 50.0
+    report = json.loads(result.json_path.read_text())
+    assert {e["endpoint"]: e["count"] for e in report["stats"]["endpoints"]}["update_task"] == 1
