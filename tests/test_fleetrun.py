@@ -233,3 +233,14 @@ async def test_bringgs_update_and_cancel_webhooks_reach_the_driver_holding_the_o
     assert haversine_m(checkins[-1].lat, checkins[-1].lng, *new_dropoff) < 50.0
     report = json.loads(result.json_path.read_text())
     assert {e["endpoint"]: e["count"] for e in report["stats"]["endpoints"]}["update_task"] == 1
+
+
+async def test_drivers_far_from_a_pickup_are_relocated_and_counted(tmp_path: Path) -> None:
+    result, sandbox = await run_embedded(
+        tmp_path, drivers=2, orders=3, **{"run.relocate_beyond_km": 0.001}
+    )
+    report = json.loads(result.json_path.read_text())
+    assert result.outcomes == {"completed": 3}
+    assert report["totals"]["relocations"] == 3
+    assert sum(1 for e in result.report.events if e.kind == "relocation") == 3
+    assert {o["status_name"] for o in sandbox["orders"]} == {"done"}
