@@ -1,5 +1,8 @@
 """A minimal fast HTTP/1.1 keep-alive responder, run in its own process so it never shares the
-client's core: every POST gets `{"success":true,"rc":0}`, `POST /oauth/token` gets a token.
+client's core: every POST gets `{"success":true,"rc":0}`, `POST /oauth/token` gets a token, and
+the per-order lifecycle calls (assign_driver, start_task, checkin, checkout, end_task,
+cancel_delivery) get `{"success":true,"task":{"id":<the posted task_id>,"status":<n>}}`, enough
+for the real driver lifecycle (`bench.fleetload`) to walk its orders.
 
 It exists to isolate the client: wrk drives a server like this at ~100k requests/s on one core,
 so anything the benchmark measures below that is the client's cost. It parses just enough of
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import signal
 import sys
 
@@ -31,7 +35,33 @@ def _answer(body: bytes) -> bytes:
 
 OK_ANSWER = _answer(OK_BODY)
 TOKEN_ANSWER = _answer(TOKEN_BODY)
+# the status each per-order call leaves the order in (model.TaskStatus values)
+TASK_STATUS = {
+    b"assign_driver": 1,
+    b"start_task": 2,
+    b"checkin": 3,
+    b"checkout": 2,
+    b"end_task": 4,
+    b"cancel_delivery": 7,
+}
 BAD_ANSWER = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _other(head: bytes, body: bytes) -> bytes:
+    """A per-order call answers with the task it names; anything else with plain success."""
+    line_end = head.find(b" ", 5)
+    endpoint = head[5:line_end].rsplit(b"/", 1)[-1]
+    status = TASK_STATUS.get(endpoint)
+    if status is None:
+        return OK_ANSWER
+    at = body.find(b'"task_id"')
+    if at < 0:
+        return OK_ANSWER
+    digits = re.match(rb"\s*:\s*(\d+)", body[at + 9 :])
+    if digits is None:
+        return OK_ANSWER
+    task = b'{"success":true,"task":{"id":' + digits.group(1) + b',"status":%d}}' % status
+    return _answer(task)
 
 
 class Responder(asyncio.Protocol):
@@ -68,8 +98,13 @@ class Responder(asyncio.Protocol):
                 length = close + 7 - total
             if len(buffer) < total + length:
                 break
+            if head.startswith(b"post /open_fleet_services/update_driver_location"):
+                out.append(OK_ANSWER)  # the hot path: one prefix test
+            elif head.startswith(b"post /oauth/token"):
+                out.append(TOKEN_ANSWER)
+            else:
+                out.append(_other(head, bytes(buffer[total : total + length])))
             del buffer[: total + length]
-            out.append(TOKEN_ANSWER if head.startswith(b"post /oauth/token") else OK_ANSWER)
         if out and self._transport is not None:
             self._transport.write(b"".join(out))
         if len(buffer) > 1 << 20 and self._transport is not None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime
 import math
 import random
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
@@ -28,6 +27,7 @@ from driver_agent.client import FleetClient
 from driver_agent.clock import Clock, Wakeup
 from driver_agent.config import DriverConfig
 from driver_agent.errors import ApiError, TransitionError
+from driver_agent.gpsnoise import GpsNoise
 from driver_agent.lifecycle import (
     AddNote,
     ArrivedAtStop,
@@ -137,9 +137,11 @@ class Driver:
         self._stats = ctx.stats
         self.lifecycle = Lifecycle()
         self.lat, self.lng = spec.lat, spec.lng
-        self._rng = random.Random(f"{ctx.seed}:{spec.driver_id}")
-        self._noise = ctx.navigator.noise(random.Random(f"{ctx.seed}:{spec.driver_id}:gps"))
-        self._inbox: deque[Event] = deque()
+        # Both generators are built on first use (a Random is ~2.5 KB, and an idle driver never
+        # draws): the same seed strings, so the same draws as building them here.
+        self._rng_made: random.Random | None = None
+        self._noise_made: GpsNoise | None = None
+        self._inbox: list[Event] = []  # a few events at most: a list is 300 B smaller than a deque
         self._wakeup = Wakeup()
         self._known_to_api = False
         self._last_sent: float | None = None  # the last busy location update that went out
@@ -153,10 +155,27 @@ class Driver:
         self._next_ping = math.inf
         self._arrive_at = math.inf
         self._dwell_until = math.inf
-        self._notes: deque[tuple[float, AddNote]] = deque()
+        self._notes: list[tuple[float, AddNote]] = []
         self._pending_notes: list[AddNote] = []
         self._dwell_kind = StopKind.PICKUP
         self.orders_done = 0
+
+    @property
+    def _rng(self) -> random.Random:
+        """Legs and notes draw from this; `{seed}:{driver_id}`, made on first use."""
+        rng = self._rng_made
+        if rng is None:
+            rng = self._rng_made = random.Random(f"{self._ctx.seed}:{self.driver_id}")
+        return rng
+
+    @property
+    def _noise(self) -> GpsNoise:
+        """The phone's GPS error; its own generator `{seed}:{driver_id}:gps`, made on first use."""
+        noise = self._noise_made
+        if noise is None:
+            rng = random.Random(f"{self._ctx.seed}:{self.driver_id}:gps")
+            noise = self._noise_made = self._ctx.navigator.noise(rng)
+        return noise
 
     # ---- from outside -----------------------------------------------------------------------
 
@@ -208,7 +227,7 @@ class Driver:
                 return
             woke = await clock.sleep_until(self._next_due()[0], self._wakeup)
             while self._inbox:
-                await self._take(self._inbox.popleft(), clock.now())
+                await self._take(self._inbox.pop(0), clock.now())
             if not woke:
                 await self._fire_due_timers()
 
@@ -239,7 +258,7 @@ class Driver:
                 self._arrive_at = math.inf
                 await self._arrive(at)
             elif which == "note":
-                _, command = self._notes.popleft()
+                _, command = self._notes.pop(0)
                 await self._send_note(command, at)
             else:
                 self._dwell_until = math.inf
