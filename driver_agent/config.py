@@ -122,6 +122,8 @@ class RunConfig:
     fail_fast: bool = False
     manhattan_share: float = 0.25
     road_network: str = ""  # a road graph built by routes/build.py; empty: central Helsinki
+    live_map: bool = False
+    live_map_port: int = 0
 
 
 @dataclass(frozen=True)
@@ -385,6 +387,7 @@ def _validate(config: Config) -> None:
     _positive("run.relocate_beyond_km", r.relocate_beyond_km)
     _one_of("run.on_stop", r.on_stop, ("finish", "cancel"))
     _ratio("run.manhattan_share", r.manhattan_share)
+    _port("run.live_map_port", r.live_map_port)
     b = config.bridge
     _port("bridge.listen_port", b.listen_port)
     _positive("bridge.replay_speed", b.replay_speed)

@@ -29,6 +29,7 @@ from driver_agent.driver import DriverContext, DriverSpec, ProofAssets
 from driver_agent.errors import ApiError, ConfigError
 from driver_agent.fleetview import ProgressView
 from driver_agent.geo import destination
+from driver_agent.livemap import create_live_map_app
 from driver_agent.merchant import MerchantClient
 from driver_agent.navigator import Navigator
 from driver_agent.orders import FIRST, LAST, plan_orders
@@ -181,6 +182,14 @@ async def run_fleet(
             rng = random.Random(f"{config.run.seed}:client")
             async with open_fleet_client(api, clock, rng=rng) as client:
                 fleet = _fleet(config, client, clock, network, stats, recorder, started_real)
+                if config.run.live_map:
+                    live_url = await services.start(
+                        serve_app,
+                        create_live_map_app(fleet, network),
+                        "127.0.0.1",
+                        config.run.live_map_port,
+                    )
+                    print(f"live map: {live_url}/", file=out or sys.stderr, flush=True)
                 with anyio.CancelScope() as stopper.scope:
                     await _drive(config, api, clock, network, fleet, rx, embedded, out, stopper,
                                  show_progress)  # fmt: skip

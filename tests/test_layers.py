@@ -24,7 +24,7 @@ PURE = {
 }  # fmt: skip
 EDGES = {
     "clock", "transport", "http11", "client", "merchant", "driver", "scheduler", "logs",
-    "serving", "webhooks", "fleetrun", "fleetview", "sandbox", "sandbox.app",
+    "serving", "webhooks", "fleetrun", "fleetview", "livemap", "sandbox", "sandbox.app",
     "sandbox.webhook_sender", "bridge.outbox", "bridge.sources", "bridge.replay",
     "bridge.sender", "bridge.daemon",
 }  # fmt: skip

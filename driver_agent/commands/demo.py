@@ -7,7 +7,7 @@ import argparse
 from driver_agent.cli import add_config_argument, config_from_args
 from driver_agent.commands.run import execute
 
-DEMO = {"run.drivers": 20, "run.orders": 40, "run.speed": 60.0}
+DEMO = {"run.drivers": 20, "run.orders": 40, "run.speed": 60.0, "run.live_map": True}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

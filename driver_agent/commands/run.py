@@ -35,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", metavar="N", type=int, help="random seed")
     parser.add_argument("--duration", metavar="S", type=float, help="stop after S real seconds")
     parser.add_argument("--report", metavar="DIR", help="where report.json/html go")
+    parser.add_argument(
+        "--live-map", action="store_true", default=None, help="serve a live map of the drivers"
+    )
 
 
 def overrides(args: argparse.Namespace) -> dict[str, object]:
@@ -51,6 +54,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "run.seed": args.seed,
         "run.duration_s": args.duration,
         "run.report_dir": args.report,
+        "run.live_map": args.live_map,
     }
 
 
