@@ -50,22 +50,37 @@ METHOD = {
     "library in its own process, the same window and getrusage method",
     "ratio": "median requests_per_cpu_s of driver-agent / median of Locust FastHttpUser, same "
     "concurrency, same invocation, interleaved repetitions",
-    "workload_b": "K driver tasks (anyio task group) each posting its location every P s on "
-    "drift-free deadlines (tick n = first tick + n*P, first ticks spread by a seeded RNG over "
-    "the first P s) through one FleetClient (builtin transport, asyncio loop)",
-    "wake_lateness_ms": "when the driver task ran minus its scheduled tick: the generator's "
-    "own lag",
-    "delivery_lateness_ms": "when the answer arrived minus the scheduled tick: generator lag "
-    "plus API latency",
-    "gaps_over_30s": "acknowledged pings of one driver more than max(30 s, P) + 1 s apart, plus "
-    "drivers whose last acknowledged ping was that long before the end of the window",
-    "acks_over_30s_apart_strict": "acknowledged pings of one driver more than 30.000 s apart: "
-    "at P = 30 s this is about half of all pings by construction (each lands 30 s plus "
-    "microseconds of jitter after the last), which is why drivers should ping at P < 30 s",
-    "rss_kb_per_driver": "VmRSS growth from spawning K tasks, read once all wait for their "
-    "first tick, after gc.collect() and gc.freeze(), / K",
+    "workload_b": "bench/fleetload.py busy: K real driver_agent Drivers run by the real Fleet "
+    "(one DriverContext: FleetClient on the builtin transport, RealClock speed 1.0, "
+    "StatsCollector, no recorder), one order each fed as DeliveryCreated through a memory "
+    "stream; ramp-up K/P drivers per second (drift-free) so ticks spread over P; the Fleet "
+    "relocates each driver 50 km from its pickup (relocate_beyond_m=0) and the navigator has no "
+    "road network, so the window (after every driver started its order + 2 s) is straight-line "
+    "driving with a drift-free ping every P s (position on the leg, GPS noise, lifecycle, stats)",
+    "responder_lifecycle": "assign_driver/start_task/checkin/checkout/end_task/cancel_delivery "
+    'answer {"success":true,"task":{"id":<posted task_id>,"status":n}}; other calls '
+    '{"success":true,"rc":0}',
+    "ping_lateness_ms": "the stats collector's ping lateness: when the location call went out "
+    "minus its scheduled tick (the generator's own lag)",
+    "delivery_lateness_ms": "the stats collector's update_driver_location latency: answer "
+    "minus scheduled tick (generator lag + API latency)",
+    "api_latency_ms": "the HTTP attempt alone (FleetClient on_response): API latency",
+    "gaps_over_30s": "gaps_over_30s_reported: the stats collector's own count (record_ping / "
+    "driver_busy): consecutive reported_time values (the scheduled ticks) of a busy driver "
+    "more than 30.000 s apart, as the sandbox counts them; a tick exactly 30 s after the last "
+    "is not a gap. acks_over_30s_apart_strict: the same driver's acknowledgements more than "
+    "30.000 s apart in real time (at P = 30 s about half by construction: jitter of a few ms); "
+    "acks_over_31s_apart: more than 31 s apart",
+    "rss_kb_per_driver": "idle: VmRSS growth from spawning K drivers with no orders (each on "
+    "its idle timer), after gc.collect(), / K; busy: VmRSS growth from before the Fleet to the "
+    "start of the window (drivers, legs, stats, in-flight buffers), / K",
+    "gc_freeze": "the benchmark calls gc.freeze() once all drivers started (the process owner's "
+    "decision, not the Fleet's: it changes the whole process's collector)",
+    "bare_loop": "bench/loadgen.py cadence: one task per driver posting its location on "
+    "drift-free ticks through the same FleetClient, no driver logic: the floor",
+    "wake_lateness_ms": "bare loop: when the task ran minus its scheduled tick",
     "cpu_share": "generator CPU / wall over the window (1.0 = one core)",
-    "generator_saturated": "true when wake lateness p99 > 1 s or cpu_share > 0.9: the "
+    "generator_saturated": "true when ping lateness p99 > 1 s or cpu_share > 0.9: the "
     "generator, not the API, is then the limit",
     "cpu_linearity": "cpu_ms_per_10k at K, divided by the same at the smallest K, same P",
 }
@@ -224,49 +239,72 @@ def workload_a(url: str, cpu: int | None, args: argparse.Namespace, log: Any) ->
     return {"clients": table, "ratio_vs_locust": ratios}
 
 
-def workload_b(url: str, cpu: int | None, args: argparse.Namespace, log: Any) -> dict[str, Any]:
-    pin = [] if cpu is None else ["--cpu", str(cpu)]
-    points: list[dict[str, Any]] = []
-    for rep in range(args.reps_b):
-        for drivers, interval_s, window_s in args.cadence_points:
-            argv = [
-                "cadence",
-                "--url",
-                url,
-                "--transport",
-                "builtin",
-                "--drivers",
-                str(drivers),
-                "--interval-s",
-                str(interval_s),
-                "--window-s",
-                str(window_s),
-                *pin,
-            ]
-            result = run_point("bench.loadgen", argv, timeout_s=window_s + 120)
-            result["rep"] = rep + 1
-            points.append(result)
-            log(
-                f"  b rep {rep + 1} K={drivers} P={interval_s:g}s: {result['pings']}/"
-                f"{result['pings_expected']} pings, gaps {result['gaps_over_30s']}, "
-                f"wake p99 {result['wake_lateness_ms']['p99']:.1f} ms, "
-                f"cpu share {result['cpu_share']:.2f}, "
-                f"{result['rss_kb_per_driver']:.1f} KB/driver"
-            )
+def _cpu_linearity(points: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """cpu_ms_per_10k at each K over the same at the smallest K, per interval (medians)."""
     linearity: dict[str, dict[str, float]] = {}
     for interval_s in sorted({p["interval_s"] for p in points}):
-        same = [p for p in points if p["interval_s"] == interval_s and p["cpu_ms_per_10k"] > 0]
-        if not same:
-            continue
         by_k: dict[int, list[float]] = {}
-        for p in same:
-            by_k.setdefault(p["drivers"], []).append(p["cpu_ms_per_10k"])
-        smallest = min(by_k)
-        base = statistics.median(by_k[smallest])
+        for p in points:
+            if p["interval_s"] == interval_s and p["cpu_ms_per_10k"] > 0:
+                by_k.setdefault(p["drivers"], []).append(p["cpu_ms_per_10k"])
+        if not by_k:
+            continue
+        base = statistics.median(by_k[min(by_k)])
         linearity[f"{interval_s:g}s"] = {
             str(k): round(statistics.median(v) / base, 2) for k, v in sorted(by_k.items())
         }
-    return {"points": points, "cpu_linearity": linearity}
+    return linearity
+
+
+def workload_b(url: str, cpu: int | None, args: argparse.Namespace, log: Any) -> dict[str, Any]:
+    pin = [] if cpu is None else ["--cpu", str(cpu)]
+    fleet: list[dict[str, Any]] = []
+    idle: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
+    for rep in range(args.reps_b):
+        for drivers in args.idle_drivers:
+            argv = ["idle", "--url", url, "--drivers", str(drivers), *pin]
+            result = run_point("bench.fleetload", argv, timeout_s=300)
+            result["rep"] = rep + 1
+            idle.append(result)
+            log(
+                f"  b idle rep {rep + 1} K={drivers}: "
+                f"{result['rss_kb_per_idle_driver']:.1f} KB/idle driver"
+            )
+        for drivers, interval_s, window_s in args.fleet_points:
+            argv = [
+                "busy", "--url", url, "--drivers", str(drivers), "--interval-s", str(interval_s),
+                "--window-s", str(window_s), *pin,
+            ]  # fmt: skip
+            result = run_point("bench.fleetload", argv, timeout_s=window_s + 6 * interval_s + 240)
+            result["rep"] = rep + 1
+            fleet.append(result)
+            log(
+                f"  b fleet rep {rep + 1} K={drivers} P={interval_s:g}s: {result['pings']}/"
+                f"{result['pings_expected']} pings, gaps {result['gaps_over_30s_reported']}, "
+                f"lateness p99 {result['ping_lateness_ms']['p99']:.1f} ms, "
+                f"cpu share {result['cpu_share']:.2f}, {result['cpu_ms_per_10k']:.0f} ms/10k"
+            )
+        for drivers, interval_s, window_s in args.cadence_points:
+            argv = [
+                "cadence", "--url", url, "--transport", "builtin", "--drivers", str(drivers),
+                "--interval-s", str(interval_s), "--window-s", str(window_s), *pin,
+            ]  # fmt: skip
+            result = run_point("bench.loadgen", argv, timeout_s=window_s + 120)
+            result["rep"] = rep + 1
+            bare.append(result)
+            log(
+                f"  b bare loop rep {rep + 1} K={drivers} P={interval_s:g}s: {result['pings']}/"
+                f"{result['pings_expected']} pings, cpu share {result['cpu_share']:.2f}, "
+                f"{result['cpu_ms_per_10k']:.0f} ms/10k"
+            )
+    return {
+        "fleet": fleet,
+        "idle": idle,
+        "bare_loop": bare,
+        "cpu_linearity": _cpu_linearity(fleet),
+        "cpu_linearity_bare_loop": _cpu_linearity(bare),
+    }
 
 
 def render(results: dict[str, Any]) -> str:
@@ -294,27 +332,59 @@ def render(results: dict[str, Any]) -> str:
         lines.append("")
     b = results.get("workload_b")
     if b:
-        lines.append("Workload (b): K drivers pinging every P s (drift-free ticks), one process")
+        lines += render_b(b)
+    return "\n".join(lines)
+
+
+def render_b(b: dict[str, Any]) -> list[str]:
+    lines = [
+        "Workload (b): K real drivers (Driver + Fleet + FleetClient), one order each, pinging",
+        "every P s while driving; figures over the window after setup; one process, one core",
+    ]
+    lines.append(
+        f"{'K':>6} {'P':>3} {'pings':>15} {'gaps':>4} {'ack>30s':>7} {'ack>31s':>7} "
+        f"{'lateness p50/p99/max ms':>24} {'API p99':>7} {'CPU':>5} {'ms/10k':>6} "
+        f"{'req/CPU-s':>9} {'KB':>5} {'sat':>3}"
+    )
+    lines.append("-" * 114)
+    for p in b["fleet"]:
+        late = p["ping_lateness_ms"]
         lines.append(
-            f"{'K':>6} {'P':>4} {'pings':>15} {'gaps>30s':>8} {'wake p50/p99/max ms':>22} "
-            f"{'deliv p99 ms':>12} {'CPU':>5} {'CPU ms/10k':>10} {'KB/drv':>6} {'sat':>4}"
+            f"{p['drivers']:>6} {p['interval_s']:>3g} "
+            f"{str(p['pings']) + '/' + str(p['pings_expected']):>15} "
+            f"{p['gaps_over_30s_reported']:>4} {p['acks_over_30s_apart_strict']:>7} "
+            f"{p['acks_over_31s_apart']:>7} "
+            f"{late['p50']:>7.1f}/{late['p99']:>7.1f}/{late['max']:>8.1f} "
+            f"{p['api_latency_ms']['p99']:>7.1f} {p['cpu_share']:>5.2f} "
+            f"{p['cpu_ms_per_10k']:>6.0f} {p['requests_per_cpu_s']:>9.0f} "
+            f"{p['rss_kb_per_busy_driver']:>5.1f} {'yes' if p['generator_saturated'] else 'no':>3}"
         )
-        lines.append("-" * 104)
-        for p in b["points"]:
+    for interval, ratios in b["cpu_linearity"].items():
+        pairs = ", ".join(f"K={k}: {r:.2f}" for k, r in ratios.items())
+        lines.append(f"CPU per request relative to the smallest K (P={interval}): {pairs}")
+    for p in b["idle"]:
+        lines.append(
+            f"idle-waiting drivers, K={p['drivers']}: {p['rss_kb_per_idle_driver']:.1f} KB RSS "
+            "per driver"
+        )
+    if b["bare_loop"]:
+        lines.append("")
+        lines.append("For comparison, the bare ping loop (bench.loadgen cadence: no driver logic,")
+        lines.append("one task per driver posting through the same FleetClient): the floor")
+        lines.append(
+            f"{'K':>6} {'P':>3} {'pings':>15} {'wake p50/p99/max ms':>24} "
+            f"{'CPU':>5} {'ms/10k':>6} {'KB':>5}"
+        )
+        for p in b["bare_loop"]:
             wake = p["wake_lateness_ms"]
             lines.append(
-                f"{p['drivers']:>6} {p['interval_s']:>4g} "
+                f"{p['drivers']:>6} {p['interval_s']:>3g} "
                 f"{str(p['pings']) + '/' + str(p['pings_expected']):>15} "
-                f"{p['gaps_over_30s']:>8} "
-                f"{wake['p50']:>6.1f}/{wake['p99']:>6.1f}/{wake['max']:>7.1f} "
-                f"{p['delivery_lateness_ms']['p99']:>12.1f} {p['cpu_share']:>5.2f} "
-                f"{p['cpu_ms_per_10k']:>10.0f} {p['rss_kb_per_driver']:>6.1f} "
-                f"{'yes' if p['generator_saturated'] else 'no':>4}"
+                f"{wake['p50']:>7.1f}/{wake['p99']:>7.1f}/{wake['max']:>8.1f} "
+                f"{p['cpu_share']:>5.2f} {p['cpu_ms_per_10k']:>6.0f} "
+                f"{p['rss_kb_per_driver']:>5.1f}"
             )
-        for interval, ratios in b["cpu_linearity"].items():
-            pairs = ", ".join(f"K={k}: {r:.2f}" for k, r in ratios.items())
-            lines.append(f"CPU per request relative to the smallest K (P={interval}): {pairs}")
-    return "\n".join(lines)
+    return lines
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -329,20 +399,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args(argv)
     args.concurrency = [50, 500]
-    # (K, P, window): at least two whole intervals after the start; 50k at 30 s over 65 s
-    args.cadence_points = [
-        (1_000, 30.0, 65.0),
-        (10_000, 30.0, 65.0),
-        (50_000, 30.0, 65.0),
-        (1_000, 10.0, 25.0),
-        (10_000, 10.0, 25.0),
-        (20_000, 10.0, 25.0),
-        (50_000, 10.0, 25.0),
+    # real drivers (K, P, window): two whole intervals at 30 s, three at 10 s
+    args.fleet_points = [
+        (1_000, 30.0, 60.0),
+        (10_000, 30.0, 60.0),
+        (50_000, 30.0, 60.0),
+        (1_000, 10.0, 30.0),
+        (10_000, 10.0, 30.0),
+        (20_000, 10.0, 30.0),
+        (50_000, 10.0, 30.0),
     ]
+    args.idle_drivers = [1_000, 10_000, 50_000]
+    # the bare ping loop, as the floor the real driver is compared with
+    args.cadence_points = [(50_000, 30.0, 65.0), (50_000, 10.0, 25.0)]
     if args.quick:
         args.reps, args.reps_b = 1, 1
         args.warmup_s, args.window_s = 0.3, 0.7
         args.concurrency = [50]
+        args.fleet_points = [(200, 1.0, 2.0)]
+        args.idle_drivers = [200]
         args.cadence_points = [(200, 1.0, 2.0)]
     return args
 

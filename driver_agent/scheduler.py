@@ -164,6 +164,8 @@ class Fleet:
 
     async def _spawn(self, tg: anyio.abc.TaskGroup) -> None:
         step_s = 1.0 / self._ramp_up_per_s if self._ramp_up_per_s > 0 else 0.0
+        clock = self._clock
+        ramp_started = clock.monotonic()
         for i, spec in enumerate(self._specs):
             if self._stopping:
                 break
@@ -174,7 +176,12 @@ class Fleet:
             if self._held is None:
                 self._idle(driver)
             if step_s and i + 1 < len(self._specs):
-                await self._clock.sleep_real(step_s)
+                # drift-free: driver i + 1 is due at start + (i + 1) steps, not one step after
+                # driver i got going (sleeps overshoot, so summed steps ramp up too slowly and
+                # bunch the drivers' ping ticks); drivers already due spawn without sleeping
+                delay_s = ramp_started + (i + 1) * step_s - clock.monotonic()
+                if delay_s > 0.0:
+                    await clock.sleep_real(delay_s)
         self._spawned = True
         self._maybe_release_hold()
         self._check_finished()
