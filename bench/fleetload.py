@@ -57,6 +57,33 @@ LEG_M = 50_000.0  # relocation distance from the pickup: about an hour of straig
 ARRIVAL_TOLERANCE_S = 1.0
 
 
+class GcPauses:
+    """Collector pauses by generation (gc.callbacks), counted while `measuring`."""
+
+    def __init__(self) -> None:
+        self.measuring = False
+        self.pauses: dict[int, list[float]] = {}
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self.measuring:
+            ms = (time.perf_counter() - self._started) * 1000.0
+            self.pauses.setdefault(info["generation"], []).append(ms)
+
+    def summary(self) -> dict[str, dict[str, float]]:
+        return {
+            f"gen{generation}": {
+                "count": len(ms),
+                "total_ms": round(sum(ms), 1),
+                "max_ms": round(max(ms), 1),
+            }
+            for generation, ms in sorted(self.pauses.items())
+        }
+
+
 class WindowStats(StatsCollector):
     """The real collector, plus window-only copies of the figures the benchmark reports."""
 
@@ -75,6 +102,8 @@ class WindowStats(StatsCollector):
         self.ping_lateness_ms = Histogram()
         self.delivery_lateness_ms = Histogram()
         self._arrived: dict[str, float] = {}
+        self.late_by_second: dict[int, float] = {}  # window second -> worst lateness over 100 ms
+        self.window_started = 0.0
 
     def driver_busy(self, driver_id: str, busy: bool, at_ms: int | None = None) -> None:
         super().driver_busy(driver_id, busy, at_ms)
@@ -99,6 +128,9 @@ class WindowStats(StatsCollector):
             return
         self.window_pings += 1
         self.ping_lateness_ms.record(max(lateness_ms, 0.0))
+        if lateness_ms > 100.0:
+            second = int(answered - self.window_started)
+            self.late_by_second[second] = max(self.late_by_second.get(second, 0.0), lateness_ms)
         if previous is not None:
             gap_s = answered - previous
             self.max_arrival_gap_s = max(self.max_arrival_gap_s, gap_s)
@@ -207,11 +239,13 @@ async def busy(args: argparse.Namespace) -> dict[str, Any]:
             gc.freeze()
         await anyio.sleep(args.settle_s)
         rss_busy = rss_kb()
-        stats.measuring = True
+        pauses = GcPauses()
+        stats.measuring = pauses.measuring = True
         cpu0, wall0 = cpu_s(), time.monotonic()
+        stats.window_started = wall0
         await anyio.sleep(args.window_s)
         cpu1, wall1, now_ms = cpu_s(), time.monotonic(), clock.now_ms()
-        stats.measuring = False
+        stats.measuring = pauses.measuring = False
         pending_ticks = stats.pending_over(now_ms, MAX_PING_GAP_S + ARRIVAL_TOLERANCE_S)
         pending_arrivals = stats.arrivals_pending_over(wall1, MAX_PING_GAP_S)
         pending_tolerant = stats.arrivals_pending_over(wall1, MAX_PING_GAP_S + ARRIVAL_TOLERANCE_S)
@@ -255,6 +289,10 @@ async def busy(args: argparse.Namespace) -> dict[str, Any]:
         requests_per_wall_s=round(requests / wall, 1) if wall > 0 else 0.0,
         rss_kb_per_busy_driver=round((rss_busy - rss_before) / args.drivers, 2),
         gc_frozen=args.freeze,
+        gc_pauses=pauses.summary(),
+        late_over_100ms_by_second={
+            str(k): round(v, 1) for k, v in sorted(stats.late_by_second.items())
+        },
         generator_saturated=lag_p99 > 1000.0 or cpu / max(wall, 1e-9) > 0.9,
     )
     return result

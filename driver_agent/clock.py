@@ -23,17 +23,17 @@ import anyio.lowlevel
 class Wakeup:
     """Lets another task end a `sleep_until(..., wakeup=w)` early (an order arrived, say)."""
 
-    __slots__ = ("_event", "_on_set", "_pending")
+    __slots__ = ("_on_set", "_pending", "_scope")
 
     def __init__(self) -> None:
-        self._event: anyio.Event | None = None
+        self._scope: anyio.CancelScope | None = None
         self._pending = False
         self._on_set: _Entry | None = None
 
     def set(self) -> None:
         self._pending = True
-        if self._event is not None:
-            self._event.set()
+        if self._scope is not None:
+            self._scope.cancel()
         if self._on_set is not None:
             self._on_set.wake()
 
@@ -119,13 +119,15 @@ class RealClock:
         if wakeup.consume():
             await anyio.lowlevel.checkpoint()
             return True
-        event = anyio.Event()
-        wakeup._event = event
-        try:
-            with anyio.move_on_after(max(delay, 0.0)):
-                await event.wait()
-        finally:
-            wakeup._event = None
+        # A plain sleep that `wakeup.set()` cancels: the common end, the deadline, raises
+        # nothing and allocates no Event (a timeout scope around an Event.wait() did both on
+        # every location tick of every driver).
+        with anyio.CancelScope() as scope:
+            wakeup._scope = scope
+            try:
+                await anyio.sleep(max(delay, 0.0))
+            finally:
+                wakeup._scope = None
         return wakeup.consume()
 
     async def sleep(self, seconds: float) -> None:

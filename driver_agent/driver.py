@@ -278,8 +278,7 @@ class Driver:
     def _position(self, t: float) -> tuple[float, float]:
         """True position at simulated time t (on the leg, or parked)."""
         if self._leg is not None:
-            where = self._leg.position_at(t - self._leg_started)
-            return where.lat, where.lng
+            return self._leg.lat_lng_at(t - self._leg_started)
         return self.lat, self.lng
 
     def _reported(self, t: float) -> tuple[float, float]:
@@ -329,7 +328,8 @@ class Driver:
             if rerouted:  # tell Bringg the new ETA at the moved stop
                 await self._feed(EtaChanged(command.stop.kind, _ms(self._arrive_at)), at)
         elif isinstance(command, SendLocation):
-            await self._send_location(at, task_id)
+            # the tick's fix, as _reported(at) gave it: computing it again gives the same
+            await self._send_location(at, task_id, (command.lat, command.lng))
         elif isinstance(command, CheckIn):
             checked = self._client.checkin(
                 task_id,
@@ -433,8 +433,10 @@ class Driver:
                 return
             await self._send_location(at, None)
 
-    async def _send_location(self, at: float, task_id: int | None) -> None:
-        lat, lng = self._reported(at)
+    async def _send_location(
+        self, at: float, task_id: int | None, fix: tuple[float, float] | None = None
+    ) -> None:
+        lat, lng = self._reported(at) if fix is None else fix
         clock = self._clock
         lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
         call = self._client.update_driver_location(

@@ -278,6 +278,12 @@ class Movement:
         lat, lng = self.track.projection.inverse(*self._path.xy_at(s))
         return lat, lng, speed, self.heading_at(s)
 
+    def lat_lng_at(self, t_s: float) -> tuple[float, float]:
+        """(lat, lng) at t_s seconds after departure: `position_at` without the heading, which
+        costs two more projections and a bearing."""
+        s, _speed = self.distance_at(t_s)
+        return self.track.projection.inverse(*self._path.xy_at(s))
+
     def xy_at(self, s: float) -> tuple[float, float]:
         return self._path.xy_at(s)
 

@@ -124,6 +124,12 @@ class Leg:
     def arrived(self, t_s: float) -> bool:
         return t_s >= self.arrive_s
 
+    def lat_lng_at(self, t_s: float) -> tuple[float, float]:
+        """`position_at(t_s)`'s (lat, lng) alone: no heading, the cheap path for location pings."""
+        if t_s >= self.arrive_s:
+            return self.parked_at
+        return self.movement.lat_lng_at(t_s)
+
     def position_at(self, t_s: float) -> Position:
         """Position t_s seconds after departure; from arrival on, the parked position."""
         if t_s >= self.arrive_s:

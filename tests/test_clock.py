@@ -145,3 +145,21 @@ async def test_real_clock_sleep_until_the_past_returns_and_wakeup_works() -> Non
     wakeup = Wakeup()
     wakeup.set()
     assert await clock.sleep_until(clock.now() + 3600 * 1000, wakeup) is True
+
+
+async def test_real_clock_wakeup_set_during_the_sleep_ends_it_and_the_deadline_does_not() -> None:
+    clock = RealClock(speed=1_000_000.0)
+    wakeup = Wakeup()
+    woken: list[bool] = []
+
+    async def sleeper() -> None:
+        woken.append(await clock.sleep_until(clock.now() + 3600 * 1_000_000, wakeup))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(sleeper)
+            await anyio.wait_all_tasks_blocked()
+            wakeup.set()
+    assert woken == [True]
+    # one simulated second is a microsecond here: the deadline ends the sleep, not a wakeup
+    assert await clock.sleep_until(clock.now() + 1.0, wakeup) is False

@@ -144,3 +144,10 @@ def test_a_recorded_trace_without_road_classes_cruises_at_its_recorded_pace() ->
     slow = Movement(unrecorded, random.Random(1), params)
     assert fast.max_speed_mps() == pytest.approx(20.0 * fast.pace)
     assert slow.max_speed_mps() == pytest.approx(cruise_mps("") * slow.pace)
+
+
+def test_lat_lng_at_is_position_at_without_speed_and_heading() -> None:
+    track = straight_track(60.17, 24.94, 60.20, 24.99)
+    movement = Movement(track, random.Random(3))
+    for t_s in (-1.0, 0.0, 1.5, movement.duration_s / 2, movement.duration_s, 1e9):
+        assert movement.lat_lng_at(t_s) == movement.position_at(t_s)[:2]

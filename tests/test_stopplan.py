@@ -87,3 +87,10 @@ def test_a_leg_shorter_than_its_parking_gap_still_arrives() -> None:
     leg = Leg(track, StopKind.DROPOFF, random.Random(4))
     assert leg.movement.distance_m == pytest.approx(track.length_m / 2, rel=1e-3)
     assert leg.position_at(leg.arrive_s).parked
+
+
+def test_lat_lng_at_is_the_positions_lat_lng_driving_and_parked() -> None:
+    leg = Leg(_eastbound(), StopKind.DROPOFF, random.Random(5))
+    for t_s in (0.0, 3.0, leg.arrive_s / 2, leg.arrive_s, leg.depart_s + 10.0):
+        where = leg.position_at(t_s)
+        assert leg.lat_lng_at(t_s) == (where.lat, where.lng)
