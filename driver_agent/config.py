@@ -60,6 +60,7 @@ class ApiConfig:
     backoff_cap_s: float = 30.0
     token_refresh_margin_s: float = 60.0
     allow_insecure_http: bool = False
+    ca_file: str = ""  # extra trusted CAs (PEM), e.g. for a sandbox behind a private CA
     transport: str = "builtin"  # "builtin" (fastest), "aiohttp" (httpx-aiohttp), "httpx"
 
     def resolved_token_url(self) -> str:

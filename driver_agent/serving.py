@@ -49,11 +49,11 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _url(sock: socket.socket) -> str:
+def _url(sock: socket.socket, scheme: str = "http") -> str:
     host, port = sock.getsockname()[:2]
     if ":" in host:
         host = f"[{host}]"
-    return f"http://{host}:{port}"
+    return f"{scheme}://{host}:{port}"
 
 
 async def serve_app(
@@ -61,9 +61,14 @@ async def serve_app(
     host: str,
     port: int,
     *,
+    certfile: str | None = None,
+    keyfile: str | None = None,
     task_status: TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve `app` until cancelled; `task_status.started(base_url)` once it accepts connections."""
+    """Serve `app` until cancelled; `task_status.started(base_url)` once it accepts connections.
+
+    With `certfile` (and `keyfile`) it serves HTTPS.
+    """
     sock = _bind(host, port)
     config = uvicorn.Config(
         app,
@@ -74,6 +79,8 @@ async def serve_app(
         lifespan="off",
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
     )
     server = _Server(config)
 
@@ -87,7 +94,7 @@ async def serve_app(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(run)
-        task_status.started(_url(sock))
+        task_status.started(_url(sock, "https" if certfile else "http"))
         try:
             await anyio.sleep_forever()
         finally:

@@ -56,11 +56,20 @@ USER_AGENT = f"driver-agent/{__version__}"
 TRANSPORTS = ("builtin", "aiohttp", "httpx")
 
 
-def tls_context() -> ssl.SSLContext:
-    """Certificate-verifying client context: TLS >= 1.2, Bringg's suites only."""
+def tls_context(ca_file: str = "") -> ssl.SSLContext:
+    """Certificate-verifying client context: TLS >= 1.2, Bringg's suites only.
+
+    `ca_file` adds trusted certificate authorities (PEM) to the system's, for a sandbox or a
+    proxy behind a private CA.
+    """
     context = ssl.create_default_context()
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.set_ciphers(":".join(TLS12_CIPHERS))
+    if ca_file:
+        try:
+            context.load_verify_locations(cafile=ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError("api.ca_file", f"cannot load {ca_file!r}: {exc}") from None
     return context
 
 
@@ -110,7 +119,7 @@ def open_http_pool(config: ApiConfig) -> httpx.AsyncClient:
         raise ConfigError(
             "api.transport", f"one of {', '.join(TRANSPORTS)}; got {config.transport!r}"
         )
-    context = tls_context()
+    context = tls_context(config.ca_file)
     limits = httpx.Limits(
         max_connections=config.max_in_flight,
         max_keepalive_connections=config.max_in_flight,
