@@ -6,6 +6,11 @@ Delivery Created go to the nearest idle driver (the dispatcher); updates and can
 to the driver holding the order. `stop()` is the graceful stop (no new orders; drivers finish
 or cancel the order in hand, as configured); cancelling the caller's scope is the forced one.
 
+`on_spawned` is called once the last driver has been spawned: the moment a process running a
+large fleet may `gc.collect(); gc.freeze()` (the Fleet does not: the collector is the whole
+process's, and a frozen fleet's reference cycles would never be collected in a process that
+builds many fleets, like the tests).
+
 With `hold_until_orders=N` (embedded mode) dispatching waits until all N orders arrived and all
 drivers started, then hands them out in task-id order: with a virtual clock, a seed gives the
 same assignment every time.
@@ -62,6 +67,7 @@ class Fleet:
         relocate: Relocator | None = None,
         on_stop: str = "finish",
         cancel_reason_id: int = 0,
+        on_spawned: Callable[[], None] | None = None,
     ) -> None:
         self._ctx = ctx
         self.context = ctx
@@ -72,6 +78,7 @@ class Fleet:
         self._relocate = relocate
         self._on_stop = on_stop
         self._cancel_reason_id = cancel_reason_id
+        self._on_spawned = on_spawned
         self._rng = random.Random(f"{ctx.seed}:fleet")
         self.dispatcher = Dispatcher(relocate_beyond_m)
         self.drivers: dict[str, Driver] = {}
@@ -183,6 +190,8 @@ class Fleet:
                 if delay_s > 0.0:
                     await clock.sleep_real(delay_s)
         self._spawned = True
+        if self._on_spawned is not None:
+            self._on_spawned()  # e.g. gc.freeze(): every driver is now long-lived
         self._maybe_release_hold()
         self._check_finished()
 

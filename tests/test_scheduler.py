@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from driver_agent.client import FleetClient
-from driver_agent.clock import VirtualClock
+from driver_agent.clock import RealClock, VirtualClock
 from driver_agent.config import ApiConfig, DriverConfig
 from driver_agent.driver import DriverContext, DriverSpec
 from driver_agent.fleetrun import proof_assets
@@ -120,3 +120,35 @@ async def test_fail_fast_stops_the_fleet_at_the_first_driver_error(
         pytest.RaisesExc(RuntimeError, match="road graph corrupted"), flatten_subgroups=True
     ):
         await run_fleet_with_a_broken_route(sandbox, network, fail_fast=True)
+
+
+async def test_on_spawned_is_called_once_after_the_last_driver_is_spawned(
+    sandbox: str, network: RoadNetwork
+) -> None:
+    clock = RealClock(speed=1000.0)  # idle drivers make no calls; the ramp takes 3 ms
+    config = ApiConfig(
+        api_url=sandbox, client_id="sandbox-fleet", client_secret=Secret("sandbox-fleet-secret")
+    )
+    client = FleetClient(config, clock)
+    ctx = DriverContext(
+        client, clock, StatsCollector(), Navigator(network), DriverConfig(), proof_assets()
+    )
+    depot = network.depots[0]
+    specs = [DriverSpec(f"drv-{i}", "Delivery Driver", depot.lat, depot.lng) for i in range(4)]
+    spawned_when: list[int] = []
+    spawned = anyio.Event()
+
+    def on_spawned() -> None:
+        spawned_when.append(len(fleet.drivers))
+        spawned.set()
+
+    fleet = Fleet(ctx, specs, ramp_up_per_s=1000.0, on_spawned=on_spawned)
+    try:
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                group.start_soon(fleet.run, None)
+                await spawned.wait()
+                fleet.stop()
+    finally:
+        await client.aclose()
+    assert spawned_when == [4]
