@@ -130,6 +130,7 @@ async def run_fleet(
     stopper: RunStopper | None = None,
     show_progress: bool = True,
     on_sandbox: Callable[[SandboxApp, str], None] | None = None,
+    on_spawned: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened."""
     network = RoadNetwork.load(config.run.road_network or None)
@@ -181,7 +182,9 @@ async def run_fleet(
             stopper = stopper or RunStopper()
             rng = random.Random(f"{config.run.seed}:client")
             async with open_fleet_client(api, clock, rng=rng) as client:
-                fleet = _fleet(config, client, clock, network, stats, recorder, started_real)
+                fleet = _fleet(
+                    config, client, clock, network, stats, recorder, started_real, on_spawned
+                )
                 if config.run.live_map:
                     live_url = await services.start(
                         serve_app,
@@ -235,6 +238,7 @@ def _fleet(
     stats: StatsCollector,
     recorder: TrackRecorder,
     started_real: float,
+    on_spawned: Callable[[], None] | None,
 ) -> Fleet:
     run = config.run
     ctx = DriverContext(
@@ -258,6 +262,7 @@ def _fleet(
         relocate=relocator(network),
         on_stop=run.on_stop,
         cancel_reason_id=config.driver.cancel_reason_id,
+        on_spawned=on_spawned,
     )
 
 
