@@ -1,12 +1,13 @@
 """`python -m bench` (`make bench`): driver-agent vs Locust, throughput and cadence, on loopback.
 
 A fast responder (`bench.responder`) runs in its own process pinned to the last core; every load
-generator runs in a fresh process pinned to core 0 (`bench.loadgen` for driver-agent,
+generator runs in a fresh process pinned to core 0 (`bench.loadgen` for driver-agent's closed
+loop and the bare ping loop, `bench.fleetload` for workload (b) on real drivers,
 `bench.locust_run` for Locust FastHttpUser), measures itself over a window after a warm-up and
 prints one RESULT line. Points are interleaved across repetitions, and the table shows medians
 with the spread (min-max). Everything goes to `bench/results.json` with how it was measured.
 
-    python -m bench                      # the full run, about 9 minutes
+    python -m bench                      # the full run, about 14 minutes
     python -m bench --quick              # the smoke: a few seconds, a few thousand requests
     python -m bench --workloads a --reps 5
     python -m bench --workloads b --reps-b 3
