@@ -46,7 +46,7 @@ from driver_agent.client import FleetClient
 from driver_agent.clock import RealClock
 from driver_agent.config import DriverConfig
 from driver_agent.driver import DriverContext, DriverSpec
-from driver_agent.fleetrun import proof_assets
+from driver_agent.fleetrun import proof_assets, settle_collector
 from driver_agent.geo import destination
 from driver_agent.histogram import Histogram
 from driver_agent.model import MAX_PING_GAP_S, Order, Stop, StopKind
@@ -210,9 +210,8 @@ def context(args: argparse.Namespace, stats: StatsCollector, api_latency: Histog
 
 
 def freeze() -> None:
-    """The Fleet's `on_spawned`: every driver is long-lived now; keep the collector off them."""
-    gc.collect()
-    gc.freeze()
+    """The Fleet's `on_spawned`, as `driver-agent run` does it (fleetrun.settle_collector)."""
+    settle_collector()
 
 
 def specs_for(count: int) -> list[DriverSpec]:

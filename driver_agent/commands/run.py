@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import gc
 import signal
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import structlog
 from driver_agent.cli import EXIT_OK, add_config_argument, config_from_args
 from driver_agent.clock import RealClock
 from driver_agent.config import Config
-from driver_agent.fleetrun import RunResult, RunStopper, run_fleet
+from driver_agent.fleetrun import RunResult, RunStopper, run_fleet, settle_collector
 from driver_agent.report import render_summary
 
 log = structlog.get_logger("driver_agent.run")
@@ -79,16 +78,9 @@ async def _main(config: Config) -> RunResult:
     async with anyio.create_task_group() as tg:
         tg.start_soon(_signals, stopper)
         clock = RealClock(speed=config.run.speed)
-        result = await run_fleet(config, clock, stopper=stopper, on_spawned=_freeze_gc)
+        result = await run_fleet(config, clock, stopper=stopper, on_spawned=settle_collector)
         tg.cancel_scope.cancel()
     return result
-
-
-def _freeze_gc() -> None:
-    """Every driver is spawned and long-lived: keep them out of full collections, which would
-    otherwise stall the loop for a second or more in a fleet of tens of thousands."""
-    gc.collect()
-    gc.freeze()
 
 
 async def _signals(stopper: RunStopper) -> None:
