@@ -170,12 +170,16 @@ def run_point(module: str, arguments: list[str], timeout_s: float) -> dict[str, 
     raise RuntimeError(f"{module} {' '.join(arguments)} gave no result:\n{done.stderr[-2000:]}")
 
 
-def locust_available() -> bool:
+def installed(package: str) -> bool:
     try:
-        metadata.version("locust")
+        metadata.version(package)
     except metadata.PackageNotFoundError:
         return False
     return True
+
+
+def locust_available() -> bool:
+    return installed("locust")
 
 
 def workload_a(url: str, cpu: int | None, args: argparse.Namespace, log: Any) -> dict[str, Any]:
@@ -183,12 +187,17 @@ def workload_a(url: str, cpu: int | None, args: argparse.Namespace, log: Any) ->
     timing = ["--warmup-s", str(args.warmup_s), "--window-s", str(args.window_s)]
     clients: list[tuple[str, str, list[str]]] = [
         ("driver-agent builtin/asyncio", "bench.loadgen", ["closed", "--transport", "builtin"]),
-        (
-            "driver-agent builtin/uvloop",
-            "bench.loadgen",
-            ["closed", "--transport", "builtin", "--loop", "uvloop"],
-        ),
     ]
+    if installed("uvloop"):
+        clients.append(
+            (
+                "driver-agent builtin/uvloop",
+                "bench.loadgen",
+                ["closed", "--transport", "builtin", "--loop", "uvloop"],
+            )
+        )
+    else:
+        log("uvloop is not installed (pip install -e '.[bench]'): no uvloop rows")
     if args.compare_transports:
         clients += [
             ("driver-agent aiohttp/asyncio", "bench.loadgen", ["closed", "--transport", "aiohttp"]),
@@ -229,6 +238,8 @@ def workload_a(url: str, cpu: int | None, args: argparse.Namespace, log: Any) ->
     locust = table.get("locust FastHttpUser")
     if locust is not None:
         for name in ("driver-agent builtin/asyncio", "driver-agent builtin/uvloop"):
+            if name not in table:
+                continue
             ratios[name] = {
                 c: round(
                     table[name][c]["requests_per_cpu_s"]["median"]
