@@ -20,6 +20,7 @@ Created: a repeated `id` gets the same `delivery_id` and is not handed over twic
 from __future__ import annotations
 
 import hmac
+import inspect
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -60,7 +61,8 @@ BRINGG_REPLY_LIMIT_S = 30.0
 _POLL_INTERVAL_S = 0.01
 _REMEMBERED_IDS = 100_000
 
-EventSink = MemoryObjectSendStream[WebhookEvent] | Callable[[WebhookEvent], bool]
+AsyncEventSink = Callable[[WebhookEvent], Awaitable[bool]]
+EventSink = MemoryObjectSendStream[WebhookEvent] | Callable[[WebhookEvent], bool] | AsyncEventSink
 DeliveryIdFor = Callable[[DeliveryCreated], str]
 ReturnDeliveryIdFor = Callable[[ReturnDeliveryCreated], str]
 
@@ -157,7 +159,10 @@ class _Handler:
         statistics: WebhookStatistics,
     ) -> None:
         self.settings = settings
-        self.offer = _offer_function(sink)
+        # an async sink is awaited before the reply: "accepted" then means it was handled (the
+        # bridge answers only once the order is in its durable outbox)
+        self.handled: AsyncEventSink | None = sink if inspect.iscoroutinefunction(sink) else None
+        self.offer = _offer_function(sink) if self.handled is None else _refuse_offer
         self.delivery_id_for = delivery_id_for
         self.return_delivery_id_for = return_delivery_id_for
         self.clock = clock
@@ -180,6 +185,10 @@ class _Handler:
 
     async def hand_over(self, event: WebhookEvent) -> _Offer:
         """Offer the event, retrying a full sink until `busy_timeout_s` of real time passed."""
+        if self.handled is not None:
+            with anyio.move_on_after(self.settings.busy_timeout_s):
+                return _Offer.TAKEN if await self.handled(event) else _Offer.BUSY
+            return _Offer.BUSY
         deadline = self.clock.monotonic() + self.settings.busy_timeout_s
         while True:
             outcome = self.offer(event)
@@ -276,6 +285,10 @@ class _Handler:
         self.statistics.rejected[(kind.value, str(status))] += 1
         log.info("webhook_rejected", webhook=kind.value, status=status, reason=message)
         return _refusal(status, message)
+
+
+def _refuse_offer(event: WebhookEvent) -> _Offer:  # pragma: no cover - async sinks are awaited
+    return _Offer.CLOSED
 
 
 def _offer_function(sink: EventSink) -> Callable[[WebhookEvent], _Offer]:

@@ -289,6 +289,33 @@ async def test_a_restarted_bridge_continues_the_walk_from_its_outbox_file(
     assert all(wp["checkout_time"] is not None for wp in order["way_points"])
 
 
+async def test_an_order_is_in_the_outbox_before_bringg_hears_it_was_accepted(
+    tmp_path: Path, sandbox: tuple[SandboxApp, str]
+) -> None:
+    """Delivery Created is answered only after the walk and its first calls are committed: a
+    crash right after the reply would lose nothing."""
+    app, url = sandbox
+    config = bridge_config(url, tmp_path)
+    created = {
+        "id": 4242,
+        "external_id": "durable-1",
+        "way_points": [
+            {"id": 1, "position": 1, "lat": PICKUP[0], "lng": PICKUP[1]},
+            {"id": 2, "position": 2, "lat": DROPOFF[0], "lng": DROPOFF[1]},
+        ],
+    }
+    async with running_bridge(config, app) as (bridge, _):
+        async with httpx.AsyncClient() as http:
+            reply = await http.post(
+                bridge.webhook_url + "/webhooks/delivery_created",
+                json=created,
+                headers={"Authorization": MERCHANT_KEY},
+            )
+        saved = bridge.outbox.load_state()["walker"]  # read at once, as a restart would
+    assert reply.json()["success"] is True
+    assert [w["order"]["task_id"] for w in saved["walks"]] == [4242]
+
+
 def test_the_device_map_comes_from_a_file_and_the_flags_and_must_cover_gpx_devices(
     tmp_path: Path,
 ) -> None:

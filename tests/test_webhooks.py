@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import anyio
+import anyio.lowlevel
 import httpx
 import pytest
 import uvicorn
@@ -490,6 +491,51 @@ async def test_a_callable_sink_gets_the_events_and_can_refuse_them() -> None:
     assert ok.status_code == 200
     assert refused.json() == {"success": False, "error_message": "fleet busy"}
     assert taken == [DeliveryCancelled(task_id=1, delivery_id="d")]
+
+
+async def test_an_async_sink_is_awaited_before_the_reply_goes_out() -> None:
+    """The bridge answers Bringg only once the order is durable: the reply waits for the sink."""
+    handled: list[WebhookEvent] = []
+    entered, release = anyio.Event(), anyio.Event()
+
+    async def handle(event: WebhookEvent) -> bool:
+        entered.set()
+        await release.wait()  # e.g. the outbox commit
+        handled.append(event)
+        return True
+
+    app = create_webhook_app(SETTINGS, handle, clock=VirtualClock())
+    replies: list[httpx.Response] = []
+    async with serving(app) as client:
+
+        async def post() -> None:
+            replies.append(
+                await client.post(
+                    "/webhooks/delivery_created", content=fixture_bytes("created"), headers=AUTH
+                )
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(post)
+            await entered.wait()
+            for _ in range(200):  # ample turns for a reply that did not wait
+                await anyio.lowlevel.checkpoint()
+            assert replies == []  # no answer while the sink is still working
+            release.set()
+    assert replies[0].json()["success"] is True
+    assert len(handled) == 1
+
+
+async def test_an_async_sink_that_refuses_gets_fleet_busy() -> None:
+    async def refuse(event: WebhookEvent) -> bool:
+        return False
+
+    app = create_webhook_app(SETTINGS, refuse, clock=VirtualClock())
+    async with serving(app) as client:
+        reply = await client.post(
+            "/webhooks/delivery_created", content=fixture_bytes("created"), headers=AUTH
+        )
+    assert reply.json() == {"success": False, "error_message": "fleet busy"}
 
 
 async def test_a_bug_in_our_code_is_logged_and_answered_500_without_killing_the_server(

@@ -42,8 +42,13 @@ from driver_agent.client import open_fleet_client
 from driver_agent.errors import ConfigError, OutboxError
 from driver_agent.model import MAX_PING_GAP_S
 from driver_agent.serving import serve_app
-from driver_agent.webhook_payloads import DeliveryCancelled, DeliveryCreated, DeliveryUpdated
-from driver_agent.webhooks import WebhookReceiver, WebhookSettings
+from driver_agent.webhook_payloads import (
+    DeliveryCancelled,
+    DeliveryCreated,
+    DeliveryUpdated,
+    WebhookEvent,
+)
+from driver_agent.webhooks import WebhookSettings, create_webhook_app
 
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
@@ -138,7 +143,10 @@ class Bridge:
             backoff_cap_s=config.api.backoff_cap_s,
             on_sent=self._on_sent,
         )
-        self.receiver = WebhookReceiver(WebhookSettings.from_config(config.webhooks), clock=clock)
+        self.webhook_settings = WebhookSettings.from_config(config.webhooks)
+        # Bringg hears "accepted" only once the order's first calls and the walker's state are
+        # in the outbox: a crash right after the reply loses nothing
+        self.webhook_app = create_webhook_app(self.webhook_settings, self._take, clock=clock)
         self.input_url = ""
         self.webhook_url = ""
         self._stop = anyio.Event()
@@ -191,9 +199,8 @@ class Bridge:
         async with anyio.create_task_group() as tg:
             await tg.start(self.sender.run)
             self.input_url = await tg.start(serve_app, input_app, b.listen_host, b.listen_port)
-            hooks = self.receiver.settings
-            self.webhook_url = await tg.start(serve_app, self.receiver.app, hooks.host, hooks.port)
-            tg.start_soon(self._take_orders)
+            hooks = self.webhook_settings
+            self.webhook_url = await tg.start(serve_app, self.webhook_app, hooks.host, hooks.port)
             tg.start_soon(self._watchdog)
             for device, plan in plans.items():
                 tg.start_soon(self._replay, device, plan, start_s)
@@ -216,8 +223,6 @@ class Bridge:
             with anyio.move_on_after(b.drain_timeout_s):
                 await self.sender.wait_idle()
             tg.cancel_scope.cancel()
-        self.receiver.close()
-        self.receiver.receive_stream.close()
         self.summary.calls_sent = self.sender.sent
         self.summary.calls_refused = self.sender.refused
         self.summary.left_in_outbox = self.outbox.depth()
@@ -283,20 +288,23 @@ class Bridge:
             log.info("orders_target_reached", orders=self.summary.orders_finished)
             self.stop()
 
-    async def _take_orders(self) -> None:
-        async for event in self.receiver.receive_stream:
-            async with self._lock:
-                now_ms = self.clock.now_ms()
-                if isinstance(event, DeliveryCreated):
-                    step = self.walker.add_order(event.order, now_ms)
-                elif isinstance(event, DeliveryUpdated):
-                    step = self.walker.update_order(event)
-                elif isinstance(event, DeliveryCancelled):
-                    step = self.walker.cancel_order(event.task_id, now_ms)
-                else:
-                    log.info("webhook_ignored", webhook=type(event).__name__)
-                    continue
-                await self._commit(step)
+    async def _take(self, event: WebhookEvent) -> bool:
+        """A webhook, handled and on disk before the receiver answers Bringg."""
+        if self.stopping:
+            return False  # Bringg retries; the next run takes it
+        async with self._lock:
+            now_ms = self.clock.now_ms()
+            if isinstance(event, DeliveryCreated):
+                step = self.walker.add_order(event.order, now_ms)
+            elif isinstance(event, DeliveryUpdated):
+                step = self.walker.update_order(event)
+            elif isinstance(event, DeliveryCancelled):
+                step = self.walker.cancel_order(event.task_id, now_ms)
+            else:
+                log.info("webhook_ignored", webhook=type(event).__name__)
+                return True
+            await self._commit(step)
+        return True
 
     async def _replay(self, device_id: str, plan: list[ReplayPoint], start_s: float) -> None:
         played = await run_replay(
