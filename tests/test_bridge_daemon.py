@@ -71,9 +71,10 @@ async def running_bridge(
     async with anyio.create_task_group() as tg:
         bridge: Bridge = await tg.start(run)
         # the sandbox learns the bridge's webhook URL only now that the bridge listens
-        app.webhooks.settings = dataclasses.replace(
-            app.webhooks.settings, fleet_webhook_url=bridge.webhook_url
-        )
+        async with httpx.AsyncClient() as http:
+            admin = f"{config.api.api_url}/_sandbox/webhook_url"
+            answer = await http.post(admin, json={"url": bridge.webhook_url})
+            assert answer.json()["fleet_webhook_url"] == bridge.webhook_url
         yield bridge, summaries
         bridge.stop()
 

@@ -16,10 +16,12 @@ Admin endpoints (the sandbox's own, not Bringg's; no auth, local use only):
          applies it and sends Delivery Updated, answering with the webhook's outcome
     POST /_sandbox/orders/{task_id}/cancel {"reason_id": 1, "reason": "..."}  + Delivery Cancelled
     POST /_sandbox/settle {"timeout_s": 10}         wait until no webhook is queued or in flight
+    POST /_sandbox/webhook_url {"url": "http://..."} send fleet webhooks there from now on
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import time
@@ -273,6 +275,14 @@ class SandboxApp:
             fault = state.faults.add(body, now_s)
             view = None if fault is None else fault.view(now_s)
             return Reply(200, {"success": True, "fault": view, "faults": state.faults.view(now_s)})
+        if parts[2:] == ["webhook_url"]:
+            url = body.get("url")
+            if not isinstance(url, str) or not (
+                url == "" or url.startswith(("http://", "https://"))
+            ):
+                raise Violation(400, "url must be an http(s) URL, or empty to send no webhooks")
+            self.set_fleet_webhook_url(url)
+            return Reply(200, {"success": True, "fleet_webhook_url": url})
         if parts[2:] == ["settle"]:
             timeout_s = body.get("timeout_s", 10)
             if isinstance(timeout_s, bool) or not isinstance(timeout_s, int | float):
@@ -292,6 +302,10 @@ class SandboxApp:
                 return outcome
             return Reply(200, await self._send_now(outcome))
         return Reply(404, {"success": False, "message": f"no admin endpoint POST {path}"})
+
+    def set_fleet_webhook_url(self, url: str) -> None:
+        """Where webhooks go from now on (a fleet that started after the sandbox)."""
+        self.webhooks.settings = dataclasses.replace(self.webhooks.settings, fleet_webhook_url=url)
 
     async def _send_now(self, job: WebhookJob) -> JsonDict:
         out: JsonDict = {"success": True, "payload": job.payload, "webhook": None}
