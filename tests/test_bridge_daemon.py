@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
+from driver_agent.bridge.positions import Position
 from driver_agent.bridge.replay import load_replay, run_replay
-from driver_agent.clock import RealClock
+from driver_agent.clock import RealClock, VirtualClock
 from driver_agent.config import ApiConfig, BridgeConfig, Config, WebhookConfig
 from driver_agent.errors import ConfigError
 from driver_agent.model import Secret
@@ -331,3 +332,36 @@ def test_the_device_map_comes_from_a_file_and_the_flags_and_must_cover_gpx_devic
         load_device_map(config)
     with pytest.raises(ConfigError, match=r"bridge\.device_map"):
         load_device_map(BridgeConfig())
+
+
+@pytest.mark.parametrize("resend", [False, True], ids=["report-only", "resend"])
+async def test_a_quiet_busy_device_is_reported_and_resent_only_when_configured(
+    tmp_path: Path, sandbox: tuple[SandboxApp, str], resend: bool
+) -> None:
+    _app, url = sandbox
+    config = bridge_config(url, tmp_path, resend_last_position=resend)
+    clock = VirtualClock(start=T0_MS / 1000)  # the watchdog's 30 s pass without waiting
+
+    async def run(*, task_status: Any) -> None:
+        await run_bridge(config, clock, task_status=task_status)
+
+    async with anyio.create_task_group() as tg:
+        bridge: Bridge = await tg.start(run)
+        await admin(url, "/_sandbox/webhook_url", {"url": bridge.webhook_url})
+        task_id = await create_order(url)
+        await wait_for(lambda: bridge.walker.active_order("drv-1") == task_id)
+        heard = Position("van-1", PICKUP[0] + 0.01, PICKUP[1], clock.now_ms())
+        await bridge.accept(heard)
+        await wait_for(lambda: bridge.metrics.silences.value() >= 1)
+        if resend:
+            await wait_for(lambda: bridge.metrics.resent.value() >= 1)
+        await bridge.sender.wait_idle()
+        bridge.stop()
+    drv = driver_view(await sandbox_state(url), "drv-1")
+    assert bridge.metrics.silences.value() == 1  # one silence, reported once
+    if resend:  # the last fix again, with its original time: nothing invented
+        assert drv["location_count"] >= 2
+        assert drv["last_fix"]["reported_time"] == heard.t_ms
+    else:
+        assert bridge.metrics.resent.value() == 0
+        assert drv["location_count"] == 1
