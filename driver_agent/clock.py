@@ -44,20 +44,29 @@ class Wakeup:
 
 
 class Membership:
-    """A registered actor of a clock; `leave()` (or leaving the `with` block) unregisters it."""
+    """A registered actor of a clock; `leave()` (or leaving the `with` block) unregisters it.
 
-    __slots__ = ("_clock", "_left")
+    Entering the `with` block inside the actor's task binds the membership to that task: the
+    clock then knows when this actor sleeps. A membership never entered is an actor that is
+    always awake (it holds time still until it leaves).
+    """
+
+    __slots__ = ("_clock", "_left", "_task")
 
     def __init__(self, clock: VirtualClock | None) -> None:
         self._clock = clock
         self._left = clock is None
+        self._task: int | None = None
 
     def leave(self) -> None:
         if not self._left and self._clock is not None:
             self._left = True
-            self._clock._leave()
+            self._clock._leave(self._task)
 
     def __enter__(self) -> Membership:
+        if self._clock is not None and not self._left:
+            self._task = anyio.get_current_task().id
+            self._clock._bind(self._task)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -138,17 +147,19 @@ class RealClock:
 
 
 class _Entry:
-    __slots__ = ("clock", "done", "event")
+    __slots__ = ("clock", "counted", "done", "event")
 
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, counted: bool) -> None:
         self.clock = clock
         self.event = anyio.Event()
         self.done = False
+        self.counted = counted  # a participant's sleep (others neither hold nor move time)
 
     def wake(self) -> None:
         if not self.done:
             self.done = True
-            self.clock._sleeping -= 1
+            if self.counted:
+                self.clock._sleeping -= 1
             self.event.set()
 
 
@@ -156,8 +167,11 @@ class VirtualClock:
     """Deterministic simulated time for tests; jumps when all participants sleep on it.
 
     Register each concurrent actor with `clock.join()` before its task starts (so a task that
-    starts late cannot be skipped over), and leave when it ends. With no participants
-    registered, any sleep jumps at once (a test body acting alone).
+    starts late cannot be skipped over), enter the membership inside that task, and leave when
+    it ends. Time jumps when every participant sleeps on the clock; other tasks' sleeps wait for
+    that and do not count (they wake in deadline order, but may see time already past their
+    deadline). With no participants registered, any sleep jumps at once (a test body acting
+    alone).
     """
 
     speed = 1.0
@@ -168,7 +182,8 @@ class VirtualClock:
         self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = itertools.count()
         self._participants = 0
-        self._sleeping = 0
+        self._sleeping = 0  # participants asleep on the clock
+        self._bound: dict[int, int] = {}  # task id -> memberships bound to it
 
     def now(self) -> float:
         return self._now
@@ -183,8 +198,17 @@ class VirtualClock:
         self._participants += 1
         return Membership(self)
 
-    def _leave(self) -> None:
+    def _bind(self, task: int) -> None:
+        self._bound[task] = self._bound.get(task, 0) + 1
+
+    def _leave(self, task: int | None) -> None:
         self._participants -= 1
+        if task is not None:
+            left = self._bound[task] - 1
+            if left:
+                self._bound[task] = left
+            else:
+                del self._bound[task]
         self._maybe_jump()
 
     def advance(self, seconds: float) -> None:
@@ -199,9 +223,11 @@ class VirtualClock:
         if t <= self._now:
             await anyio.lowlevel.checkpoint()
             return False
-        entry = _Entry(self)
+        counted = anyio.get_current_task().id in self._bound
+        entry = _Entry(self, counted)
         heapq.heappush(self._heap, (t, next(self._seq), entry))
-        self._sleeping += 1
+        if counted:
+            self._sleeping += 1
         if wakeup is not None:
             wakeup._on_set = entry
         try:
@@ -212,7 +238,8 @@ class VirtualClock:
                 wakeup._on_set = None
             if not entry.done:  # cancelled while asleep
                 entry.done = True
-                self._sleeping -= 1
+                if entry.counted:
+                    self._sleeping -= 1
                 self._maybe_jump()
         return wakeup.consume() if wakeup is not None else False
 
@@ -228,10 +255,13 @@ class VirtualClock:
             entry.wake()
 
     def _maybe_jump(self) -> None:
-        while self._sleeping > 0 and self._sleeping >= self._participants:
+        """Jump to the earliest deadline when every participant sleeps (with none: at once)."""
+        while self._heap and self._sleeping >= self._participants:
             while self._heap and self._heap[0][2].done:
                 heapq.heappop(self._heap)
             if not self._heap:
                 return
             self._now = max(self._now, self._heap[0][0])
             self._wake_due()
+            if self._participants == 0:
+                return  # the woken task's next sleep moves time again

@@ -157,7 +157,9 @@ class Fleet:
         self._expected = expected_orders
         if hold_until_orders:
             self._held, self._hold_count = [], hold_until_orders
-            self._setup = self._clock.join()  # virtual time waits for the setup
+            # the spawner is the setup actor: virtual time moves for its ramp-up, then waits
+            # (the membership stays awake once the spawner ends) until every order is in
+            self._setup = self._clock.join()
         async with anyio.create_task_group() as tg:
             tg.start_soon(self._spawn, tg)
             if events is not None:
@@ -170,6 +172,8 @@ class Fleet:
     # ---- drivers ----------------------------------------------------------------------------
 
     async def _spawn(self, tg: anyio.abc.TaskGroup) -> None:
+        if self._setup is not None:
+            self._setup.__enter__()  # bind it to this task; _release_setup() leaves it
         step_s = 1.0 / self._ramp_up_per_s if self._ramp_up_per_s > 0 else 0.0
         clock = self._clock
         ramp_started = clock.monotonic()

@@ -163,3 +163,52 @@ async def test_real_clock_wakeup_set_during_the_sleep_ends_it_and_the_deadline_d
     assert woken == [True]
     # one simulated second is a microsecond here: the deadline ends the sleep, not a wakeup
     assert await clock.sleep_until(clock.now() + 1.0, wakeup) is False
+
+
+async def test_other_tasks_sleeps_neither_hold_nor_move_time_while_a_participant_works() -> None:
+    clock = VirtualClock(start=0.0)
+    woke: list[tuple[str, float]] = []
+    release = anyio.Event()
+
+    async def worker(member: Membership) -> None:
+        with member:
+            await release.wait()  # busy (say, in an HTTP call): time must stand still
+            await clock.sleep_until(10.0)
+            woke.append(("worker", clock.now()))
+
+    async def bystander() -> None:  # not a participant, e.g. a progress display
+        await clock.sleep_until(5.0)
+        woke.append(("bystander", clock.now()))
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker, clock.join())
+        tg.start_soon(bystander)
+        for _ in range(20):
+            await anyio.lowlevel.checkpoint()
+        assert clock.now() == 0.0
+        assert woke == []
+        release.set()
+    # the bystander is woken first; a non-participant may see time already past its deadline
+    assert [name for name, _ in woke] == ["bystander", "worker"]
+    assert woke[0][1] >= 5.0
+    assert woke[1][1] == 10.0
+
+
+async def test_a_membership_never_entered_holds_time_until_it_leaves() -> None:
+    clock = VirtualClock(start=0.0)
+    setup = clock.join()  # an actor that never sleeps on the clock
+    done = anyio.Event()
+
+    async def sleeper(member: Membership) -> None:
+        with member:
+            await clock.sleep(30.0)
+            done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(sleeper, clock.join())
+        for _ in range(20):
+            await anyio.lowlevel.checkpoint()
+        assert clock.now() == 0.0
+        setup.leave()
+        await done.wait()
+    assert clock.now() == 30.0

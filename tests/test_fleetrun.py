@@ -244,3 +244,12 @@ async def test_drivers_far_from_a_pickup_are_relocated_and_counted(tmp_path: Pat
     assert report["totals"]["relocations"] == 3
     assert sum(1 for e in result.report.events if e.kind == "relocation") == 3
     assert {o["status_name"] for o in sandbox["orders"]} == {"done"}
+
+
+async def test_duration_ends_the_run_gracefully_with_the_orders_in_hand_finished(
+    tmp_path: Path,
+) -> None:
+    result, sandbox = await run_embedded(tmp_path, drivers=2, orders=6, **{"run.duration_s": 600.0})
+    assert result.outcomes == {"completed": 2, "not_started": 4}
+    assert sorted(o["status_name"] for o in sandbox["orders"]) == ["accepted"] * 4 + ["done"] * 2
+    assert result.exit_code == 1
