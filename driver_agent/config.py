@@ -323,10 +323,12 @@ def _port(where: str, value: int) -> None:
 
 
 def is_loopback_host(host: str) -> bool:
-    if host == "localhost":
+    """127.0.0.0/8, ::1 and `localhost` (names under `.localhost` too)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
         return True
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
 

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import datetime
-import ipaddress
 import ssl
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from driver_agent import __version__
+from driver_agent.config import is_loopback_host
 from driver_agent.errors import ConfigError
 from driver_agent.http11 import Http11Transport, PoolKey
 
@@ -71,17 +71,6 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError("api.ca_file", f"cannot load {ca_file!r}: {exc}") from None
     return context
-
-
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 and `localhost` (names under `.localhost` too)."""
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def check_url(url: str, where: str, *, allow_insecure_http: bool) -> str:
