@@ -134,6 +134,7 @@ class FleetClient:
 
         self._rl_headers: httpx.Headers | None = None
         self._rl_observed_at = 0.0
+        self._rl_budget: RateLimitBudget | None = None
 
         self._requests = 0
         self._retries = 0
@@ -154,9 +155,11 @@ class FleetClient:
     @property
     def rate_limit(self) -> RateLimitBudget | None:
         """The budget the latest response with RateLimit headers announced, if any."""
-        if self._rl_headers is None:
-            return None
-        return parse_rate_limit(self._rl_headers, self._rl_observed_at)
+        if self._rl_budget is None and self._rl_headers is not None:
+            # parsed once per response that carried the headers, not on every read: drivers
+            # read it before every location update
+            self._rl_budget = parse_rate_limit(self._rl_headers, self._rl_observed_at)
+        return self._rl_budget
 
     def statistics(self) -> ClientStatistics:
         return ClientStatistics(
@@ -470,6 +473,7 @@ class FleetClient:
         if "ratelimit-remaining" in headers or "ratelimit" in headers:
             self._rl_headers = headers
             self._rl_observed_at = clock.monotonic()
+            self._rl_budget = None
         return response
 
     def _translate(self, endpoint: str, response: httpx.Response) -> dict[str, object]:
