@@ -53,7 +53,6 @@ from driver_agent.lifecycle import (
     OrderOffered,
     OrderUpdated,
     PlannedNote,
-    Reassigned,
     SendLocation,
     Started,
     StartOrder,
@@ -158,7 +157,6 @@ class Driver:
         self._notes: list[tuple[float, AddNote]] = []
         self._pending_notes: list[AddNote] = []
         self._dwell_kind = StopKind.PICKUP
-        self.orders_done = 0
 
     @property
     def _rng(self) -> random.Random:
@@ -178,10 +176,6 @@ class Driver:
         return noise
 
     # ---- from outside -----------------------------------------------------------------------
-
-    @property
-    def is_idle(self) -> bool:
-        return not self.lifecycle.is_active and not self._inbox
 
     def offer(self, order: Order) -> None:
         self._post(OrderOffered(order))
@@ -204,9 +198,6 @@ class Driver:
 
     def update(self, change: OrderUpdated) -> None:
         self._post(change)
-
-    def reassigned(self, to_driver: str) -> None:
-        self._post(Reassigned(to_driver))
 
     def close(self) -> None:
         """Finish the order in hand, then return from `run()`."""
@@ -534,8 +525,6 @@ class Driver:
         )
         self._distance_m = 0.0
         self._next_ping = at + self._ctx.config.idle_ping_interval_s
-        if outcome == "completed":
-            self.orders_done += 1
         log.info(
             "order_finished",
             driver_id=self.driver_id,
