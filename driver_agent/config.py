@@ -41,6 +41,7 @@ ENV_SECRETS = {
     "DRIVER_AGENT_CLIENT_SECRET": ("api", "client_secret"),
     "DRIVER_AGENT_WEBHOOK_API_KEY": ("webhooks", "api_key"),
     "DRIVER_AGENT_MERCHANT_CLIENT_SECRET": ("merchant", "client_secret"),
+    "DRIVER_AGENT_BRIDGE_INPUT_KEY": ("bridge", "input_key"),
 }
 
 
@@ -62,6 +63,9 @@ class ApiConfig:
     allow_insecure_http: bool = False
     ca_file: str = ""  # extra trusted CAs (PEM), e.g. for a sandbox behind a private CA
     transport: str = "builtin"  # "builtin" (fastest), "aiohttp" (httpx-aiohttp), "httpx"
+    max_response_bytes: int = 1024 * 1024  # a longer answer body is an error, not buffered
+    keepalive_expiry_s: float = 5.0  # idle keep-alive sockets older than this are closed
+    give_up_after_s: float = 600.0  # an order waits this long (real s) for the API to come back
 
     def resolved_token_url(self) -> str:
         return self.token_url or self.api_url.rstrip("/") + "/oauth/token"
@@ -162,6 +166,9 @@ class BridgeConfig:
     duration_s: float = 0.0
     ndjson: str = ""  # newline-delimited JSON positions from this file, or "-" for stdin
     drain_timeout_s: float = 10.0  # on stop, how long to keep sending the outbox backlog
+    # the key position senders must present (X-Api-Key header or ?key= in the URL); empty:
+    # only loopback senders are accepted
+    input_key: Secret = field(default_factory=lambda: Secret(""))
 
 
 @dataclass(frozen=True)
@@ -369,6 +376,9 @@ def _validate(config: Config) -> None:
     _positive("api.max_in_flight", api.max_in_flight)
     _non_negative("api.max_retries", api.max_retries)
     _one_of("api.transport", api.transport, ("builtin", "aiohttp", "httpx"))
+    _positive("api.max_response_bytes", api.max_response_bytes)
+    _positive("api.keepalive_expiry_s", api.keepalive_expiry_s)
+    _positive("api.give_up_after_s", api.give_up_after_s)
     _port("webhooks.port", config.webhooks.port)
     d = config.driver
     _positive("driver.ping_interval_s", d.ping_interval_s)
