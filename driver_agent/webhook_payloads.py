@@ -15,13 +15,14 @@ epoch milliseconds.
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
 
 from driver_agent.errors import ConfigError
+from driver_agent.jsonbody import BodyError, decode_json
 from driver_agent.model import NoteKind, Order, Stop, StopKind
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
 Json: TypeAlias = dict[str, object]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_INT64 = 2**63
+_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: "²".isdigit() is true
 _ONE_MS = timedelta(milliseconds=1)
 
 
@@ -192,11 +195,13 @@ def _int(doc: Json, key: str, prefix: str = "") -> int | None:
     if isinstance(value, float):
         if not value.is_integer():
             raise PayloadError(where, f"expected an integer, got {value!r}")
-        return int(value)
-    if isinstance(value, str):
-        if not value.strip().lstrip("-").isdigit():
-            raise PayloadError(where, f"expected an integer, got {value!r}")
-        return int(value)
+        value = int(value)
+    elif isinstance(value, str):
+        if not _INTEGER.fullmatch(value.strip()):
+            raise PayloadError(where, f"expected an integer, got {_show(value)}")
+        value = int(value)
+    if not -_INT64 <= value < _INT64:
+        raise PayloadError(where, "does not fit in 64 bits")
     return value
 
 
@@ -233,7 +238,7 @@ def _coordinate(doc: Json, key: str, prefix: str, limit: float) -> float | None:
         try:
             value = float(value)
         except ValueError:
-            raise PayloadError(where, f"expected a number, got {value!r}") from None
+            raise PayloadError(where, f"expected a number, got {_show(value)}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError(where, f"expected a number, got {type(value).__name__}")
     number = float(value)
@@ -252,7 +257,7 @@ def _time_ms(doc: Json, key: str, prefix: str = "") -> int | None:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise PayloadError(where, f"expected an ISO-8601 time, got {value!r}") from None
+        raise PayloadError(where, f"expected an ISO-8601 time, got {_show(value)}") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _ONE_MS
@@ -284,11 +289,11 @@ def _list(doc: Json, key: str, prefix: str = "", *, required: bool = False) -> l
 
 
 def decode_body(body: bytes) -> Json:
-    """The JSON object of a webhook body; `PayloadError("body", ...)` when it is not one."""
+    """The JSON object of a webhook body (`jsonbody`'s limits); `PayloadError("body", ...)`."""
     try:
-        doc = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError("body", f"malformed JSON: {exc}") from None
+        doc = decode_json(body)
+    except BodyError as exc:
+        raise PayloadError("body", exc.message) from None
     if not isinstance(doc, dict):
         raise PayloadError("body", f"expected a JSON object, got {type(doc).__name__}")
     return doc
@@ -483,3 +488,8 @@ _PARSERS: dict[WebhookKind, Callable[[Json], WebhookEvent]] = {
 def parse_webhook(kind: WebhookKind, body: bytes) -> WebhookEvent:
     """Decode and parse one webhook body; raises `PayloadError` naming the field."""
     return _PARSERS[kind](decode_body(body))
+
+
+def _show(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."

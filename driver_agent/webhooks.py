@@ -2,8 +2,10 @@
 
 Per request: the path picks the webhook (404 otherwise; other methods 405), the merchant API key
 in `Authorization` (raw or `Bearer <key>`, compared in constant time against every configured
-key; none configured means every request is refused) else 401, the body is parsed by
-`webhook_payloads` (a bad body is a 400 naming the field, never a 500), and the typed event is
+key; none configured means every request is refused) else 401, the body is read and decoded
+within `jsonbody`'s limits (413 past `max_body_bytes`, 415 for a Content-Type that is not JSON,
+400 for bad UTF-8, nesting or numbers) and parsed by `webhook_payloads` (a bad body is a 400
+naming the field, never a 500), and the typed event is
 handed to the rest of the program through a sink: a bounded anyio memory stream, or a callable
 `offer(event) -> bool` that answers at once whether it took the event.
 
@@ -37,6 +39,7 @@ from starlette.routing import Route
 
 from driver_agent.clock import Clock, RealClock
 from driver_agent.errors import ConfigError
+from driver_agent.jsonbody import BodyError, CappedBody, check_json_content_type
 from driver_agent.webhook_payloads import (
     DeliveryCreated,
     MerchantRegistered,
@@ -224,9 +227,11 @@ class _Handler:
     async def handle(self, kind: WebhookKind, request: Request) -> JSONResponse:
         if not self.authorised(request.headers.get("authorization")):
             return self.refuse(kind, 401, "missing or wrong API key in Authorization")
-        body = await self.read_body(request)
-        if body is None:
-            return self.refuse(kind, 413, f"body over {self.settings.max_body_bytes} bytes")
+        try:
+            check_json_content_type(request.headers.get("content-type"))
+            body = await self.read_body(request)
+        except BodyError as exc:  # 413 too large, 415 not JSON
+            return self.refuse(kind, exc.status, f"body: {exc.message}")
         try:
             event = parse_webhook(kind, body)
         except UndrivableOrderError as exc:
@@ -237,20 +242,13 @@ class _Handler:
             return self.refuse(kind, 400, str(exc))
         return await self.dispatch(kind, event)
 
-    async def read_body(self, request: Request) -> bytes | None:
-        """The body, or None as soon as it passes `max_body_bytes` (the rest is not read)."""
-        limit = self.settings.max_body_bytes
-        declared = request.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > limit:
-            return None
-        chunks: list[bytes] = []
-        size = 0
+    async def read_body(self, request: Request) -> bytes:
+        """The body; `BodyError` (413) as soon as it passes `max_body_bytes` (the rest unread)."""
+        capped = CappedBody(self.settings.max_body_bytes)
+        capped.check_declared(request.headers.get("content-length"))
         async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+            capped.add(chunk)
+        return capped.body()
 
     async def dispatch(self, kind: WebhookKind, event: WebhookEvent) -> JSONResponse:
         if isinstance(event, DeliveryCreated):

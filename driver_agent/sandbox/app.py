@@ -1,8 +1,9 @@
 """The sandbox's thin HTTP shell: a raw ASGI app over the pure rules.
 
-It parses (auth header, query string, JSON), routes, applies faults and the rate limit, adds the
-RateLimit-* headers to every response, and hands webhooks to the sender; every decision about
-orders, drivers and tokens is made in rules.py. The per-request path stays lean: no logging, no
+It parses (auth header, query string, JSON bodies within `jsonbody`'s limits: 16 MB, 415 for a
+Content-Type that is not JSON, 400 for bad UTF-8, nesting or numbers), routes, applies faults
+and the rate limit, adds the RateLimit-* headers to every response, and hands webhooks to the
+sender; every decision about orders, drivers and tokens is made in rules.py. The per-request path stays lean: no logging, no
 copies of state.
 
 Admin endpoints (the sandbox's own, not Bringg's; no auth, local use only):
@@ -34,6 +35,7 @@ import anyio
 import anyio.from_thread
 from anyio.abc import TaskStatus
 
+from driver_agent.jsonbody import BodyError, CappedBody, check_json_content_type, decode_json
 from driver_agent.sandbox.fleet import FLEET_HANDLERS
 from driver_agent.sandbox.manhattan import MANHATTAN_ORDERS
 from driver_agent.sandbox.rules import OTHER_PATH, RateStatus, SandboxState, TokenScope
@@ -84,17 +86,13 @@ class _BadRequest(Exception):
 
 
 def _decode(raw: bytes) -> JsonDict:
+    """The JSON object of a body (`jsonbody`'s limits); an empty body is `{}`."""
     if not raw.strip():
         return {}
     try:
-        value = json.loads(raw)
-    except json.JSONDecodeError as e:
-        message = f"malformed JSON body: {e.msg} at line {e.lineno} column {e.colno}"
-        raise _BadRequest(Reply(400, {"success": False, "message": message})) from None
-    except UnicodeDecodeError:
-        raise _BadRequest(
-            Reply(400, {"success": False, "message": "malformed JSON body: not UTF-8"})
-        ) from None
+        value = decode_json(raw)
+    except BodyError as e:
+        raise _BadRequest(_body_refusal(e)) from None
     if not isinstance(value, dict):
         raise _BadRequest(
             Reply(400, {"success": False, "message": "the JSON body must be an object"})
@@ -102,22 +100,36 @@ def _decode(raw: bytes) -> JsonDict:
     return value
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return b""  # disconnected
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise _BadRequest(
-                Reply(413, {"success": False, "message": "request body larger than 16 MB"})
-            )
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+def _body_refusal(error: BodyError) -> Reply:
+    message = error.message.replace("malformed JSON:", "malformed JSON body:", 1)
+    if not message.startswith("malformed"):
+        message = f"request body: {message}"
+    return Reply(error.status, {"success": False, "message": message})
+
+
+async def _read_body(receive: Receive, scope: Scope) -> bytes:
+    """The body, refused (413) at the first byte past `MAX_BODY_BYTES`: the rest is not read."""
+    capped = CappedBody(MAX_BODY_BYTES)
+    try:
+        capped.check_declared(_header(scope, b"content-length"))
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b""  # disconnected
+            capped.add(message.get("body", b""))
+            if not message.get("more_body", False):
+                return capped.body()
+    except BodyError as e:
+        raise _BadRequest(_body_refusal(e)) from None
+
+
+async def _json_body(receive: Receive, scope: Scope) -> JsonDict:
+    """A JSON request body: 415 for a Content-Type that is not JSON, 413, 400, or the object."""
+    try:
+        check_json_content_type(_header(scope, b"content-type"))
+    except BodyError as e:
+        raise _BadRequest(_body_refusal(e)) from None
+    return _decode(await _read_body(receive, scope))
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -192,12 +204,12 @@ class SandboxApp:
                     )
                     return route, reply, None
         if route == TOKEN_PATH:
-            raw = await _read_body(receive)
             content_type = _header(scope, b"content-type") or ""
-            if "application/x-www-form-urlencoded" in content_type:
+            if "application/x-www-form-urlencoded" in content_type.lower():
+                raw = await _read_body(receive, scope)
                 body: JsonDict = dict(parse_qsl(raw.decode("latin-1")))
             else:
-                body = _decode(raw)
+                body = await _json_body(receive, scope)
             client_id = body.get("client_id")
             rate = state.rate(client_id if isinstance(client_id, str) else "anonymous", now_s)
             if rate.exceeded:
@@ -210,7 +222,7 @@ class SandboxApp:
             return route, self._throttled(rate), rate
         if route == MANHATTAN_GET:
             return route, state.manhattan_get(str(arg)), rate
-        body = _decode(await _read_body(receive))
+        body = await _json_body(receive, scope)
         if scope_kind is TokenScope.FLEET:
             reply = state.fleet(route[len(FLEET_PREFIX) :], body, now_s)
         elif route == CREATE_TASK_PATH:
@@ -262,7 +274,7 @@ class SandboxApp:
             return Reply(200, state.snapshot(now_s))
         if method != "POST":
             return Reply(404, {"success": False, "message": f"no admin endpoint {method} {path}"})
-        body = _decode(await _read_body(receive))
+        body = await _json_body(receive, scope)
         if parts[2:] == ["clock"]:
             advance_s = body.get("advance_s")
             if isinstance(advance_s, bool) or not isinstance(advance_s, int | float):
