@@ -235,10 +235,11 @@ def _coordinate(doc: Json, key: str, prefix: str, limit: float) -> float | None:
     if value is None:
         return None
     if isinstance(value, str):
+        text = value
         try:
-            value = float(value)
+            value = float(text)
         except ValueError:
-            raise PayloadError(where, f"expected a number, got {_show(value)}") from None
+            raise PayloadError(where, f"expected a number, got {_show(text)}") from None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise PayloadError(where, f"expected a number, got {type(value).__name__}")
     number = float(value)
