@@ -413,5 +413,11 @@ def _validate(config: Config) -> None:
     _non_negative("bridge.drain_timeout_s", b.drain_timeout_s)
     _positive("bridge.outbox_max_rows", b.outbox_max_rows)
     _positive("bridge.outbox_max_age_s", b.outbox_max_age_s)
+    if not b.input_key and not is_loopback_host(b.listen_host):
+        raise ConfigError(
+            "bridge.input_key",
+            f"required when bridge.listen_host ({b.listen_host!r}) is not a loopback address "
+            "(set DRIVER_AGENT_BRIDGE_INPUT_KEY)",
+        )
     _one_of("log.level", config.log.level, ("debug", "info", "warning", "error"))
     _one_of("log.format", config.log.format, ("auto", "console", "json"))

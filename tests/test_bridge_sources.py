@@ -117,20 +117,24 @@ def test_traccar_event_without_position_is_acknowledged_and_ignored(
 
 
 @pytest.mark.parametrize(
-    ("content", "field"),
+    ("content", "field", "status"),
     [
-        pytest.param(b"{oops", "body", id="not-json"),
-        pytest.param(json.dumps({"device": {"uniqueId": "x"}}).encode(), "position", id="empty"),
-        pytest.param(b"[" + b"1," * 3000 + b"1]", "body", id="too-large"),
+        pytest.param(b"{oops", "body", 400, id="not-json"),
+        pytest.param(
+            json.dumps({"device": {"uniqueId": "x"}}).encode(), "position", 400, id="empty"
+        ),
+        pytest.param(b"[" + b"1," * 3000 + b"1]", "body", 413, id="too-large"),
+        pytest.param(b"[" * 4000, "body", 400, id="too-deep"),
+        pytest.param(b"{\"position\": " + b"7" * 4000 + b"}", "body", 400, id="huge-integer"),
     ],
 )
-def test_bad_traccar_body_gets_400_naming_the_field_and_is_counted(
-    url: str, bridge: Bridge, content: bytes, field: str
+def test_bad_traccar_body_gets_4xx_naming_the_field_and_is_counted(
+    url: str, bridge: Bridge, content: bytes, field: str, status: int
 ) -> None:
     response = httpx.post(
         f"{url}/traccar", content=content, headers={"content-type": "application/json"}
     )
-    assert response.status_code == 400
+    assert response.status_code == status
     assert response.json()["field"] == field
     assert field in response.json()["error"]
     assert bridge.metrics.positions_rejected.value("traccar", field) == 1

@@ -139,6 +139,11 @@ class BridgeMetrics:
         self.checkouts = r.counter(
             PREFIX + "checkouts_total", "Geofence check-outs, by stop kind.", ("kind",)
         )
+        self.unauthorised_inputs = r.counter(
+            PREFIX + "inputs_unauthorized_total",
+            "Position inputs refused for a missing or wrong input key, by source.",
+            ("source",),
+        )
         self.late = r.counter(
             PREFIX + "positions_late_total", "Positions older than one already processed."
         )
@@ -169,6 +174,9 @@ class BridgeMetrics:
 
     def position_rejected(self, source: str, field: str) -> None:
         self.positions_rejected.inc(source, field)
+
+    def unauthorised(self, source: str) -> None:
+        self.unauthorised_inputs.inc(source)
 
     def update_sent(self, count: int = 1) -> None:
         self.updates_sent.inc(amount=count)

@@ -36,7 +36,6 @@ mislead the geofence.
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections.abc import Mapping
@@ -44,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from driver_agent.errors import ConfigError
+from driver_agent.jsonbody import BodyError, decode_json_text
 from driver_agent.model import Fix
 
 KNOT_MPS = 1852.0 / 3600.0
@@ -165,9 +165,9 @@ def parse_osmand_json(body: object) -> Position:
 def parse_ndjson_line(line: str, lineno: int) -> Position:
     """Read one NDJSON line; every error names the line number and the field."""
     try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise PositionError("json", f"not valid JSON ({exc.msg})", lineno) from None
+        obj = decode_json_text(line)
+    except BodyError as exc:
+        raise PositionError("json", f"not valid JSON ({exc.message})", lineno) from None
     if not isinstance(obj, dict):
         raise PositionError("json", "expected a JSON object", lineno)
     try:
@@ -267,6 +267,8 @@ def _time_ms(value: object, field: str) -> int:
         t_ms = round(moment.timestamp() * 1000)
     else:
         number = _float(value, field)
+        if not abs(number) < MAX_T_MS:  # 1e308 * 1000 would overflow
+            raise PositionError(field, f"time {_show(value)} is outside 2000..2100")
         t_ms = round(number * 1000) if abs(number) < SECONDS_BELOW else round(number)
     if not MIN_T_MS <= t_ms < MAX_T_MS:
         raise PositionError(field, f"time {_show(value)} is outside 2000..2100")

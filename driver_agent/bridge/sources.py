@@ -11,6 +11,14 @@ HTTP routes, all on the bridge's `--listen-port`:
 - `GET /healthz`: the daemon's `health()` mapping as JSON; 503 when it says `"ok": false`.
 - `GET /metrics`: Prometheus text format 0.0.4.
 
+The position routes (not `/healthz` and `/metrics`) require the input key when one is given:
+in an `X-Api-Key` header (Traccar's `forward.header`), as `Authorization: Bearer <key>`, or as
+`?key=` in the URL (phone apps cannot set headers; the `key` parameter is never read as a
+position field). The comparison runs in constant time; a missing or wrong key gets 401 and is
+counted in `driver_agent_bridge_inputs_unauthorized_total{source}`; nothing logs the key or the
+query string. Bodies are read and decoded through `jsonbody` (a 1 MB cap, 413 past it; 415 for
+a `/traccar` body whose Content-Type is not JSON; 400 for bad UTF-8, nesting or numbers).
+
 A position is handed to the sink and the sink is awaited before the source gets its 200, so
 once the sink writes to the outbox, "acknowledged" means durable. A refused input gets 400
 `{"error": ..., "field": ...}` and is counted by source and field, also when the sink refuses it
@@ -21,7 +29,7 @@ error class. Neither ever stops the server.
 
 from __future__ import annotations
 
-import json
+import hmac
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -47,9 +55,17 @@ from driver_agent.bridge.positions import (
     parse_traccar_forward,
 )
 from driver_agent.errors import ConfigError, DriverAgentError
+from driver_agent.jsonbody import BodyError, CappedBody, check_json_content_type, decode_json
+from driver_agent.model import Secret
 
 Sink = Callable[[Position], Awaitable[None]]
 MAX_BODY_BYTES = 1_000_000
+KEY_HEADER = "x-api-key"
+KEY_PARAM = "key"
+UNAUTHORISED = (
+    "missing or wrong input key: send it in an X-Api-Key header, Authorization: Bearer <key>, "
+    "or ?key=<key> in the URL"
+)
 MAX_KEPT_ERRORS = 100
 
 log = structlog.get_logger("driver_agent.bridge.sources")
@@ -69,8 +85,32 @@ def create_input_app(
     *,
     health: Callable[[], Mapping[str, Any]],
     max_body_bytes: int = MAX_BODY_BYTES,
+    input_key: Secret | None = None,
 ) -> Starlette:
-    """The bridge's HTTP input app; see the module docstring for the routes."""
+    """The bridge's HTTP input app; see the module docstring for the routes and the key."""
+    key = input_key.reveal().encode() if input_key else None
+
+    def authorised(request: Request) -> bool:
+        if key is None:
+            return True
+        given = request.headers.get(KEY_HEADER)
+        if given is None:
+            authorization = request.headers.get("authorization", "")
+            if authorization[:7].lower() == "bearer ":
+                given = authorization[7:]
+        if given is None:
+            given = request.query_params.get(KEY_PARAM)
+        if given is None:
+            return False
+        return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), key)
+
+    def unauthorised(source: Source) -> Response:
+        metrics.unauthorised(source)
+        return JSONResponse(
+            {"error": UNAUTHORISED, "field": KEY_PARAM},
+            status_code=401,
+            headers={"WWW-Authenticate": 'Bearer realm="driver-agent bridge"'},
+        )
 
     async def deliver(position: Position, source: Source) -> Response | None:
         try:
@@ -89,46 +129,48 @@ def create_input_app(
         metrics.position_in(source)
         return None
 
-    def refuse(exc: PositionError, source: Source) -> Response:
-        metrics.position_rejected(source, exc.field)
-        log.info("position_rejected", source=str(source), field=exc.field, error=exc.message)
-        return JSONResponse({"error": str(exc), "field": exc.field}, status_code=400)
+    def refuse(exc: PositionError | BodyError, source: Source) -> Response:
+        field = exc.field if isinstance(exc, PositionError) else "body"
+        status = exc.status if isinstance(exc, BodyError) else 400
+        metrics.position_rejected(source, field)
+        log.info("position_rejected", source=str(source), field=field, error=exc.message)
+        return JSONResponse({"error": str(exc), "field": field}, status_code=status)
 
     async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > max_body_bytes:
-            raise PositionError("body", f"larger than {max_body_bytes} bytes")
-        body = b""
+        capped = CappedBody(max_body_bytes)
+        capped.check_declared(request.headers.get("content-length"))
         async for chunk in request.stream():
-            body += chunk
-            if len(body) > max_body_bytes:
-                raise PositionError("body", f"larger than {max_body_bytes} bytes")
-        return body
+            capped.add(chunk)
+        return capped.body()
 
     async def traccar(request: Request) -> Response:
+        if not authorised(request):
+            return unauthorised(Source.TRACCAR)
         try:
-            body = _json(await read_body(request))
+            check_json_content_type(request.headers.get("content-type"))
+            body = decode_json(await read_body(request))
             if isinstance(body, dict) and "event" in body and body.get("position") is None:
                 return JSONResponse({"accepted": 0, "ignored": "event without a position"})
             position = parse_traccar_forward(body)
-        except PositionError as exc:
+        except (PositionError, BodyError) as exc:
             return refuse(exc, Source.TRACCAR)
         failed = await deliver(position, Source.TRACCAR)
         return failed or JSONResponse({"accepted": 1})
 
     async def osmand(request: Request) -> Response:
+        if not authorised(request):
+            return unauthorised(Source.OSMAND)
         try:
-            params: Mapping[str, str] = request.query_params
+            params = {k: v for k, v in request.query_params.items() if k != KEY_PARAM}
             if not params and request.method == "POST":
                 raw = await read_body(request)
-                content_type = request.headers.get("content-type", "")
-                if content_type.split(";")[0].strip().lower() == "application/json":
-                    position = parse_osmand_json(_json(raw))
+                if _is_json(request.headers.get("content-type")):
+                    position = parse_osmand_json(decode_json(raw))
                 else:
                     position = parse_osmand(_form(raw))
             else:
                 position = parse_osmand(params)
-        except PositionError as exc:
+        except (PositionError, BodyError) as exc:
             return refuse(exc, Source.OSMAND)
         failed = await deliver(position, Source.OSMAND)
         return failed or PlainTextResponse("")
@@ -213,11 +255,12 @@ async def iter_lines(path: str | Path) -> AsyncIterator[str]:
             raise ConfigError(str(path), f"not UTF-8 text: {exc.reason}") from None
 
 
-def _json(raw: bytes) -> object:
+def _is_json(content_type: str | None) -> bool:
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PositionError("body", f"not valid JSON: {exc}") from None
+        check_json_content_type(content_type)
+    except BodyError:
+        return False
+    return content_type is not None and bool(content_type.strip())
 
 
 def _form(raw: bytes) -> dict[str, str]:
@@ -225,4 +268,6 @@ def _form(raw: bytes) -> dict[str, str]:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise PositionError("body", "form body is not UTF-8") from None
-    return dict(parse_qsl(text.strip(), keep_blank_values=True))
+    form = dict(parse_qsl(text.strip(), keep_blank_values=True))
+    form.pop(KEY_PARAM, None)
+    return form
