@@ -74,6 +74,9 @@ class BridgeSummary:
     orders_finished: int = 0
     left_in_outbox: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
+    # the token endpoint's refusal still standing at stop (a wrong client id or secret): the
+    # CLI exits 1
+    credentials_refused: str = ""
 
 
 def load_device_map(config: BridgeConfig) -> dict[str, str]:
@@ -178,8 +181,13 @@ class Bridge:
         return self._stop.is_set()
 
     def health(self) -> dict[str, Any]:
-        return {
-            "ok": not self.stopping,
+        refused = self.sender.credentials_error
+        state: dict[str, Any] = {"ok": not self.stopping and refused is None}
+        if refused is not None:
+            state["reason"] = f"the fleet API refused the bridge's credentials: {refused.message}"
+        elif self.stopping:
+            state["reason"] = "stopping"
+        return state | {
             "outbox_depth": self.outbox.depth(),
             "orders_active": len(self.walker.orders()),
             "quiet_busy_drivers": sorted(self._quiet),
@@ -195,7 +203,9 @@ class Bridge:
             device: load_replay(path, device, round(start_s * 1000))
             for device, path in b.gpx.items()
         }
-        input_app = create_input_app(self.accept, self.metrics, health=self.health)
+        input_app = create_input_app(
+            self.accept, self.metrics, health=self.health, input_key=b.input_key or None
+        )
         async with anyio.create_task_group() as tg:
             await tg.start(self.sender.run)
             self.input_url = await tg.start(serve_app, input_app, b.listen_host, b.listen_port)
@@ -210,6 +220,12 @@ class Bridge:
                 tg.start_soon(self._stop_after, b.duration_s)
             if not hooks.api_keys:
                 log.warning("webhooks_refused", reason="no webhooks.api_key: orders cannot arrive")
+            if not b.input_key:
+                log.warning(
+                    "input_unauthenticated",
+                    listen_host=b.listen_host,
+                    reason="no bridge.input_key: any sender on this machine can post positions",
+                )
             log.info(
                 "bridge_listening",
                 input_url=self.input_url,
@@ -227,6 +243,8 @@ class Bridge:
         self.summary.calls_refused = self.sender.refused
         self.summary.left_in_outbox = self.outbox.depth()
         self.summary.dropped = self.outbox.dropped_counts()
+        refused = self.sender.credentials_error
+        self.summary.credentials_refused = "" if refused is None else refused.message
         log.info("bridge_stopped", **vars(self.summary))
 
     async def _commit(self, step: Step) -> None:

@@ -8,6 +8,10 @@ start for whatever a previous run left in the file.
 - `ApiUnavailable` (network, 5xx, 429; the client already retried a few times) and `AuthError`:
   the call stays at the head of the queue; the worker backs off (doubling from `backoff_base_s`
   up to `backoff_cap_s`, never less than the server's Retry-After) and tries it again.
+- The token endpoint refusing the credentials for good (400/401/403, a wrong secret) is not a
+  passing outage: `credentials_error` holds it (the daemon's /healthz turns 503 and its exit code
+  1), one `credentials_refused` error line is logged (not one per call), and the workers keep
+  the calls and probe only every `backoff_cap_s`; the first call that goes through clears it.
 - `ForbiddenError` / `RejectedError`: refused for good. The call is discarded, counted under
   "rejected" in the outbox, logged with the API's message, and the queue moves on, so a refused
   lifecycle call never blocks that driver's later location updates.
@@ -25,6 +29,7 @@ import anyio.to_thread
 import structlog
 
 from driver_agent.bridge.walker import Endpoint
+from driver_agent.client import TOKEN_ENDPOINT
 from driver_agent.errors import ApiError, ApiUnavailable, AuthError
 from driver_agent.model import StopKind
 from driver_agent.wire import DriverProfile
@@ -71,6 +76,18 @@ async def send_call(client: FleetClient, endpoint: str, body: dict[str, Any]) ->
         raise ValueError(f"unknown outbox endpoint {endpoint!r}")
 
 
+def credentials_refused(exc: ApiError) -> bool:
+    """The token endpoint refused the fleet's credentials for good (not a passing outage).
+
+    401 and 403, and 400 too: RFC 6749 §5.2 answers `invalid_client` with either 400 or 401.
+    """
+    return (
+        isinstance(exc, AuthError)
+        and exc.endpoint == TOKEN_ENDPOINT
+        and exc.status in (400, 401, 403)
+    )
+
+
 class OutboxSender:
     """Per-driver workers that drain the outbox; run `run()` in the daemon's task group."""
 
@@ -101,6 +118,8 @@ class OutboxSender:
         self.sent = 0
         self.refused = 0
         self.failures = 0
+        # the token endpoint's definitive refusal of our credentials, until a call goes through
+        self.credentials_error: ApiError | None = None
 
     @property
     def busy(self) -> bool:
@@ -163,18 +182,24 @@ class OutboxSender:
                 retry_after_s = getattr(exc, "retry_after_s", None)
                 if retry_after_s is not None:
                     wait_s = max(wait_s, min(float(retry_after_s), self.backoff_cap_s))
-                log.warning(
-                    "call_deferred",
-                    driver_id=call.driver_id,
-                    endpoint=call.endpoint,
-                    status=exc.status,
-                    error=exc.message,
-                    retry_in_s=round(wait_s, 2),
-                    attempts=call.attempts + failures,
-                )
+                if credentials_refused(exc):
+                    # said once, by _refused; every worker then probes at the slowest pace
+                    self._refused(exc)
+                    wait_s = self.backoff_cap_s
+                else:
+                    log.warning(
+                        "call_deferred",
+                        driver_id=call.driver_id,
+                        endpoint=call.endpoint,
+                        status=exc.status,
+                        error=exc.message,
+                        retry_in_s=round(wait_s, 2),
+                        attempts=call.attempts + failures,
+                    )
                 await self.clock.sleep_real(wait_s)
                 continue
             except ApiError as exc:  # ForbiddenError, RejectedError: refused for good
+                self._accepted()  # the API read the call: the credentials are fine
                 self.refused += 1
                 self.metrics.error(type(exc).__name__)
                 await self._thread(self.outbox.discard, [call.id])
@@ -187,12 +212,29 @@ class OutboxSender:
                     reported_time=call.reported_time_ms,
                 )
                 return
+            self._accepted()
             await self._thread(self.outbox.ack, [call.id])
             self.sent += 1
             self.metrics.update_sent()
             if self._on_sent is not None:
                 self._on_sent(call)
             return
+
+    def _refused(self, exc: ApiError) -> None:
+        if self.credentials_error is None:
+            log.error(
+                "credentials_refused",
+                status=exc.status,
+                error=exc.message,
+                action="positions are still stored in the outbox; fix the fleet client id or "
+                "secret and restart the bridge",
+            )
+        self.credentials_error = exc
+
+    def _accepted(self) -> None:
+        if self.credentials_error is not None:
+            log.info("credentials_accepted", after=self.credentials_error.message)
+            self.credentials_error = None
 
     async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._db)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger("driver_agent.commands.bridge")
 
 EXIT_FORCED = 130
+EXIT_CREDENTIALS_REFUSED = 1
 
 
 def _pair(flag: str) -> Callable[[str], tuple[str, str]]:
@@ -109,8 +110,14 @@ def bridge_config(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until a signal, `--orders` or `--duration`; 0 when it stopped gracefully, 130 when
-    a second signal forced it (the outbox keeps what was not sent either way)."""
+    """Serve until a signal, `--orders` or `--duration`; 0 when it stopped gracefully, 1 when
+    the fleet API was still refusing the bridge's credentials at the stop, 130 when a second
+    signal forced it (the outbox keeps what was not sent either way).
+
+    A wrong secret does not stop the daemon at once: positions keep arriving and are kept in the
+    outbox (a restart loop under systemd or Kubernetes would refuse them instead), /healthz says
+    503 with the reason so a probe or a monitor sees it, and the exit code at stop is 1 so that
+    the unit or the pod ends as failed."""
     config = bridge_config(args)
     if not config.api.api_url:
         raise ConfigError("api.api_url", "required for the bridge (--api-url)")
@@ -119,7 +126,12 @@ def run(args: argparse.Namespace) -> int:
         summary = anyio.run(_serve, config)
     except BaseExceptionGroup as group:
         raise _single(group) from None
-    return 0 if summary is not None else EXIT_FORCED
+    if summary is None:
+        return EXIT_FORCED
+    if summary.credentials_refused:
+        log.error("bridge_failed", reason="credentials refused", error=summary.credentials_refused)
+        return EXIT_CREDENTIALS_REFUSED
+    return 0
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
