@@ -11,12 +11,29 @@ Outside errors are translated here and only here (`_post` for httpx, `_translate
     403            ForbiddenError, never retried
     other 4xx/3xx  RejectedError with the server's message
     200 + success: false              RejectedError with the server's message
-    network, timeout, 5xx, 429        ApiUnavailable, retried up to `max_retries` times
+    5xx, 429                          ApiUnavailable, retried up to `max_retries` times
+    connect error/timeout, pool timeout, unsupported protocol
+                                      ApiUnavailable: the request never left ("never sent")
+    any other httpx.TransportError (read timeout, read/write error, the engine's
+    OutcomeUnknownError and other RemoteProtocolErrors)
+                                      OutcomeUnknown: it may have been applied
+
+Resending follows `resend.py`, per endpoint. Location and update_task are resent freely. A call
+that changes an order is resent too, but once one attempt's outcome is unknown (OutcomeUnknown
+or a 5xx) a refusal that says "already in that state" ends it as success: a *reconciled* retry,
+returning a `TaskView` with the task id and the status the refusal named (cluster calls: no way
+point ids). The client remembers such unknown outcomes per call (endpoint, task, stop) until the
+call gets a definite answer, so a caller that gives up and sends the same call later (the driver
+after an outage, the bridge's outbox) is reconciled as well. When the retries run out on a call
+that may have been applied, the error raised is OutcomeUnknown (whatever the last attempt said).
+`create_note` carries a client-made `external_id` derived from the note, by which a resend is
+recognised rather than added twice.
 
 Retries wait a capped exponential back-off with full jitter (the injected `random.Random`), never
 less than `Retry-After` or, when `RateLimit-Remaining` is 0, `RateLimit-Reset`. Back-off sleeps go
 through `clock.sleep_real()`. The client does not log: callers observe every attempt through
-`on_response(endpoint, status or None, latency_s)` and read `statistics()` / `rate_limit`.
+`on_response(endpoint, status or None, latency_s)`, every resend and reconciliation through
+`on_retry(endpoint, reconciled)`, and read `statistics()` / `rate_limit`.
 """
 
 from __future__ import annotations
@@ -34,10 +51,12 @@ import httpx
 from driver_agent import wire
 from driver_agent.config import FLEET_ENDPOINTS
 from driver_agent.errors import (
+    ApiError,
     ApiUnavailable,
     AuthError,
     ConfigError,
     ForbiddenError,
+    OutcomeUnknown,
     RejectedError,
 )
 from driver_agent.model import TOKEN_TTL_S, StopKind
@@ -48,19 +67,39 @@ from driver_agent.ratelimit import (
     parse_rate_limit,
     server_wait_s,
 )
+from driver_agent.resend import (
+    Resend,
+    is_already_done,
+    may_have_applied,
+    note_external_id,
+    reconciled_status,
+    resend_policy,
+)
 from driver_agent.transport import check_url, open_http_pool
+from driver_agent.wire import TaskView
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from driver_agent.clock import Clock
     from driver_agent.config import ApiConfig
-    from driver_agent.wire import DriverProfile, IntegrationEvent, Note, TaskView, WayPointUpdate
+    from driver_agent.wire import DriverProfile, IntegrationEvent, Note, WayPointUpdate
 
 TOKEN_ENDPOINT = "token"  # the endpoint name errors and `on_response` use for Get Token
 MAX_MESSAGE_CHARS = 300
+MAX_UNSURE_CALLS = 10_000  # calls remembered as "outcome unknown" until their next answer
 
 OnResponse = Callable[[str, int | None, float], None]
+OnRetry = Callable[[str, bool], None]
+CallKey = tuple[object, ...]
+# never sent: the connection was not made, or no pooled connection was free
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+)
+_RECONCILED: dict[str, object] = {"success": True, "reconciled": True}  # compared by identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +110,7 @@ class ClientStatistics:
     retries: int
     token_refreshes: int
     in_flight: int
+    reconciled: int = 0  # resent calls the API had already applied (counted once, as success)
 
 
 class FleetClient:
@@ -85,6 +125,7 @@ class FleetClient:
         rng: random.Random | None = None,
         on_response: OnResponse | None = None,
         limiter: anyio.CapacityLimiter | None = None,
+        on_retry: OnRetry | None = None,
     ) -> None:
         insecure = config.allow_insecure_http
         check_url(config.api_url, "api.api_url", allow_insecure_http=insecure)
@@ -121,6 +162,7 @@ class FleetClient:
         self._http = http if http is not None else open_http_pool(config)
         self._rng = rng if rng is not None else random.Random(0)
         self._on_response = on_response
+        self.on_retry = on_retry
         self._limiter = (
             limiter if limiter is not None else anyio.CapacityLimiter(config.max_in_flight)
         )
@@ -138,7 +180,9 @@ class FleetClient:
 
         self._requests = 0
         self._retries = 0
+        self._reconciled = 0
         self._token_refreshes = 0
+        self._unsure: dict[CallKey, None] = {}  # calls whose last attempt's outcome is unknown
 
     def __repr__(self) -> str:
         return (
@@ -151,6 +195,11 @@ class FleetClient:
             await self._http.aclose()
 
     # -- observation ------------------------------------------------------------------------
+
+    @property
+    def config(self) -> ApiConfig:
+        """The settings this client was built with (the driver reads `give_up_after_s`)."""
+        return self._config
 
     @property
     def rate_limit(self) -> RateLimitBudget | None:
@@ -167,6 +216,7 @@ class FleetClient:
             retries=self._retries,
             token_refreshes=self._token_refreshes,
             in_flight=int(self._limiter.borrowed_tokens),
+            reconciled=self._reconciled,
         )
 
     # -- the documented calls ---------------------------------------------------------------
@@ -190,7 +240,8 @@ class FleetClient:
         else:
             body["user_external_id"] = user_external_id
         _put_extras(body, delivery_cost_cents, green_delivery)
-        return self._task("assign_driver", await self._call("assign_driver", body))
+        answer = await self._call("assign_driver", body, ("assign_driver", task_id))
+        return self._task("assign_driver", answer, task_id)
 
     async def start_task(
         self,
@@ -204,7 +255,8 @@ class FleetClient:
     ) -> TaskView:
         body = wire.task_body(task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms)
         _put_extras(body, delivery_cost_cents, green_delivery)
-        return self._task("start_task", await self._call("start_task", body))
+        answer = await self._call("start_task", body, ("start_task", task_id))
+        return self._task("start_task", answer, task_id)
 
     async def update_driver_location(
         self,
@@ -238,7 +290,8 @@ class FleetClient:
         body = wire.task_body(
             task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms, kind=kind
         )
-        return self._task("checkin", await self._call("checkin", body))
+        answer = await self._call("checkin", body, ("checkin", task_id, kind))
+        return self._task("checkin", answer, task_id)
 
     async def checkout(
         self,
@@ -252,7 +305,8 @@ class FleetClient:
         body = wire.task_body(
             task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms, kind=kind
         )
-        return self._task("checkout", await self._call("checkout", body))
+        answer = await self._call("checkout", body, ("checkout", task_id, kind))
+        return self._task("checkout", answer, task_id, kind)
 
     async def create_note(
         self,
@@ -270,8 +324,11 @@ class FleetClient:
         )
         if kind is not None:
             body["way_point_position"] = kind.position
-        body.update(note.fields())
-        return await self._call("create_note", body)
+        fields = note.fields()
+        body.update(fields)
+        external_id = note_external_id(task_id, kind, reported_time_ms, fields)
+        body["external_id"] = external_id
+        return await self._call("create_note", body, ("create_note", task_id, external_id))
 
     async def end_task(
         self,
@@ -285,7 +342,8 @@ class FleetClient:
         """Complete Order."""
         body = wire.task_body(task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms)
         _put_extras(body, delivery_cost_cents, None)
-        return self._task("end_task", await self._call("end_task", body))
+        answer = await self._call("end_task", body, ("end_task", task_id))
+        return self._task("end_task", answer, task_id)
 
     async def cancel_delivery(
         self,
@@ -301,7 +359,8 @@ class FleetClient:
         body["reason_id"] = reason_id
         if reason is not None:
             body["reason"] = reason
-        return self._task("cancel_delivery", await self._call("cancel_delivery", body))
+        answer = await self._call("cancel_delivery", body, ("cancel_delivery", task_id))
+        return self._task("cancel_delivery", answer, task_id)
 
     async def update_task(
         self,
@@ -337,7 +396,8 @@ class FleetClient:
         body = wire.cluster_body(
             task_ids, kind=kind, lat=lat, lng=lng, reported_time_ms=reported_time_ms
         )
-        answer = await self._call("cluster_check_in", body)
+        key = ("cluster_check_in", tuple(task_ids), kind)
+        answer = await self._call("cluster_check_in", body, key)
         return self._ids("cluster_check_in", answer, "way_points_checked_in")
 
     async def cluster_check_out(
@@ -353,16 +413,25 @@ class FleetClient:
         body = wire.cluster_body(
             task_ids, kind=kind, lat=lat, lng=lng, reported_time_ms=reported_time_ms
         )
-        answer = await self._call("cluster_check_out", body)
+        key = ("cluster_check_out", tuple(task_ids), kind)
+        answer = await self._call("cluster_check_out", body, key)
         return self._ids("cluster_check_out", answer, "way_points_checked_out")
 
     # -- the machinery ----------------------------------------------------------------------
 
-    async def _call(self, endpoint: str, body: dict[str, object]) -> dict[str, object]:
-        """POST with a valid token; re-authenticate once on 401; retry what is retryable."""
+    async def _call(
+        self, endpoint: str, body: dict[str, object], key: CallKey | None = None
+    ) -> dict[str, object]:
+        """POST with a valid token; re-authenticate once on 401; retry what is retryable.
+
+        `key` names an order-changing call (see `resend.py`): with it, attempts whose outcome is
+        unknown are remembered, and a later "already in that state" refusal is a reconciled
+        success (`_RECONCILED` is returned)."""
         url = self._urls[endpoint]
         attempt = 0
         reauthenticated = False
+        reconciles = key is not None and resend_policy(endpoint) is Resend.RECONCILED
+        unsure = reconciles and key in self._unsure
         while True:
             try:
                 auth = await self._valid_auth()
@@ -372,12 +441,37 @@ class FleetClient:
                     if self._auth is auth:  # nobody refreshed since we sent: retire it
                         self._refresh_at = -math.inf
                     continue
-                return self._translate(endpoint, response)
+                answer = self._translate(endpoint, response)
+            except RejectedError as exc:
+                if unsure:
+                    assert key is not None
+                    self._unsure.pop(key, None)
+                    if is_already_done(endpoint, exc.message):
+                        self._reconciled += 1
+                        if self.on_retry is not None:
+                            self.on_retry(endpoint, True)
+                        return _RECONCILED
+                raise
             except ApiUnavailable as exc:
+                if (
+                    reconciles
+                    and exc.endpoint == endpoint
+                    and may_have_applied(exc.status, isinstance(exc, OutcomeUnknown))
+                ):
+                    unsure = True
                 attempt += 1
                 if attempt > self._max_retries:
+                    if unsure:
+                        assert key is not None
+                        self._remember_unsure(key)
+                        if not isinstance(exc, OutcomeUnknown):
+                            raise OutcomeUnknown(
+                                exc.endpoint, exc.status, exc.message, exc.retry_after_s
+                            ) from None
                     raise
                 self._retries += 1
+                if self.on_retry is not None:
+                    self.on_retry(endpoint, False)
                 wait_s = backoff_s(
                     attempt,
                     base_s=self._config.backoff_base_s,
@@ -386,6 +480,23 @@ class FleetClient:
                     server_wait_s=exc.retry_after_s,
                 )
                 await self._clock.sleep_real(wait_s)
+            except ApiError:
+                if unsure:
+                    assert key is not None
+                    self._unsure.pop(key, None)
+                raise
+            else:
+                if unsure:
+                    assert key is not None
+                    self._unsure.pop(key, None)
+                return answer
+
+    def _remember_unsure(self, key: CallKey) -> None:
+        unsure = self._unsure
+        unsure.pop(key, None)
+        unsure[key] = None
+        if len(unsure) > MAX_UNSURE_CALLS:
+            del unsure[next(iter(unsure))]  # the oldest: bounded memory, at worst one duplicate
 
     async def _valid_auth(self) -> dict[str, str]:
         auth = self._auth
@@ -464,7 +575,10 @@ class FleetClient:
         except httpx.TransportError as exc:
             if hook is not None:
                 hook(endpoint, None, clock.monotonic() - started)
-            raise ApiUnavailable(endpoint, None, self._scrub(_describe(exc))) from None
+            message = self._scrub(_describe(exc))
+            if isinstance(exc, _NEVER_SENT):
+                raise ApiUnavailable(endpoint, None, message) from None
+            raise OutcomeUnknown(endpoint, None, message) from None
         except httpx.HTTPError as exc:
             raise RejectedError(endpoint, None, self._scrub(_describe(exc))) from None
         if hook is not None:
@@ -504,13 +618,23 @@ class FleetClient:
             raise ForbiddenError(endpoint, status, message)
         raise RejectedError(endpoint, status, message)
 
-    def _task(self, endpoint: str, answer: Mapping[str, object]) -> TaskView:
+    def _task(
+        self,
+        endpoint: str,
+        answer: Mapping[str, object],
+        task_id: int,
+        kind: StopKind | None = None,
+    ) -> TaskView:
+        if answer is _RECONCILED:
+            return TaskView(task_id, reconciled_status(endpoint, kind))
         try:
             return wire.parse_task_answer(answer)
         except ValueError as exc:
             raise RejectedError(endpoint, 200, f"unreadable answer: {exc}") from None
 
     def _ids(self, endpoint: str, answer: Mapping[str, object], key: str) -> list[int]:
+        if answer is _RECONCILED:
+            return []  # already applied: the API's refusal names no way point ids
         try:
             return wire.parse_id_list(answer, key)
         except ValueError as exc:
@@ -557,7 +681,7 @@ def _describe(exc: httpx.HTTPError) -> str:
 
 def _copy_error(exc: AuthError | ApiUnavailable) -> AuthError | ApiUnavailable:
     if isinstance(exc, ApiUnavailable):
-        return ApiUnavailable(exc.endpoint, exc.status, exc.message, exc.retry_after_s)
+        return type(exc)(exc.endpoint, exc.status, exc.message, exc.retry_after_s)
     return AuthError(exc.endpoint, exc.status, exc.message)
 
 
@@ -568,9 +692,10 @@ async def open_fleet_client(
     *,
     rng: random.Random | None = None,
     on_response: OnResponse | None = None,
+    on_retry: OnRetry | None = None,
 ) -> AsyncIterator[FleetClient]:
     """A FleetClient over the process's one HTTP pool, closed on the way out."""
-    client = FleetClient(config, clock, rng=rng, on_response=on_response)
+    client = FleetClient(config, clock, rng=rng, on_response=on_response, on_retry=on_retry)
     try:
         yield client
     finally:

@@ -6,6 +6,7 @@ DriverAgentError            catch only in cli and at the per-driver boundary
 │   └── TrackError          bad GPX/GeoJSON: file and line or feature index
 ├── ApiError                raised only by the client: .endpoint, .status
 │   ├── ApiUnavailable      network error, timeout, 5xx, 429: the only retryable class
+│   │   └── OutcomeUnknown  the request may have reached the API and been applied
 │   ├── AuthError           401 still after one token refresh
 │   ├── ForbiddenError      403: payload refused (e.g. unknown task_id)
 │   └── RejectedError       other refusals, with the documented message
@@ -53,6 +54,12 @@ class ApiUnavailable(ApiError):
     ) -> None:
         super().__init__(endpoint, status, message)
         self.retry_after_s = retry_after_s
+
+
+class OutcomeUnknown(ApiUnavailable):
+    """The request may have reached the API and been applied: its answer was lost (the socket died
+    after the request was written, a read timed out) or a 5xx came back for a call that changes
+    an order. Resending is safe only with reconciliation (see `resend`)."""
 
 
 class AuthError(ApiError):

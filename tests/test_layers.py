@@ -18,7 +18,7 @@ PURE = {
     "config", "geo", "gpx", "tracks", "roadclass", "roads", "motion", "gpsnoise", "stopplan",
     "navigator", "lifecycle", "stats", "report", "report_html", "chart",
     "thresholds", "ratelimit", "webhook_payloads", "dispatch", "pacing", "orders", "recorder",
-    "jsonbody",
+    "jsonbody", "resend", "offline",
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
