@@ -37,6 +37,8 @@ FLEET_ENDPOINTS = (
     "cluster_check_out",
 )
 
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{0,32}")
+
 ENV_SECRETS = {
     "DRIVER_AGENT_CLIENT_SECRET": ("api", "client_secret"),
     "DRIVER_AGENT_WEBHOOK_API_KEY": ("webhooks", "api_key"),
@@ -118,6 +120,7 @@ class RunConfig:
     orders: int = 40
     speed: float = 60.0
     seed: int = 1
+    run_id: str = ""  # in the ids of the orders the run creates; empty: a random one per run
     duration_s: float = 0.0  # 0: until every order reached a final state
     report_dir: str = "driver-agent-report"
     ramp_up_per_s: float = 50.0
@@ -400,6 +403,8 @@ def _validate(config: Config) -> None:
     _positive("run.relocate_beyond_km", r.relocate_beyond_km)
     _one_of("run.on_stop", r.on_stop, ("finish", "cancel"))
     _ratio("run.manhattan_share", r.manhattan_share)
+    if not RUN_ID.fullmatch(r.run_id):
+        raise ConfigError("run.run_id", f"must be 0-32 of A-Z a-z 0-9 _ -, got {r.run_id!r}")
     _port("run.live_map_port", r.live_map_port)
     b = config.bridge
     _port("bridge.listen_port", b.listen_port)

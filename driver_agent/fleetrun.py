@@ -4,7 +4,9 @@ Embedded mode (no api_url): the sandbox starts in-process on loopback with its f
 pointed at our receiver; orders are created through its merchant side (Create Order and
 Manhattan payloads) and reach the fleet as Delivery Created webhooks, the documented way.
 Remote mode: the receiver listens where Bringg sends webhooks; with merchant credentials the
-run also creates its own orders on the remote sandbox.
+run also creates its own orders on the remote sandbox. The orders' external ids carry the seed
+and a run id (`run.run_id`, random per run unless given: `da-<seed>-<run id>-00001`), so runs can
+be repeated against one sandbox; the seed alone decides everything else.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import dataclasses
 import functools
 import gc
 import random
+import secrets
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +36,7 @@ from driver_agent.geo import destination
 from driver_agent.livemap import create_live_map_app
 from driver_agent.merchant import MerchantClient
 from driver_agent.navigator import Navigator
-from driver_agent.orders import FIRST, LAST, plan_orders
+from driver_agent.orders import FIRST, LAST, order_id_prefix, plan_orders
 from driver_agent.pacing import RatePacer
 from driver_agent.recorder import TrackRecorder
 from driver_agent.report import RunReport, runtime_versions, totals_from_stats, write_report
@@ -88,6 +91,11 @@ class RunResult:
     @property
     def exit_code(self) -> int:
         return 0 if self.report.passed and self.orders_ok else 1
+
+
+def new_run_id() -> str:
+    """A random run id (8 hex digits), from the OS: it must differ between runs of one seed."""
+    return secrets.token_hex(4)
 
 
 def settle_collector() -> None:
@@ -148,6 +156,11 @@ async def run_fleet(
     on_spawned: Callable[[], None] | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened."""
+    if not config.run.run_id:  # recorded in the report's config
+        config = dataclasses.replace(
+            config, run=dataclasses.replace(config.run, run_id=new_run_id())
+        )
+    log.info("run_started", run_id=config.run.run_id, seed=config.run.seed)
     network = RoadNetwork.load(config.run.road_network or None)
     stats, recorder = StatsCollector(), TrackRecorder()
     embedded = not config.api.api_url
@@ -333,6 +346,7 @@ async def _create_orders(
         random.Random(f"{run.seed}:orders"),
         manhattan_share=run.manhattan_share,
         now_s=clock.now(),
+        id_prefix=order_id_prefix(run.seed, run.run_id),
     )
     created = 0
     async with open_http_pool(api) as http:

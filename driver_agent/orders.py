@@ -31,10 +31,25 @@ class OrderRequest:
     body: dict[str, object]
 
 
+def order_id_prefix(seed: int, run_id: str) -> str:
+    """`da-<seed>-<run id>`: the external ids of one run's orders start with it, so a second run
+    against the same Bringg (or sandbox) creates new orders instead of "exists already"."""
+    return f"da-{seed}-{run_id}" if run_id else f"da-{seed}"
+
+
 def plan_orders(
-    network: RoadNetwork, count: int, rng: random.Random, *, manhattan_share: float, now_s: float
+    network: RoadNetwork,
+    count: int,
+    rng: random.Random,
+    *,
+    manhattan_share: float,
+    now_s: float,
+    id_prefix: str = "da",
 ) -> list[OrderRequest]:
-    """`count` orders: pickups at the depots, dropoffs on the roads, windows in the next hours."""
+    """`count` orders: pickups at the depots, dropoffs on the roads, windows in the next hours.
+
+    External ids are `<id_prefix>-00001`...; the prefix changes nothing else (the same `rng`
+    gives the same orders)."""
     depots = network.depots
     requests: list[OrderRequest] = []
     for i in range(count):
@@ -43,7 +58,7 @@ def plan_orders(
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         address = f"{rng.choice(STREETS)} {rng.randint(1, 60)}, Helsinki"
         phone = f"+3584{rng.randint(10_000_000, 99_999_999)}"
-        external_id = f"da-{i + 1:05d}"
+        external_id = f"{id_prefix}-{i + 1:05d}"
         if rng.random() < manhattan_share:
             body = _manhattan(external_id, depot, address, name, phone, rng)
             requests.append(OrderRequest("manhattan", external_id, body))

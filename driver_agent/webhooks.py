@@ -10,7 +10,9 @@ handed to the rest of the program through a sink: a bounded anyio memory stream,
 `offer(event) -> bool` that answers at once whether it took the event.
 
 Replies follow fleet-api.md §8, all HTTP 200 when handled: Delivery Created gets `success` and a
-`delivery_id` (deterministic `da-<task_id>` unless `delivery_id_for` says otherwise), an
+`delivery_id` (deterministic `da-<task_id>` unless `delivery_id_for` says otherwise: Bringg's
+task ids are unique in its account, so this never collides across runs, and a Delivery Created
+that Bringg sends again after a restart gets the same id, as it should), an
 undrivable order (way point without coordinates) gets `{"success": false, "error_message"}`.
 A full sink is waited on for at most `busy_timeout_s` (well inside Bringg's 30 s), then Delivery
 Created and Return Delivery Created are refused with `"fleet busy"` (HTTP 200, the documented

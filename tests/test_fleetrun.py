@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ from driver_agent.clock import Membership, VirtualClock
 from driver_agent.config import load_config
 from driver_agent.fleetrun import RunResult, RunStopper, run_fleet
 from driver_agent.geo import haversine_m
-from driver_agent.sandbox.app import SandboxApp
+from driver_agent.roads import RoadNetwork
+from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
+from driver_agent.sandbox.settings import SandboxSettings
 
 FLEET_PREFIX = "/open_fleet_services/"
 
@@ -69,23 +73,95 @@ async def test_fifty_drivers_complete_a_hundred_orders_and_the_report_matches_th
     assert all(t["passed"] for t in report["thresholds"])
 
 
+def order_number(external_id: str) -> str:
+    """`da-<seed>-<run id>-00007` -> "00007": the part that the seed alone decides."""
+    return external_id.rsplit("-", 1)[1]
+
+
 async def test_the_same_seed_gives_the_same_assignment_routes_and_draws(tmp_path: Path) -> None:
     runs = []
     for i in range(2):
         _, sandbox = await run_embedded(tmp_path / str(i), drivers=6, orders=10, seed=11)
         runs.append(
             sorted(
-                (o["external_id"], o["driver"], tuple(w["checkin_time"] for w in o["way_points"]))
+                (
+                    order_number(o["external_id"]),
+                    o["driver"],
+                    tuple(w["checkin_time"] for w in o["way_points"]),
+                )
                 for o in sandbox["orders"]
             )
         )
     assert runs[0] == runs[1]
     _, other = await run_embedded(tmp_path / "other", drivers=6, orders=10, seed=12)
-    assert sorted(o["external_id"] for o in other["orders"]) == [r[0] for r in runs[0]]
+    assert sorted(order_number(o["external_id"]) for o in other["orders"]) == [
+        r[0] for r in runs[0]
+    ]
     assert runs[0] != sorted(
-        (o["external_id"], o["driver"], tuple(w["checkin_time"] for w in o["way_points"]))
+        (
+            order_number(o["external_id"]),
+            o["driver"],
+            tuple(w["checkin_time"] for w in o["way_points"]),
+        )
         for o in other["orders"]
     )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def test_two_runs_against_one_sandbox_both_create_and_complete_their_orders(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    defaults = SandboxSettings()
+    app = create_app(
+        SandboxSettings(
+            fleet_webhook_url=f"http://127.0.0.1:{port}",
+            area=RoadNetwork.load(None).bbox,
+            webhook_retry_delay_s=0.5,
+        )
+    )
+    env = {
+        "DRIVER_AGENT_CLIENT_SECRET": defaults.client_secret.reveal(),
+        "DRIVER_AGENT_MERCHANT_CLIENT_SECRET": defaults.merchant_client_secret.reveal(),
+        "DRIVER_AGENT_WEBHOOK_API_KEY": defaults.merchant_api_key.reveal(),
+    }
+    results: list[RunResult] = []
+    async with anyio.create_task_group() as tg:
+        url = await tg.start(functools.partial(serve_sandbox, app=app))
+        for i in range(2):
+            config = load_config(
+                env=env,
+                overrides={
+                    "api.api_url": url,
+                    "api.client_id": defaults.client_id,
+                    "merchant.client_id": defaults.merchant_client_id,
+                    "webhooks.port": port,
+                    "run.drivers": 3,
+                    "run.orders": 4,
+                    "run.seed": 5,  # the same seed both times
+                    "run.report_dir": str(tmp_path / f"report{i}"),
+                    "run.ramp_up_per_s": 1000.0,
+                },
+            )
+            clock = VirtualClock(start=1_760_000_000.0)
+            results.append(await run_fleet(config, clock, show_progress=False))
+        tg.cancel_scope.cancel()
+    orders = app.state.snapshot(app.clock.now())["orders"]
+    assert [r.outcomes for r in results] == [{"completed": 4}, {"completed": 4}]
+    assert len(orders) == 8
+    assert {o["status_name"] for o in orders} == {"done"}
+    run_ids = [r.report.config["run"]["run_id"] for r in results]
+    assert run_ids[0] != run_ids[1]
+    for run_id in run_ids:
+        assert sorted(o["external_id"] for o in orders if f"-{run_id}-" in o["external_id"]) == [
+            f"da-5-{run_id}-{n:05d}" for n in range(1, 5)
+        ]
 
 
 async def test_a_failed_threshold_makes_the_exit_code_one(tmp_path: Path) -> None:
