@@ -5,6 +5,11 @@
 "retry_after_s": 1}` throttles; `{"delay_s": 0.5, "count": 3}` slows answers down; `"paths": [...]`
 limits a fault to those paths (and is the only way to reach /oauth/token or /_sandbox/);
 `{"clear": true}` ends all faults.
+
+`{"lose_answer": true, "count": 2}` (status 503 unless given) is the case a resend must
+reconcile: the fleet call is APPLIED, then its answer is replaced by the error, as when a gateway
+times out after the API did the work. It takes effect only on a call that succeeded (a refused
+call applied nothing) and only on fleet calls (`paths` narrows it further).
 """
 
 from __future__ import annotations
@@ -22,9 +27,11 @@ class Fault:
     delay_s: float
     retry_after_s: float | None
     paths: frozenset[str] | None
+    lose_answer: bool = False
 
     def view(self, now_s: float) -> JsonDict:
         return {
+            "lose_answer": self.lose_answer,
             "status": self.status,
             "count": self.count,
             "remaining_s": None if self.until_s is None else max(self.until_s - now_s, 0.0),
@@ -62,6 +69,11 @@ class FaultBook:
             isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
         ):
             raise Violation(400, "status must be an HTTP error status (400-599)")
+        lose_answer = body.get("lose_answer", False)
+        if not isinstance(lose_answer, bool):
+            raise Violation(400, "lose_answer must be true or false")
+        if lose_answer and status is None:
+            status = 503
         count = _number(body, "count", minimum=1)
         duration_s = _number(body, "duration_s", minimum=0)
         delay_s = _number(body, "delay_s", minimum=0) or 0.0
@@ -82,15 +94,25 @@ class FaultBook:
             delay_s=delay_s,
             retry_after_s=retry_after_s,
             paths=None if paths is None else frozenset(paths),
+            lose_answer=lose_answer,
         )
         self._faults.append(fault)
         return fault
 
     def take(self, path: str, now_s: float, *, api: bool) -> Fault | None:
         """The fault for this request, if any (using up one of its count)."""
+        return self._take(path, now_s, api=api, lose_answer=False)
+
+    def take_lost(self, path: str, now_s: float) -> Fault | None:
+        """The `lose_answer` fault for a fleet call that was just applied, if any."""
+        return self._take(path, now_s, api=True, lose_answer=True)
+
+    def _take(self, path: str, now_s: float, *, api: bool, lose_answer: bool) -> Fault | None:
         for fault in list(self._faults):
             if fault.until_s is not None and now_s >= fault.until_s:
                 self._faults.remove(fault)
+                continue
+            if fault.lose_answer is not lose_answer:
                 continue
             if fault.paths is not None:
                 if path not in fault.paths:

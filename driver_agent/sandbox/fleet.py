@@ -4,6 +4,27 @@ assigned (1) -> started / on the way (2) -> checked in at pickup (3) -> checked 
 way point moves to the dropoff) -> checked in at dropoff (3) -> [checked out of dropoff (3)] ->
 done (4); cancelled (7) from any state before done. A call the state does not allow is refused
 with HTTP 200, `success: false`, a message and `rc`, and changes nothing.
+
+Repeats. Bringg's pages do not say what a repeated call gets; the one known answer is a refusal
+("Can not checkin of a done task", python SDK). The sandbox therefore answers an exact repeat of
+the call that produced the current state the same way, HTTP 200 with `success: false`, `rc: 1`
+and a message that names the state, and applies nothing:
+
+    assign_driver, same driver      "Task is already assigned to this driver"
+    start_task                      "Task already started"
+    checkin, same stop              "Already checked in at pickup|dropoff"
+    checkout, same stop             "Already checked out of pickup|dropoff" (after the pickup's
+                                    checkout moved on: "Can not checkout at pickup: already
+                                    checked out of pickup")
+    end_task of a done order        "Can not end of a done task"
+    cancel_delivery of a cancelled  "Task already cancelled"
+    create_note, same external_id   200, success true, the note created the first time
+
+Notes are the exception: `external_id` (the note object's own field, seed 002) given with
+create_note is the note's key within the order; a second create_note with the same key answers
+the existing note instead of adding one. Every order keeps the list of transitions applied
+(`transitions`, e.g. `checkin:pickup`) and the count of repeats answered (`repeats`), shown by
+`GET /_sandbox/state`: the oracle a run's report is checked against (each transition once).
 """
 
 from __future__ import annotations
@@ -120,6 +141,7 @@ def assign_driver(world: World, body: JsonDict, now_s: float) -> Reply:
     if order.status in STARTED and not same_driver:
         raise refused("Can not reassign a started task")
     if same_driver and not changes_cost:
+        order.repeated("assign_driver")
         raise refused("Task is already assigned to this driver")
     # Valid: from here on, apply.
     if driver is None:
@@ -132,6 +154,8 @@ def assign_driver(world: World, body: JsonDict, now_s: float) -> Reply:
     previous = _driver_of(world, order)
     if previous is not None and previous is not driver:
         previous.order_stopped(order.id)
+    if not same_driver:
+        order.transitions.append("assign_driver")
     order.user_id = driver.user_id
     if order.status not in STARTED:
         order.status = TaskStatus.ASSIGNED
@@ -146,6 +170,7 @@ def start_task(world: World, body: JsonDict, now_s: float) -> Reply:
     order = world.order(body.get("task_id"))
     _refuse_finished(order, "start")
     if order.status in STARTED:
+        order.repeated("start_task")
         raise refused("Task already started")
     driver = _driver_of(world, order)
     if driver is None or order.status is not TaskStatus.ASSIGNED:
@@ -164,6 +189,7 @@ def start_task(world: World, body: JsonDict, now_s: float) -> Reply:
     if green is not None:
         order.green_delivery = green
     driver.order_started(order.id, t_ms)
+    order.transitions.append("start_task")
     return _task_reply(order)
 
 
@@ -172,6 +198,7 @@ def _check_stop(order: Order, body: JsonDict, verb: str) -> WayPoint:
     wanted = _requested_stop(body)
     if wanted is not None and wanted != wp.position:
         if wanted < wp.position:
+            order.repeated(f"{verb}:pickup")  # the pickup is behind: this was done already
             raise refused(f"Can not {verb} at pickup: already checked out of pickup")
         raise refused(f"Can not {verb} at dropoff before checking out of pickup")
     return wp
@@ -182,11 +209,13 @@ def checkin(world: World, body: JsonDict, now_s: float) -> Reply:
     _require_started(order, "checkin")
     wp = _check_stop(order, body, "checkin")
     if wp.checkin_time is not None:
+        order.repeated(f"checkin:{wp.option}")
         raise refused(f"Already checked in at {wp.option}")
     lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
     t_ms = reported_ms(body, now_s)
     wp.checkin_time, wp.checkin_lat, wp.checkin_lng = iso_ms(t_ms / 1000), lat, lng
     order.status = TaskStatus.CHECKED_IN
+    order.transitions.append(f"checkin:{wp.option}")
     return _task_reply(order)
 
 
@@ -197,11 +226,13 @@ def checkout(world: World, body: JsonDict, now_s: float) -> Reply:
     if wp.checkin_time is None:
         raise refused(f"Can not checkout of {wp.option} before checking in")
     if wp.checkout_time is not None:
+        order.repeated(f"checkout:{wp.option}")
         raise refused(f"Already checked out of {wp.option}")
     lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
     t_ms = reported_ms(body, now_s)
     wp.checkout_time, wp.checkout_lat, wp.checkout_lng = iso_ms(t_ms / 1000), lat, lng
     wp.done = True
+    order.transitions.append(f"checkout:{wp.option}")
     if order.active < len(order.way_points) - 1:
         order.active += 1
         order.status = TaskStatus.ON_THE_WAY
@@ -210,6 +241,8 @@ def checkout(world: World, body: JsonDict, now_s: float) -> Reply:
 
 def end_task(world: World, body: JsonDict, now_s: float) -> Reply:
     order = world.order(body.get("task_id"))
+    if order.status is TaskStatus.DONE:
+        order.repeated("end_task")
     _require_started(order, "end")
     dropoff = order.dropoff
     at_dropoff = order.active_way_point is dropoff and dropoff.checkin_time is not None
@@ -228,6 +261,7 @@ def end_task(world: World, body: JsonDict, now_s: float) -> Reply:
     driver = _driver_of(world, order)
     if driver is not None:
         driver.order_stopped(order.id)
+    order.transitions.append("end_task")
     return _task_reply(order)
 
 
@@ -236,6 +270,7 @@ def cancel_order(order: Order, world: World, t_s: float, *, by: int) -> None:
     order.status = TaskStatus.CANCELLED
     order.cancelled_at = order.ended_time = t_s
     order.automatically_cancelled = by
+    order.transitions.append("cancel_delivery" if by == 5 else "cancelled_by_merchant")
     driver = _driver_of(world, order)
     if driver is not None:
         driver.order_stopped(order.id)
@@ -264,6 +299,8 @@ def cancel_delivery(world: World, body: JsonDict, now_s: float) -> Reply:
     reason = body.get("reason")
     if reason is not None and not isinstance(reason, str):
         raise Violation(400, "reason must be a string")
+    if order.status is TaskStatus.CANCELLED:
+        order.repeated("cancel_delivery")
     refuse_uncancellable(order)
     lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
     t_ms = reported_ms(body, now_s)
@@ -306,6 +343,14 @@ def create_note(world: World, body: JsonDict, now_s: float) -> Reply:
     order = world.order(body.get("task_id"))
     if order.status is TaskStatus.CANCELLED:
         raise refused("Can not add a note of a cancelled task")
+    key = body.get("external_id")
+    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
+        raise Violation(400, "external_id must be a string of 1 to 255 characters")
+    if key is not None and key in order.note_ids:
+        order.repeated("create_note")
+        note_id = order.note_ids[key]
+        existing = next(n for wp in order.way_points for n in wp.notes if n["id"] == note_id)
+        return Reply(200, {"success": True, "task": existing})
     kind = body.get("type", "TaskNote")
     if kind not in NOTE_TYPES:
         raise Violation(400, f"type must be one of {', '.join(sorted(NOTE_TYPES))}")
@@ -355,9 +400,11 @@ def create_note(world: World, body: JsonDict, now_s: float) -> Reply:
         "lat": lat,
         "lng": lng,
         "pending_upload": False,
-        "external_id": str(note_id),
+        "external_id": key if key is not None else str(note_id),
     }
     wp.notes.append(note)
+    if key is not None:
+        order.note_ids[key] = note_id
     return Reply(200, {"success": True, "task": note})  # seed 001: the note under "task"
 
 
@@ -449,12 +496,14 @@ def cluster_check_in(world: World, body: JsonDict, now_s: float) -> Reply:
     orders = _cluster_orders(world, body)
     for order in orders:
         if order.pickup.checkin_time is not None:
+            order.repeated("checkin:pickup")
             raise refused(f"Already checked in at pickup (task {order.id})")
     lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
     when = iso_ms(reported_ms(body, now_s) / 1000)
     for order in orders:
         wp = order.pickup
         wp.checkin_time, wp.checkin_lat, wp.checkin_lng = when, lat, lng
+        order.transitions.append("checkin:pickup")
         if order.status is TaskStatus.ON_THE_WAY:
             order.status = TaskStatus.CHECKED_IN
     return Reply(200, {"success": True, "way_points_checked_in": [o.pickup.id for o in orders]})
@@ -466,6 +515,7 @@ def cluster_check_out(world: World, body: JsonDict, now_s: float) -> Reply:
         if order.pickup.checkin_time is None:
             raise refused(f"Can not checkout of pickup before checking in (task {order.id})")
         if order.pickup.checkout_time is not None:
+            order.repeated("checkout:pickup")
             raise refused(f"Already checked out of pickup (task {order.id})")
     lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
     when = iso_ms(reported_ms(body, now_s) / 1000)
@@ -473,6 +523,7 @@ def cluster_check_out(world: World, body: JsonDict, now_s: float) -> Reply:
         wp = order.pickup
         wp.checkout_time, wp.checkout_lat, wp.checkout_lng = when, lat, lng
         wp.done = True
+        order.transitions.append("checkout:pickup")
         order.active = 1
         if order.status is TaskStatus.CHECKED_IN:
             order.status = TaskStatus.ON_THE_WAY

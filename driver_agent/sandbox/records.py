@@ -181,6 +181,14 @@ class Order:
     source: str = "create_task"
     partner: dict[str, object] = field(default_factory=dict)  # e.g. the Manhattan request
     request_id: str = ""
+    # the oracle for "no duplicated transitions": every transition applied, in order, and how
+    # many repeats of an applied call were answered (refused as "already ...", never applied)
+    transitions: list[str] = field(default_factory=list)
+    repeats: dict[str, int] = field(default_factory=dict)
+    note_ids: dict[str, int] = field(default_factory=dict)  # note external_id -> note id
+
+    def repeated(self, transition: str) -> None:
+        self.repeats[transition] = self.repeats.get(transition, 0) + 1
 
     @property
     def pickup(self) -> WayPoint:

@@ -27,6 +27,7 @@ from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sandbox.world import JsonDict, Reply, Violation, WebhookJob, WebhookKind, World
 
 OTHER_PATH = "<other>"
+FLEET_PATH = "/open_fleet_services/"
 
 
 class TokenScope(StrEnum):
@@ -166,9 +167,17 @@ class SandboxState:
         if handler is None:
             return Reply(404, {"success": False, "message": f"Unknown fleet call {name}"})
         try:
-            return handler(self.world, body, now_s)
+            reply = handler(self.world, body, now_s)
         except Violation as v:
             return v.reply()
+        if self.faults and reply.status == 200 and reply.body.get("success") is True:
+            lost = self.faults.take_lost(FLEET_PATH + name, now_s)
+            if lost is not None and lost.status is not None:  # applied, but the answer is lost
+                message = f"sandbox fault: HTTP {lost.status} (the call was applied)"
+                return Reply(
+                    lost.status, {"success": False, "message": message}, lost.retry_after_s
+                )
+        return reply
 
     def create_task(self, body: JsonDict, now_s: float) -> Reply:
         return self._guard(create_task, body, now_s)
@@ -282,6 +291,7 @@ class SandboxState:
                     "delivery_cost": o.delivery_cost,
                     "cancel_reason_id": o.cancel_reason_id,
                     "source": o.source,
+                    "transitions": list(o.transitions),
                 }
                 for o in world.orders.values()
             ],
@@ -292,4 +302,6 @@ class SandboxState:
             },
             "webhooks": self.webhooks,
             "faults": self.faults.view(now_s),
+            # repeats of an applied call, answered and not applied, per order (task id as text)
+            "repeats": {str(o.id): dict(o.repeats) for o in world.orders.values() if o.repeats},
         }
