@@ -22,6 +22,7 @@ from anyio.streams.text import TextReceiveStream
 from driver_agent.cli import main
 
 DRIVER = "drv-1"
+WRONG_SECRET = "not-the-fleet-secret-7f3a"
 
 
 async def _token(http: httpx.AsyncClient, client_id: str, secret: str) -> dict[str, str]:
@@ -68,15 +69,22 @@ async def driver_view(url: str) -> dict[str, Any]:
 
 @asynccontextmanager
 async def bridge_process(
-    config: Path, outbox: Path, url: str
+    config: Path,
+    outbox: Path,
+    url: str,
+    *,
+    secret: str = "sandbox-fleet-secret",
+    log: list[dict[str, Any]] | None = None,
 ) -> AsyncIterator[tuple[anyio.abc.Process, str]]:
-    """The bridge as a child process; yields it and its input URL once it listens."""
+    """The bridge as a child process; yields it and its input URL once it listens. Its JSON log
+    events are appended to `log` as they come."""
     command = [
         sys.executable, "-m", "driver_agent", "bridge", "--config", str(config),
         "--api-url", url, "--client-id", "sandbox-fleet", "--listen-port", "0",
         "--webhook-port", "0", "--device-map", f"van-1={DRIVER}", "--outbox", str(outbox),
     ]  # fmt: skip
-    env = {**os.environ, "DRIVER_AGENT_CLIENT_SECRET": "sandbox-fleet-secret"}
+    env = {**os.environ, "DRIVER_AGENT_CLIENT_SECRET": secret}
+    events = log if log is not None else []
     process = await anyio.open_process(command, env=env, stdout=None, stderr=-1)
     assert process.stderr is not None
     lines = TextReceiveStream(process.stderr)
@@ -90,6 +98,7 @@ async def bridge_process(
                     *done, buffer = buffer.split("\n")
                     for line in done:
                         event = json.loads(line) if line.startswith("{") else {}
+                        events.append(event)
                         if event.get("event") == "bridge_listening":
                             input_url = event["input_url"]
                     if input_url:
@@ -97,8 +106,11 @@ async def bridge_process(
             assert input_url, "the bridge did not start"
 
             async def drain() -> None:
-                async for _ in lines:
-                    pass
+                rest = buffer
+                async for chunk in lines:
+                    rest += chunk
+                    *done, rest = rest.split("\n")
+                    events.extend(json.loads(line) for line in done if line.startswith("{"))
 
             tg.start_soon(drain)
             yield process, input_url
@@ -157,6 +169,49 @@ async def test_kill_9_mid_stream_loses_no_acknowledged_position_and_a_restart_se
     assert driver["location_count"] == len(acked) == 30
     assert driver["out_of_order"] == 0
     assert driver["last_fix"]["reported_time"] == acked[-1]
+
+
+async def test_a_wrong_fleet_secret_is_said_once_turns_healthz_503_and_exits_1(
+    tmp_path: Path, sandbox_url: str
+) -> None:
+    config = tmp_path / "bridge.toml"
+    config.write_text("[api]\nmax_retries = 0\nbackoff_base_s = 0.02\nbackoff_cap_s = 0.05\n")
+    await make_driver(sandbox_url)
+    log: list[dict[str, Any]] = []
+    outbox = tmp_path / "outbox.sqlite3"
+    times = [1_900_000_000_000 + k * 5000 for k in range(5)]
+    async with bridge_process(config, outbox, sandbox_url, secret=WRONG_SECRET, log=log) as (
+        process,
+        input_url,
+    ):
+        # positions are still accepted (and kept in the outbox) while the API refuses us
+        assert await post_positions(input_url, times) == times
+        async with httpx.AsyncClient(base_url=input_url, trust_env=False) as http:
+            with anyio.fail_after(10):
+                while (health := await http.get("/healthz")).status_code == 200:  # noqa: ASYNC110
+                    await anyio.sleep(0.02)
+            await anyio.sleep(0.3)  # several more probes of the token endpoint
+            metrics = (await http.get("/metrics")).text
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(20):
+            assert await process.wait() == 1
+    assert health.status_code == 503
+    assert "refused the bridge's credentials" in health.json()["reason"]
+    assert health.json()["outbox_depth"] == len(times)
+    assert 'errors_total{class="AuthError"}' in metrics
+    said = [e for e in log if e.get("event") == "credentials_refused"]
+    assert len(said) == 1, said
+    assert said[0]["status"] == 401
+    assert not [e for e in log if e.get("event") == "call_deferred"]
+    assert (await driver_view(sandbox_url))["location_count"] == 0
+    # fixed secret: the same outbox goes out, in order
+    async with bridge_process(config, outbox, sandbox_url) as (process, _):
+        await wait_for_locations(sandbox_url, len(times))
+        process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(20):
+            assert await process.wait() == 0
+    assert (await driver_view(sandbox_url))["last_fix"]["reported_time"] == times[-1]
+    assert WRONG_SECRET not in json.dumps(log)
 
 
 @pytest.fixture

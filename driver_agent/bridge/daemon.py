@@ -236,8 +236,9 @@ class Bridge:
             )
             task_status.started(self)
             await self._stop.wait()
-            with anyio.move_on_after(b.drain_timeout_s):
-                await self.sender.wait_idle()
+            if self.sender.credentials_error is None:  # else nothing can drain: do not wait
+                with anyio.move_on_after(b.drain_timeout_s):
+                    await self.sender.wait_idle()
             tg.cancel_scope.cancel()
         self.summary.calls_sent = self.sender.sent
         self.summary.calls_refused = self.sender.refused
