@@ -11,6 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
+import structlog.testing
 import uvicorn
 
 from driver_agent.bridge.metrics import BridgeMetrics
@@ -18,6 +20,7 @@ from driver_agent.bridge.outbox import Outbox
 from driver_agent.bridge.positions import KNOT_MPS, Position
 from driver_agent.bridge.sources import create_input_app, iter_lines, read_ndjson
 from driver_agent.errors import ConfigError
+from driver_agent.model import Secret
 
 T_MS = 1_714_564_800_000
 
@@ -125,7 +128,7 @@ def test_traccar_event_without_position_is_acknowledged_and_ignored(
         ),
         pytest.param(b"[" + b"1," * 3000 + b"1]", "body", 413, id="too-large"),
         pytest.param(b"[" * 4000, "body", 400, id="too-deep"),
-        pytest.param(b"{\"position\": " + b"7" * 4000 + b"}", "body", 400, id="huge-integer"),
+        pytest.param(b'{"position": ' + b"7" * 4000 + b"}", "body", 400, id="huge-integer"),
     ],
 )
 def test_bad_traccar_body_gets_4xx_naming_the_field_and_is_counted(
@@ -254,3 +257,111 @@ async def test_iter_lines_reads_a_file_and_names_a_missing_one(tmp_path: Path) -
     assert [line async for line in iter_lines(path)] == ['{"a": 1}\n', '{"b": 2}\n']
     with pytest.raises(ConfigError, match=r"missing\.ndjson"):
         [line async for line in iter_lines(tmp_path / "missing.ndjson")]
+
+
+INPUT_KEY = "input-key-93c1"
+OSMAND = {"id": "phone", "lat": "1", "lon": "2", "timestamp": "1714564800"}
+
+
+@pytest.fixture
+def keyed_url(bridge: Bridge) -> Iterator[str]:
+    app = create_input_app(
+        bridge.sink, bridge.metrics, health=bridge.health, input_key=Secret(INPUT_KEY)
+    )
+    with serve_in_thread(app) as base:
+        yield base
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs"),
+    [
+        pytest.param(
+            "GET", "/", {"headers": {"X-Api-Key": INPUT_KEY}, "params": OSMAND}, id="x-api-key"
+        ),
+        pytest.param(
+            "GET", "/", {"headers": {"Authorization": f"Bearer {INPUT_KEY}"}, "params": OSMAND},
+            id="bearer",
+        ),
+        pytest.param("GET", "/", {"params": {**OSMAND, "key": INPUT_KEY}}, id="query-get"),
+        pytest.param(
+            "POST", f"/?key={INPUT_KEY}", {"data": OSMAND}, id="query-with-form-body"
+        ),
+        pytest.param(
+            "POST", f"/osmand?key={INPUT_KEY}",
+            {"json": {"device_id": "phone", "location": {"timestamp": "2024-05-01T12:00:00Z",
+                      "coords": {"latitude": 1, "longitude": 2}}}},
+            id="query-with-json-body",
+        ),
+        pytest.param(
+            "POST", "/traccar",
+            {"headers": {"X-Api-Key": INPUT_KEY},
+             "json": {**traccar_body(), "device": {"uniqueId": "phone"},
+                      "position": {**traccar_body()["position"], "latitude": 1, "longitude": 2,
+                                   "fixTime": "2024-05-01T12:00:00Z", "speed": None,
+                                   "course": None}}},
+            id="traccar-header",
+        ),
+    ],
+)  # fmt: skip
+def test_the_input_key_is_accepted_in_a_header_a_bearer_token_or_the_url(
+    keyed_url: str, bridge: Bridge, method: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    response = httpx.request(method, keyed_url + path, **kwargs)
+    assert response.status_code == 200, response.text
+    assert bridge.received == [Position("phone", 1.0, 2.0, T_MS)]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "source"),
+    [
+        pytest.param("GET", "/", {"params": OSMAND}, "osmand", id="no-key"),
+        pytest.param("GET", "/", {"params": {**OSMAND, "key": "guess"}}, "osmand", id="wrong-key"),
+        pytest.param(
+            "GET", "/", {"params": {**OSMAND, "key": INPUT_KEY[:-1]}}, "osmand", id="prefix"
+        ),
+        pytest.param(
+            "GET", "/", {"headers": {"Authorization": f"Basic {INPUT_KEY}"}, "params": OSMAND},
+            "osmand", id="not-bearer",
+        ),
+        pytest.param("POST", "/traccar", {"json": traccar_body()}, "traccar", id="traccar"),
+        pytest.param(
+            "POST", "/traccar", {"content": b"[" * 100_000}, "traccar", id="deep-body-unread"
+        ),
+    ],
+)  # fmt: skip
+def test_without_the_input_key_a_position_gets_401_counted_and_never_logged(
+    keyed_url: str,
+    bridge: Bridge,
+    method: str,
+    path: str,
+    kwargs: dict[str, Any],
+    source: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with structlog.testing.capture_logs() as logs:
+        response = httpx.request(method, keyed_url + path, **kwargs)
+    assert response.status_code == 401
+    assert "X-Api-Key" in response.json()["error"]
+    assert response.json()["field"] == "key"
+    assert bridge.received == []
+    assert bridge.outbox.depth() == 0
+    assert bridge.metrics.unauthorised_inputs.value(source) == 1
+    metrics = httpx.get(f"{keyed_url}/metrics").text
+    assert f'driver_agent_bridge_inputs_unauthorized_total{{source="{source}"}} 1' in metrics
+    assert "guess" not in repr(logs) + capsys.readouterr().err
+    assert INPUT_KEY not in repr(logs)
+
+
+def test_health_and_metrics_need_no_input_key(keyed_url: str) -> None:
+    assert httpx.get(f"{keyed_url}/healthz").status_code == 200
+    assert httpx.get(f"{keyed_url}/metrics").status_code == 200
+
+
+def test_a_json_body_with_another_content_type_gets_415(url: str, bridge: Bridge) -> None:
+    response = httpx.post(
+        f"{url}/traccar", content=json.dumps(traccar_body()), headers={"content-type": "text/xml"}
+    )
+    assert response.status_code == 415
+    assert "text/xml" in response.json()["error"]
+    assert bridge.metrics.positions_rejected.value("traccar", "body") == 1
+    assert bridge.received == []
