@@ -57,6 +57,13 @@ def test_flags_override_the_file_and_the_environment_supplies_secrets(tmp_path: 
         ('[api.paths]\nstart = "/x"\n', "api.paths.start", "unknown endpoint"),
         ("[bridge]\nradius_in_m = 90.0\n", "bridge.radius_out_m", "hysteresis"),
         ('[thresholds]\nchecks = "p95_ms < 1"\n', "thresholds.checks", "list of strings"),
+        (
+            '[bridge]\nlisten_host = "0.0.0.0"\n',
+            "bridge.input_key",
+            "DRIVER_AGENT_BRIDGE_INPUT_KEY",
+        ),
+        ('[run]\nrun_id = "a b"\n', "run.run_id", "'a b'"),
+        ("[run]\nrun_id = 7\n", "run.run_id", "7"),
     ],
 )
 def test_bad_values_name_the_dotted_key_and_the_value(
@@ -78,6 +85,16 @@ def test_broken_toml_names_the_file_and_line(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_an_exposed_bridge_input_loads_with_a_key_and_a_loopback_one_without() -> None:
+    exposed = load_config(
+        env={"DRIVER_AGENT_BRIDGE_INPUT_KEY": "k-1"}, overrides={"bridge.listen_host": "0.0.0.0"}
+    )
+    assert exposed.bridge.input_key.reveal() == "k-1"
+    assert "k-1" not in str(masked(exposed))
+    for host in ("127.0.0.1", "::1", "localhost"):
+        assert not load_config(overrides={"bridge.listen_host": host}).bridge.input_key
 
 
 def test_loopback_http_is_allowed_without_the_insecure_switch() -> None:
