@@ -10,6 +10,17 @@ Location updates are drift-free: each deadline is the previous one plus the inte
 update carries the *scheduled* tick as `reported_time`. Every call's latency is measured from
 the time it was scheduled, not from when it went out, so a lagging generator or a stalled API
 shows up in the figures instead of hiding (no coordinated omission).
+
+When the API is away (a call still fails with `ApiUnavailable` after the client's retries) the
+driver behaves like a phone that lost its connection (policy: `offline.py`): the call and every
+later one queue in a backlog, the order goes on locally (the driver drives, checks in, dwells),
+and a "flush" timer resends the head with a capped back-off that continues the client's; the
+calls go out in order when the API answers again, each recorded once with its latency from the
+scheduled time (a 60 s outage shows as ~60 s of latency, not as errors). An order whose calls
+still wait is reported (`record_order`, `on_order_end`) only when they went out. An order is
+given up when no call went out for `api.give_up_after_s` or when the API refuses one of its
+lifecycle calls for good; it is then reported failed with its last error and cancelled on the
+API side when possible. While the API is healthy no backlog exists: one attribute test per call.
 """
 
 from __future__ import annotations
@@ -17,18 +28,21 @@ from __future__ import annotations
 import datetime
 import math
 import random
+import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
+from functools import partial
+from typing import Protocol
 
 import structlog
 
 from driver_agent.client import FleetClient
 from driver_agent.clock import Clock, Wakeup
 from driver_agent.config import DriverConfig
-from driver_agent.errors import ApiError, TransitionError
+from driver_agent.errors import ApiError, ApiUnavailable, TransitionError
 from driver_agent.gpsnoise import GpsNoise
 from driver_agent.lifecycle import (
+    NON_FATAL_FAILURES,
     AddNote,
     ArrivedAtStop,
     AssignDriver,
@@ -51,6 +65,7 @@ from driver_agent.lifecycle import (
     LocationTick,
     OrderCancelled,
     OrderOffered,
+    OrderOutcome,
     OrderUpdated,
     PlannedNote,
     SendLocation,
@@ -61,12 +76,19 @@ from driver_agent.lifecycle import (
 )
 from driver_agent.model import NoteKind, Order, Stop, StopKind
 from driver_agent.navigator import Navigator
+from driver_agent.offline import (
+    CANCEL_AFTER_REFUSAL,
+    Backlog,
+    BackoffPolicy,
+    Entry,
+    EntryKind,
+    entry_kind,
+)
 from driver_agent.pacing import RatePacer, budget_short, ping_due
-from driver_agent.stats import StatsCollector
+from driver_agent.stats import GivenUpOrder, StatsCollector
 from driver_agent.stopplan import Leg
 from driver_agent.wire import DriverProfile, Note, WayPointUpdate
 
-T = TypeVar("T")
 log = structlog.get_logger("driver_agent.driver")
 
 
@@ -106,6 +128,11 @@ class DriverContext:
     budget_reserve_ratio: float = 0.1
     skipped_pings: int = 0
 
+    def __post_init__(self) -> None:
+        # the client's resends and reconciliations count in this run's stats
+        if self.client.on_retry is None:
+            self.client.on_retry = self.stats.record_retry
+
 
 @dataclass(frozen=True, slots=True)
 class DriverSpec:
@@ -114,6 +141,28 @@ class DriverSpec:
     lat: float
     lng: float
     phone: str | None = None
+
+
+Send = Callable[[], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class _Job:
+    """A queued call: how to send it again, the command it carries out, what to do once sent."""
+
+    send: Send
+    command: Command
+    after: Callable[[], None] | None = None
+
+
+@dataclass(slots=True)
+class _Ended:
+    """An order that ended locally while its calls still wait in the backlog."""
+
+    order: Order
+    outcome: str
+    stage_durations_s: dict[str, float]
+    distance_m: float
 
 
 @dataclass(order=True, slots=True)
@@ -157,6 +206,9 @@ class Driver:
         self._notes: list[tuple[float, AddNote]] = []
         self._pending_notes: list[AddNote] = []
         self._dwell_kind = StopKind.PICKUP
+        # the API is away: calls waiting to go out (None while healthy), an order ended locally
+        self._backlog: Backlog[_Job] | None = None
+        self._ended: _Ended | None = None
 
     @property
     def _rng(self) -> random.Random:
@@ -215,7 +267,13 @@ class Driver:
         self._next_ping = clock.now() + self._ctx.config.idle_ping_interval_s
         while True:
             if self._closing and not self.lifecycle.is_active and not self._inbox:
-                return
+                backlog = self._backlog
+                if backlog is None:
+                    return
+                if not backlog.has_calls():  # only positions wait: a stopping phone drops them
+                    self._stats.record_backlog(dropped=backlog.drop_locations())
+                    self._backlog = None
+                    return
             woke = await clock.sleep_until(self._next_due()[0], self._wakeup)
             while self._inbox:
                 await self._take(self._inbox.pop(0), clock.now())
@@ -231,6 +289,9 @@ class Driver:
             due = (self._notes[0][0], "note")
         if self._dwell_until < due[0]:
             due = (self._dwell_until, "dwell")
+        backlog = self._backlog
+        if backlog is not None and backlog.retry_at < due[0]:
+            due = (backlog.retry_at, "flush")
         return due
 
     async def _fire_due_timers(self) -> None:
@@ -251,6 +312,8 @@ class Driver:
             elif which == "note":
                 _, command = self._notes.pop(0)
                 await self._send_note(command, at)
+            elif which == "flush":
+                await self._flush()
             else:
                 self._dwell_until = math.inf
                 await self._feed(DwellFinished(self._dwell_kind), at)
@@ -293,21 +356,23 @@ class Driver:
         ctx, order = self._ctx, self.lifecycle.order
         assert order is not None
         task_id = order.task_id
+        client = self._client
+        send: Send
         if isinstance(command, AssignDriver):
             if self._known_to_api:
-                call = self._client.assign_driver(task_id, user_external_id=self.driver_id)
+                send = partial(client.assign_driver, task_id, user_external_id=self.driver_id)
             else:
                 profile = DriverProfile(
                     external_id=self.driver_id, name=self.spec.name, phone=self.spec.phone
                 )
-                call = self._client.assign_driver(task_id, user=profile)
-            if await self._call("assign_driver", at, call, command) is not FAILED:
+                send = partial(client.assign_driver, task_id, user=profile)
+            if await self._call("assign_driver", at, send, command) is not FAILED:
                 self._known_to_api = True
                 await self._feed(Assigned(), self._clock.now())
         elif isinstance(command, StartOrder):
             lat, lng = self._reported(at)
-            started = self._client.start_task(task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
-            if await self._call("start_task", at, started, command) is not FAILED:
+            send = partial(client.start_task, task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
+            if await self._call("start_task", at, send, command) is not FAILED:
                 now = self._clock.now()
                 self._stats.driver_busy(self.driver_id, True, _ms(at))
                 self._last_sent = at
@@ -322,14 +387,15 @@ class Driver:
             # the tick's fix, as _reported(at) gave it: computing it again gives the same
             await self._send_location(at, task_id, (command.lat, command.lng))
         elif isinstance(command, CheckIn):
-            checked = self._client.checkin(
+            send = partial(
+                client.checkin,
                 task_id,
                 kind=command.kind,
                 lat=command.lat,
                 lng=command.lng,
                 reported_time_ms=_ms(at),
             )
-            if await self._call("checkin", at, checked, command) is not FAILED:
+            if await self._call("checkin", at, send, command) is not FAILED:
                 self._record("checkin", task_id, command.lat, command.lng, at)
                 await self._feed(CheckedIn(command.kind, self._plan_notes(command.kind)), at)
         elif isinstance(command, AddNote):
@@ -338,21 +404,23 @@ class Driver:
             self._start_dwell(command.kind, order, at)
         elif isinstance(command, CheckOut):
             lat, lng = self._reported(at)
-            out = self._client.checkout(
-                task_id, kind=command.kind, lat=lat, lng=lng, reported_time_ms=_ms(at)
-            )
-            if await self._call("checkout", at, out, command) is not FAILED:
+            send = partial(
+                client.checkout, task_id, kind=command.kind, lat=lat, lng=lng,
+                reported_time_ms=_ms(at),
+            )  # fmt: skip
+            if await self._call("checkout", at, send, command) is not FAILED:
                 self._record("checkout", task_id, lat, lng, at)
                 await self._feed(CheckedOut(command.kind), at)
         elif isinstance(command, CompleteOrder):
             lat, lng = self._reported(at)
-            done = self._client.end_task(task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
-            if await self._call("end_task", at, done, command) is not FAILED:
+            send = partial(client.end_task, task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
+            if await self._call("end_task", at, send, command) is not FAILED:
                 await self._feed(Completed(), at)
                 self._finish(order, "completed", at)
         elif isinstance(command, CancelOrder):
             lat, lng = self._reported(at)
-            cancelled = self._client.cancel_delivery(
+            send = partial(
+                client.cancel_delivery,
                 task_id,
                 reason_id=command.reason_id,
                 reason=command.reason or None,
@@ -360,20 +428,23 @@ class Driver:
                 lng=lng,
                 reported_time_ms=_ms(at),
             )
-            await self._call("cancel_delivery", at, cancelled, command)
+            await self._call("cancel_delivery", at, send, command)
         elif isinstance(command, UpdateOrder):
             eta = WayPointUpdate(command.kind, eta=_iso(command.eta_ms))
-            update = self._client.update_task(task_id, way_points=[eta], reported_time_ms=_ms(at))
-            await self._call("update_task", at, update, command)
+            send = partial(client.update_task, task_id, way_points=[eta], reported_time_ms=_ms(at))
+            await self._call("update_task", at, send, command)
         elif isinstance(command, StopWork):
             self._stop_work(order, at)
         else:  # pragma: no cover - the lifecycle emits nothing else
             raise AssertionError(f"unknown command {command!r}")
 
-    async def _call(
-        self, endpoint: str, scheduled: float, call: Awaitable[T], command: Command
-    ) -> T | _Failed:
-        """One API call: latency from `scheduled` to stats; a refusal fed back as an event."""
+    async def _call(self, endpoint: str, scheduled: float, send: Send, command: Command) -> object:
+        """One API call: latency from `scheduled` to stats; a refusal fed back as an event.
+
+        Returns the answer, FAILED (refused for good), or the `_Job` queued in the backlog when
+        the API is away (the caller goes on as if it was confirmed)."""
+        if self._backlog is not None:  # offline: behind what already waits, in order
+            return self._enqueue(endpoint, scheduled, send, command)
         clock = self._clock
         lag_s = max(clock.now() - scheduled, 0.0) / clock.speed
         t0 = clock.monotonic()
@@ -384,29 +455,260 @@ class Driver:
             if delay_s > 0.0:
                 await clock.sleep_real(delay_s)
         error: str | None = None
+        queued = False
         try:
-            return await call
+            return await send()
+        except ApiUnavailable as exc:
+            # still away after the client's retries: the phone goes offline with this call
+            queued = True
+            return self._enqueue(endpoint, scheduled, send, command, exc)
         except ApiError as exc:
             error = type(exc).__name__
-            log.warning(
-                "call_failed",
-                driver_id=self.driver_id,
-                endpoint=endpoint,
-                status=exc.status,
-                error=error,
-                message=exc.message,
-            )
-            if self.lifecycle.is_active:
-                await self._feed(CommandFailed(command, exc.message), clock.now())
+            await self._refused(endpoint, command, exc)
             return FAILED
         finally:
-            latency_ms = (lag_s + clock.monotonic() - t0) * 1000.0
-            self._stats.record_call(
-                endpoint,
-                latency_ms,
-                error,
-                max(clock.monotonic() - self._ctx.run_started_real, 0.0),
+            if not queued:  # a queued call is recorded once, when it finally goes out
+                latency_ms = (lag_s + clock.monotonic() - t0) * 1000.0
+                self._stats.record_call(
+                    endpoint,
+                    latency_ms,
+                    error,
+                    max(clock.monotonic() - self._ctx.run_started_real, 0.0),
+                )
+
+    async def _refused(self, endpoint: str, command: Command, exc: ApiError) -> None:
+        """The API refused a call for good: the lifecycle hears it; an order that fails on a
+        refused lifecycle call is given up (reported with the error, cancelled when possible)."""
+        log.warning(
+            "call_failed",
+            driver_id=self.driver_id,
+            endpoint=endpoint,
+            status=exc.status,
+            error=type(exc).__name__,
+            message=exc.message,
+        )
+        lifecycle = self.lifecycle
+        order = lifecycle.order
+        if not lifecycle.is_active or order is None:
+            return
+        await self._feed(CommandFailed(command, exc.message), self._clock.now())
+        if lifecycle.outcome is OrderOutcome.FAILED:
+            self._gave_up(order.task_id, endpoint, exc, "refused")
+            if endpoint in CANCEL_AFTER_REFUSAL:
+                await self._cancel_given_up(order.task_id)
+
+    # ---- riding out an outage -----------------------------------------------------------------
+
+    def _enqueue(
+        self,
+        endpoint: str,
+        at: float,
+        send: Send,
+        command: Command,
+        exc: ApiUnavailable | None = None,
+        kind: EntryKind | None = None,
+    ) -> _Job:
+        clock = self._clock
+        backlog = self._backlog
+        if backlog is None:
+            config = self._client.config
+            backlog = self._backlog = Backlog(
+                now_real=clock.monotonic(),
+                give_up_after_s=config.give_up_after_s,
+                backoff=BackoffPolicy(config.backoff_base_s, config.backoff_cap_s,
+                                      config.max_retries),
+            )  # fmt: skip
+            wait_s = backlog.first_wait_s(self._jitter(0), exc.retry_after_s if exc else None)
+            backlog.retry_at = clock.now() + wait_s * clock.speed
+            log.info(
+                "driver_offline",
+                driver_id=self.driver_id,
+                endpoint=endpoint,
+                status=exc.status if exc else None,
+                message=exc.message if exc else None,
             )
+        job = _Job(send, command)
+        entry_kind_ = kind or entry_kind(endpoint)
+        task_id = getattr(command, "task_id", None) or None
+        thinned, dropped = backlog.thinned, backlog.dropped_locations
+        backlog.add(Entry(endpoint, task_id, at, entry_kind_, job))
+        stats = self._stats
+        stats.record_queued(endpoint, location=entry_kind_ is EntryKind.LOCATION)
+        if backlog.thinned != thinned or backlog.dropped_locations != dropped:
+            stats.record_backlog(
+                thinned=backlog.thinned - thinned, dropped=backlog.dropped_locations - dropped
+            )
+        return job
+
+    def _jitter(self, failures: int) -> float:
+        """A deterministic spread in [0, 1) per driver and attempt (no generator per driver)."""
+        return ((zlib.crc32(self.driver_id.encode()) / 2**32) + failures * 0.6180339887) % 1.0
+
+    async def _flush(self) -> None:
+        """Resend what waits, oldest first, until the backlog is empty or the API fails again."""
+        backlog = self._backlog
+        assert backlog is not None
+        clock, stats = self._clock, self._stats
+        while backlog:
+            entry = backlog.entries[0]
+            job = entry.payload
+            pacer = self._ctx.pacer
+            if pacer is not None:
+                delay_s = pacer.delay_s(
+                    clock.monotonic(), lifecycle=entry.kind is not EntryKind.LOCATION
+                )
+                if delay_s > 0.0:
+                    await clock.sleep_real(delay_s)
+            stats.record_retry(entry.endpoint)
+            error: str | None = None
+            try:
+                await job.send()
+            except ApiUnavailable as exc:
+                wait_s = backlog.failed(self._jitter(backlog.failures + 1), exc.retry_after_s)
+                backlog.retry_at = clock.now() + wait_s * clock.speed
+                if backlog.overdue(clock.monotonic()):
+                    await self._give_up_overdue(backlog, exc)
+                return
+            except ApiError as exc:
+                error = type(exc).__name__
+                backlog.sent(clock.monotonic())
+                self._record_sent(entry, error)
+                await self._refused_queued(entry, exc)
+            else:
+                backlog.sent(clock.monotonic())
+                self._record_sent(entry, error)
+                if job.after is not None:
+                    job.after()
+            ended = self._ended
+            if ended is not None and not backlog.holds(ended.order.task_id):
+                self._ended = None
+                self._report_end(ended, ended.outcome)
+        self._backlog = None
+        log.info("driver_online", driver_id=self.driver_id)
+
+    def _record_sent(self, entry: Entry[_Job], error: str | None) -> None:
+        clock = self._clock
+        latency_ms = max(clock.now() - entry.at, 0.0) / clock.speed * 1000.0
+        self._stats.record_call(
+            entry.endpoint,
+            latency_ms,
+            error,
+            max(clock.monotonic() - self._ctx.run_started_real, 0.0),
+        )
+
+    async def _refused_queued(self, entry: Entry[_Job], exc: ApiError) -> None:
+        """A queued call was refused for good when it finally went out."""
+        log.warning(
+            "call_failed",
+            driver_id=self.driver_id,
+            endpoint=entry.endpoint,
+            status=exc.status,
+            error=type(exc).__name__,
+            message=exc.message,
+            queued=True,
+        )
+        task_id = entry.task_id
+        if entry.kind is EntryKind.CLEANUP:
+            self._stats.record_cancel_after_give_up(cancelled=False)
+            return
+        if task_id is None or entry.kind is EntryKind.LOCATION:
+            return
+        lifecycle, ended = self.lifecycle, self._ended
+        order = lifecycle.order
+        active = lifecycle.is_active and order is not None and order.task_id == task_id
+        if entry.kind is EntryKind.EXTRA:
+            if active:  # a note or an ETA: counted as refused, the order goes on
+                await self._feed(
+                    CommandFailed(entry.payload.command, exc.message), self._clock.now()
+                )
+            return
+        if ended is not None and ended.order.task_id == task_id and ended.outcome == "cancelled":
+            # cancelled meanwhile: its waiting calls are moot, the order stays cancelled
+            assert self._backlog is not None
+            self._backlog.drop_order(task_id)
+            return
+        await self._give_up(task_id, entry.endpoint, exc, "refused", entry.payload.command)
+        if entry.endpoint in CANCEL_AFTER_REFUSAL:
+            await self._cancel_given_up(task_id)
+
+    async def _give_up_overdue(self, backlog: Backlog[_Job], exc: ApiUnavailable) -> None:
+        """Nothing went out for give_up_after_s: give up the waiting orders, abandon the
+        cancels that waited as long, and start the clock again for what is left."""
+        for entry in backlog.drop_cleanups():
+            log.warning("cancel_abandoned", driver_id=self.driver_id, order_id=entry.task_id)
+            self._stats.record_cancel_after_give_up(cancelled=False)
+        for task_id in backlog.orders():
+            head = next(e for e in backlog.entries if e.task_id == task_id)
+            await self._give_up(task_id, head.endpoint, exc, "no_progress", head.payload.command)
+            await self._cancel_given_up(task_id)
+        backlog.progress(self._clock.monotonic())
+
+    async def _give_up(
+        self, task_id: int, endpoint: str, exc: ApiError, reason: str, command: Command
+    ) -> None:
+        """Stop waiting for this order: drop its calls, report it failed with the last error."""
+        if self._backlog is not None:
+            self._backlog.drop_order(task_id)
+        self._gave_up(task_id, endpoint, exc, reason)
+        lifecycle, ended = self.lifecycle, self._ended
+        order = lifecycle.order
+        if lifecycle.is_active and order is not None and order.task_id == task_id:
+            if isinstance(command, NON_FATAL_FAILURES):  # given up as a whole, not as a note
+                command = CompleteOrder(task_id)
+            await self._feed(CommandFailed(command, exc.message), self._clock.now())
+        elif ended is not None and ended.order.task_id == task_id:
+            self._ended = None
+            self._report_end(ended, "failed")
+
+    def _gave_up(self, task_id: int, endpoint: str, exc: ApiError, reason: str) -> None:
+        log.warning(
+            "order_given_up",
+            driver_id=self.driver_id,
+            order_id=task_id,
+            endpoint=endpoint,
+            status=exc.status,
+            message=exc.message,
+            reason=reason,
+        )
+        self._stats.record_given_up(
+            GivenUpOrder(self.driver_id, task_id, endpoint, exc.status, exc.message, reason)
+        )
+
+    async def _cancel_given_up(self, task_id: int) -> None:
+        """Tell the API a given-up order will not be done (best effort; queued while away)."""
+        clock = self._clock
+        at = clock.now()
+        lat, lng = self._reported(at)
+        reason_id = self._ctx.config.cancel_reason_id
+        send = partial(
+            self._client.cancel_delivery,
+            task_id,
+            reason_id=reason_id,
+            reason="driver-agent gave the order up",
+            lat=lat,
+            lng=lng,
+            reported_time_ms=_ms(at),
+        )
+        command = CancelOrder(task_id, reason_id, "given up")
+        if self._backlog is not None:
+            job = self._enqueue("cancel_delivery", at, send, command, kind=EntryKind.CLEANUP)
+            job.after = self._cancelled_after_give_up
+            return
+        try:
+            await send()
+        except ApiUnavailable as exc:
+            job = self._enqueue("cancel_delivery", at, send, command, exc, EntryKind.CLEANUP)
+            job.after = self._cancelled_after_give_up
+        except ApiError as exc:
+            log.warning(
+                "cancel_refused", driver_id=self.driver_id, order_id=task_id, message=exc.message
+            )
+            self._stats.record_cancel_after_give_up(cancelled=False)
+        else:
+            self._cancelled_after_give_up()
+
+    def _cancelled_after_give_up(self) -> None:
+        self._stats.record_cancel_after_give_up(cancelled=True)
 
     async def _ping(self, at: float) -> None:
         lifecycle, ctx = self.lifecycle, self._ctx
@@ -428,9 +730,8 @@ class Driver:
         self, at: float, task_id: int | None, fix: tuple[float, float] | None = None
     ) -> None:
         lat, lng = self._reported(at) if fix is None else fix
-        clock = self._clock
-        lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
-        call = self._client.update_driver_location(
+        send = partial(
+            self._client.update_driver_location,
             user_external_id=self.driver_id,
             lat=lat,
             lng=lng,
@@ -438,10 +739,20 @@ class Driver:
             started_tasks=(task_id,) if task_id is not None else (),
         )
         command = SendLocation(task_id or 0, lat, lng)
-        if await self._call("update_driver_location", at, call, command) is FAILED:
+        sent = await self._call("update_driver_location", at, send, command)
+        if sent is FAILED:
             return
         if task_id is not None:
             self._last_sent = at
+        if isinstance(sent, _Job):  # waits for the API: counted when it goes out
+            sent.after = partial(self._location_sent, at, task_id, lat, lng)
+            return
+        self._location_sent(at, task_id, lat, lng)
+
+    def _location_sent(self, at: float, task_id: int | None, lat: float, lng: float) -> None:
+        clock = self._clock
+        if task_id is not None:
+            lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
             self._stats.record_ping(self.driver_id, _ms(at), lateness_ms)
         if self._ctx.recorder is not None:
             self._ctx.recorder.position(self.driver_id, lat, lng, _ms(at))
@@ -503,10 +814,11 @@ class Driver:
         else:
             note = Note.text_note(planned.text or "note")
         lat, lng = self._reported(at)
-        call = self._client.create_note(
-            command.task_id, note, kind=command.kind, lat=lat, lng=lng, reported_time_ms=_ms(at)
-        )
-        await self._call("create_note", at, call, command)
+        send = partial(
+            self._client.create_note,
+            command.task_id, note, kind=command.kind, lat=lat, lng=lng, reported_time_ms=_ms(at),
+        )  # fmt: skip
+        await self._call("create_note", at, send, command)
 
     def _stop_work(self, order: Order, at: float) -> None:
         outcome = self.lifecycle.outcome
@@ -520,17 +832,25 @@ class Driver:
     def _finish(self, order: Order, outcome: str, at: float) -> None:
         self._close_leg(at)
         self._stats.driver_busy(self.driver_id, False, _ms(at))
-        self._stats.record_order(
-            self.driver_id, outcome, self.lifecycle.stage_durations_s(), self._distance_m
-        )
+        ended = _Ended(order, outcome, self.lifecycle.stage_durations_s(), self._distance_m)
         self._distance_m = 0.0
         self._next_ping = at + self._ctx.config.idle_ping_interval_s
+        backlog = self._backlog
+        if backlog is not None and backlog.holds(order.task_id):
+            self._ended = ended  # done here, not yet at the API: reported once its calls went
+            return
+        self._report_end(ended, outcome)
+
+    def _report_end(self, ended: _Ended, outcome: str) -> None:
+        """The order's outcome, for the stats, the log and the fleet (a new order may follow)."""
+        order = ended.order
+        self._stats.record_order(self.driver_id, outcome, ended.stage_durations_s, ended.distance_m)
         log.info(
             "order_finished",
             driver_id=self.driver_id,
             order_id=order.task_id,
             outcome=outcome,
-            **{k: round(v, 1) for k, v in self.lifecycle.stage_durations_s().items()},
+            **{k: round(v, 1) for k, v in ended.stage_durations_s.items()},
         )
         if self._ctx.on_order_end is not None:
             self._ctx.on_order_end(self, order, outcome)

@@ -19,6 +19,8 @@ from driver_agent.model import MAX_PING_GAP_S
 from driver_agent.stats_snapshot import (
     DriverSnapshot,
     EndpointSnapshot,
+    GivenUpOrder,
+    Resilience,
     StatsSnapshot,
     TimeBucketSnapshot,
     Totals,
@@ -27,9 +29,13 @@ from driver_agent.stats_snapshot import (
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+MAX_GIVEN_UP_LISTED = 100  # given-up orders listed with their last error; all are counted
+
 __all__ = [
     "DriverSnapshot",
     "EndpointSnapshot",
+    "GivenUpOrder",
+    "Resilience",
     "StatsCollector",
     "StatsSnapshot",
     "TimeBucketSnapshot",
@@ -96,6 +102,15 @@ class StatsCollector:
         self._orders: dict[str, int] = {}
         self._first_at_s: float | None = None
         self._last_at_s = 0.0
+        self._retries: dict[str, int] = {}
+        self._outage: dict[str, int] = dict.fromkeys(
+            (
+                "reconciled", "queued_calls", "queued_locations", "thinned_locations",
+                "dropped_locations", "given_up", "cancelled_after_give_up", "cancel_failed",
+            ),
+            0,
+        )  # fmt: skip
+        self._given_up: list[GivenUpOrder] = []
 
     # ---- hot paths ------------------------------------------------------------------------------
 
@@ -191,6 +206,39 @@ class StatsCollector:
             driver = self._drivers[driver_id] = _Driver()
         driver.relocations += 1
 
+    # ---- riding out API trouble ----------------------------------------------------------------
+
+    def record_retry(self, endpoint: str, reconciled: bool = False) -> None:
+        """A call was sent again (`reconciled`: a resend found it already applied, the call
+        ended as success)."""
+        if reconciled:
+            self._outage["reconciled"] += 1
+        else:
+            self._retries[endpoint] = self._retries.get(endpoint, 0) + 1
+
+    def record_queued(self, endpoint: str, *, location: bool) -> None:
+        """A call went into a driver's backlog to wait for the API."""
+        self._outage["queued_calls"] += 1
+        if location:
+            self._outage["queued_locations"] += 1
+
+    def record_backlog(self, *, thinned: int = 0, dropped: int = 0) -> None:
+        """Queued locations replaced by later ones (`thinned`) or dropped past the bound."""
+        if thinned < 0 or dropped < 0:
+            raise ValueError("stats: thinned and dropped must be >= 0")
+        self._outage["thinned_locations"] += thinned
+        self._outage["dropped_locations"] += dropped
+
+    def record_given_up(self, order: GivenUpOrder) -> None:
+        """A driver gave an order up: a definitive refusal, or no progress for too long."""
+        self._outage["given_up"] += 1
+        if len(self._given_up) < MAX_GIVEN_UP_LISTED:
+            self._given_up.append(order)
+
+    def record_cancel_after_give_up(self, *, cancelled: bool) -> None:
+        """The given-up order was cancelled on the API side (or could not be)."""
+        self._outage["cancelled_after_give_up" if cancelled else "cancel_failed"] += 1
+
     def _coarsen(self) -> None:
         while len(self._timeline) > self._max_time_buckets:
             self._bucket_s *= 2
@@ -265,4 +313,10 @@ class StatsCollector:
             stages_s={name: h.summary() for name, h in sorted(self._stages_s.items())},
             ping_lateness_ms=self._ping_lateness_ms.summary(),
             drivers=drivers,
+            resilience=Resilience(
+                retries=sum(self._retries.values()),
+                retries_by_endpoint=dict(sorted(self._retries.items())),
+                given_up_orders=tuple(self._given_up),
+                **self._outage,
+            ),
         )

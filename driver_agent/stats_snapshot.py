@@ -64,6 +64,77 @@ class Totals:
 
 
 @dataclass(frozen=True, slots=True)
+class GivenUpOrder:
+    """An order the driver gave up, with the last error the API gave (status None: no answer)."""
+
+    driver_id: str
+    task_id: int
+    endpoint: str
+    status: int | None
+    message: str
+    reason: str  # "refused" (a definitive 4xx) or "no_progress" (give_up_after_s passed)
+
+
+@dataclass(frozen=True, slots=True)
+class Resilience:
+    """How the run rode out API trouble: resends, reconciliations, the drivers' backlogs."""
+
+    retries: int = 0  # resends: the client's own and the drivers' resends of queued calls
+    retries_by_endpoint: dict[str, int] | None = None
+    reconciled: int = 0  # resends the API had already applied: success, counted once
+    queued_calls: int = 0  # calls that waited in a driver's backlog (locations included)
+    queued_locations: int = 0
+    thinned_locations: int = 0  # queued locations replaced by a later one (one per 30 s kept)
+    dropped_locations: int = 0  # past the backlog's bound, or left when a driver stopped
+    given_up: int = 0
+    cancelled_after_give_up: int = 0
+    cancel_failed: int = 0  # given-up orders the API could not be told about
+    given_up_orders: tuple[GivenUpOrder, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {
+            name: _copy(getattr(self, name))
+            for name in self.__dataclass_fields__
+            if name != "given_up_orders"
+        }
+        out["retries_by_endpoint"] = dict(self.retries_by_endpoint or {})
+        out["given_up_orders"] = [_plain(g) for g in self.given_up_orders]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any, path: str) -> Resilience:
+        r = _Reader(data, path)
+        orders = []
+        for item in r.items("given_up_orders"):
+            status = item._get("status")
+            if status is not None and (not isinstance(status, int) or isinstance(status, bool)):
+                raise ValueError(f"stats snapshot: {item._where('status')} must be an integer")
+            orders.append(
+                GivenUpOrder(
+                    driver_id=item.read_str("driver_id"),
+                    task_id=item.read_int("task_id"),
+                    endpoint=item.read_str("endpoint"),
+                    status=status,
+                    message=item.read_str("message"),
+                    reason=item.read_str("reason"),
+                )
+            )
+        return cls(
+            retries=r.read_int("retries"),
+            retries_by_endpoint=r.counts("retries_by_endpoint"),
+            reconciled=r.read_int("reconciled"),
+            queued_calls=r.read_int("queued_calls"),
+            queued_locations=r.read_int("queued_locations"),
+            thinned_locations=r.read_int("thinned_locations"),
+            dropped_locations=r.read_int("dropped_locations"),
+            given_up=r.read_int("given_up"),
+            cancelled_after_give_up=r.read_int("cancelled_after_give_up"),
+            cancel_failed=r.read_int("cancel_failed"),
+            given_up_orders=tuple(orders),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class StatsSnapshot:
     bucket_s: float
     max_ping_gap_s: float
@@ -73,6 +144,7 @@ class StatsSnapshot:
     stages_s: dict[str, HistogramSummary]
     ping_lateness_ms: HistogramSummary
     drivers: tuple[DriverSnapshot, ...]
+    resilience: Resilience = Resilience()
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -86,6 +158,7 @@ class StatsSnapshot:
             "stages_s": {name: s.to_dict() for name, s in self.stages_s.items()},
             "ping_lateness_ms": self.ping_lateness_ms.to_dict(),
             "drivers": [_plain(d) for d in self.drivers],
+            "resilience": self.resilience.to_dict(),
         }
 
     @classmethod
@@ -106,6 +179,11 @@ class StatsSnapshot:
             ping_lateness_ms=r.summary("ping_lateness_ms"),
             drivers=tuple(
                 DriverSnapshot(**d.fields("", DriverSnapshot)) for d in r.items("drivers")
+            ),
+            resilience=(  # reports written before it had one: nothing to show
+                Resilience.from_dict(data["resilience"], "resilience")
+                if "resilience" in data
+                else Resilience()
             ),
         )
 
