@@ -769,3 +769,37 @@ def test_bad_admin_requests_are_400(api: Api) -> None:
     assert api.http.post("/_sandbox/faults", json={"status": 700, "count": 1}).status_code == 400
     missing = api.http.post("/_sandbox/orders/1/update", json={"full": True})
     assert missing.status_code == 404
+
+
+@pytest.mark.parametrize("first_s", [1e308, 10**19, 3.2e9], ids=["1e308", "20-digits", "101y"])
+def test_the_sandbox_clock_moves_at_most_100_years_and_keeps_answering(
+    api: Api, first_s: float
+) -> None:
+    refused = api.http.post("/_sandbox/clock", json={"advance_s": first_s})
+    assert refused.status_code == 400
+    assert "100 years" in refused.json()["message"]
+    api.advance(3.0e9)  # 95 years: allowed, once
+    again = api.http.post("/_sandbox/clock", json={"advance_s": 3.0e9})
+    assert again.status_code == 400
+    assert api.state()["now_s"] > START_S + 3.0e9
+    assert api.http.post("/oauth/token", json=FLEET).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("content", "content_type", "status", "fragment"),
+    [
+        pytest.param(b"[" * 100_000, "application/json", 400, "deeper than 64", id="deep"),
+        pytest.param(b'{"task_id": ' + b"1" * 5000 + b"}", None, 400, "5000 digits", id="huge"),
+        pytest.param(b'{"task_id": 1}', "text/plain", 415, "text/plain", id="not-json-type"),
+        pytest.param(b'{"a": "\\udc00"}', None, 400, "surrogate", id="lone-surrogate"),
+    ],
+)
+def test_api_bodies_outside_the_json_limits_get_a_4xx_naming_the_problem(
+    api: Api, content: bytes, content_type: str | None, status: int, fragment: str
+) -> None:
+    headers = dict(api.fleet_auth)
+    if content_type:
+        headers["content-type"] = content_type
+    reply = api.http.post("/open_fleet_services/checkin", content=content, headers=headers)
+    assert reply.status_code == status
+    assert fragment in reply.json()["message"]

@@ -150,6 +150,9 @@ class Bridge:
         # Bringg hears "accepted" only once the order's first calls and the walker's state are
         # in the outbox: a crash right after the reply loses nothing
         self.webhook_app = create_webhook_app(self.webhook_settings, self._take, clock=clock)
+        self.input_app = create_input_app(
+            self.accept, self.metrics, health=self.health, input_key=b.input_key or None
+        )
         self.input_url = ""
         self.webhook_url = ""
         self._stop = anyio.Event()
@@ -203,12 +206,9 @@ class Bridge:
             device: load_replay(path, device, round(start_s * 1000))
             for device, path in b.gpx.items()
         }
-        input_app = create_input_app(
-            self.accept, self.metrics, health=self.health, input_key=b.input_key or None
-        )
         async with anyio.create_task_group() as tg:
             await tg.start(self.sender.run)
-            self.input_url = await tg.start(serve_app, input_app, b.listen_host, b.listen_port)
+            self.input_url = await tg.start(serve_app, self.input_app, b.listen_host, b.listen_port)
             hooks = self.webhook_settings
             self.webhook_url = await tg.start(serve_app, self.webhook_app, hooks.host, hooks.port)
             tg.start_soon(self._watchdog)

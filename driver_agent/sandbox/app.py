@@ -3,11 +3,12 @@
 It parses (auth header, query string, JSON bodies within `jsonbody`'s limits: 16 MB, 415 for a
 Content-Type that is not JSON, 400 for bad UTF-8, nesting or numbers), routes, applies faults
 and the rate limit, adds the RateLimit-* headers to every response, and hands webhooks to the
-sender; every decision about orders, drivers and tokens is made in rules.py. The per-request path stays lean: no logging, no
-copies of state.
+sender; every decision about orders, drivers and tokens is made in rules.py. The per-request
+path stays lean: no logging, no copies of state.
 
 Admin endpoints (the sandbox's own, not Bringg's; no auth, local use only):
-    POST /_sandbox/clock {"advance_s": N}           move sandbox time forward (tokens expire...)
+    POST /_sandbox/clock {"advance_s": N}           move sandbox time forward (tokens expire...;
+                                                    at most 100 years ahead in all)
     GET  /_sandbox/state                            orders, drivers + ping gaps, calls, webhooks
     POST /_sandbox/faults {"status": 503, "count": 5} | {"status": 503, "duration_s": 120}
          | {"status": 429, "count": 2, "retry_after_s": 1} | {"delay_s": 0.5, "count": 3}
@@ -58,6 +59,7 @@ MAX_BODY_BYTES = 16 * 1024 * 1024  # a 10 MB image in base64, plus the JSON arou
 URL_CREDENTIALS = frozenset(
     {"client_id", "client_secret", "access_token", "token", "api_key", "secret", "authorization"}
 )
+MAX_CLOCK_OFFSET_S = 100 * 365.25 * 24 * 3600  # /_sandbox/clock moves at most this far ahead
 NOT_FOUND = Reply(404, {"success": False, "message": "Not found: API calls use POST"})
 
 
@@ -73,6 +75,10 @@ class SandboxClock:
 
     def now(self) -> float:
         return _wall_clock_s() + self._offset_s
+
+    @property
+    def offset_s(self) -> float:
+        return self._offset_s
 
     def advance(self, seconds: float) -> None:
         if seconds < 0:
@@ -281,6 +287,12 @@ class SandboxApp:
                 raise Violation(400, "advance_s must be a number of seconds")
             if advance_s < 0:
                 raise Violation(400, "advance_s must be >= 0: the sandbox clock only moves forward")
+            if self.clock.offset_s + advance_s > MAX_CLOCK_OFFSET_S:
+                raise Violation(
+                    400,
+                    f"advance_s {advance_s:g} would move the sandbox clock more than "
+                    f"{MAX_CLOCK_OFFSET_S:g} s (100 years) ahead",
+                )
             self.clock.advance(float(advance_s))
             return Reply(200, {"success": True, "now_s": self.clock.now()})
         if parts[2:] == ["faults"]:
