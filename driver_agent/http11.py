@@ -7,14 +7,30 @@ does only what that traffic needs, inside `data_received` callbacks, so the http
 keeps up with Locust (figures and method in `bench/README.md`).
 
 What it does: HTTP/1.1 over TCP or TLS (the caller's `ssl.SSLContext`), one request at a time
-per connection, keep-alive unless the server says `Connection: close`; bodies by Content-Length,
-chunked, or read to close; 1xx interim answers skipped. A pool shared by all hosts holds at most
-`max_connections`; callers beyond that queue in order. A request that finds its reused
-connection closed by the server before any answer byte is sent once more on a new connection.
-Response bodies are read whole (the API answers small JSON), so streaming reads get them at once.
+per connection, keep-alive unless the answer says otherwise; 1xx interim answers skipped. A pool
+shared by all hosts holds at most `max_connections`; callers beyond that queue in order.
 
-Errors are httpx's: ConnectError / ConnectTimeout, PoolTimeout, ReadTimeout, WriteError,
-RemoteProtocolError (a malformed answer or a connection closed mid-answer). asyncio only.
+What it guarantees:
+- Framing per RFC 9112, by llhttp (httptools) plus our own rules (`http11_parser`): conflicting
+  or duplicate Content-Length, Content-Length with Transfer-Encoding, any Transfer-Encoding but a
+  single `chunked`, malformed or overlong chunk sizes, chunk data without its CRLF, bare LF,
+  obs-fold, oversized heads or trailers and bytes beyond the answer are `httpx.RemoteProtocolError`;
+  that socket is closed at once, never reused, and the caller gets the error at once.
+- Response bodies above `max_response_bytes` raise `ResponseTooLargeError` (a RemoteProtocolError)
+  and close the socket; at most the cap plus one socket read is ever held in memory.
+- Idle keep-alive sockets older than `keepalive_expiry_s` (the loop's monotonic time) are closed
+  instead of reused, checked when a socket is taken from the pool.
+- Writes honour backpressure: above the transport's high-water mark a request waits for the
+  buffer to drain, for at most httpx's write timeout (`httpx.WriteTimeout`).
+- No silent duplicates: a request is sent again automatically only when it provably never left:
+  the pooled socket was found closed (EOF or connection_lost seen, or the transport closing)
+  before the bytes were written. Once written, a socket that dies without a complete answer
+  (EOF, reset, closed mid-answer) ends the request with `OutcomeUnknownError`; a read timeout is
+  `httpx.ReadTimeout` (the whole answer must arrive within the read timeout).
+
+Errors are httpx's: ConnectError / ConnectTimeout / PoolTimeout (never sent), WriteTimeout,
+ReadTimeout, RemoteProtocolError and its subclasses OutcomeUnknownError and ResponseTooLargeError
+(sent, outcome unknown to us). asyncio only.
 """
 
 from __future__ import annotations
@@ -26,66 +42,64 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-MAX_HEAD_BYTES = 64 * 1024
+from driver_agent.http11_parser import Answer, ResponseParser, ResponseTooLargeError
+
+__all__ = [
+    "Answer",
+    "Http11Transport",
+    "OutcomeUnknownError",
+    "PoolKey",
+    "ResponseTooLargeError",
+]
+
 DEFAULT_PORTS = {b"http": 80, b"https": 443}
-NO_BODY_STATUSES = frozenset({204, 304})
+DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
+DEFAULT_KEEPALIVE_EXPIRY_S = 5.0
+MAX_STALE_RESENDS = 4  # sockets found closed before writing, in a row, before giving up
 
 PoolKey = tuple[bytes, str, int]
-_Raw = list[tuple[bytes, bytes]]
 
 
-class Answer:
-    """A parsed response: status, reason, raw headers, body, and whether to keep the socket."""
+class OutcomeUnknownError(httpx.RemoteProtocolError):
+    """The request was written, then the connection died without a complete answer.
 
-    __slots__ = ("body", "headers", "keep_alive", "reason", "status")
-
-    def __init__(
-        self, status: int, reason: bytes, headers: _Raw, body: bytes, keep_alive: bool
-    ) -> None:
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        self.body = body
-        self.keep_alive = keep_alive
+    The server may or may not have acted on it; the engine never resends such a request.
+    """
 
 
-class _ProtocolViolation(Exception):
-    pass
+class _Closed(Exception):
+    """The connection closed (or was reset) after the request was written, before an answer."""
 
 
 class _Connection(asyncio.Protocol):
-    """One socket. `data_received` parses the answer and resolves the waiting request's future."""
+    """One socket. `data_received` feeds the answer's parser and resolves the request's future."""
 
     __slots__ = (
-        "_buffer",
-        "_chunk_at",
-        "_chunks",
-        "_expect_body",
-        "_head",
-        "_length",
-        "_to_close",
+        "_drain",
+        "_max_body",
+        "_parser",
         "_waiter",
         "closed",
+        "idle_since",
         "key",
-        "received",
+        "loop",
+        "paused",
         "transport",
         "uses",
     )
 
-    def __init__(self, key: PoolKey) -> None:
+    def __init__(self, key: PoolKey, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
         self.key = key
+        self.loop = loop
+        self._max_body = max_body
         self.transport: asyncio.Transport | None = None
-        self.closed = False
+        self.closed = False  # EOF, connection_lost, or closed by us: never reused
+        self.paused = False  # the transport's write buffer is above its high-water mark
         self.uses = 0
-        self.received = False  # any byte of the current answer arrived
-        self._buffer = bytearray()
+        self.idle_since = 0.0
+        self._parser: ResponseParser | None = None
         self._waiter: asyncio.Future[Answer] | None = None
-        self._head: tuple[int, bytes, _Raw, bool] | None = None  # status, reason, headers, keep
-        self._length = -1  # body bytes expected; -1 chunked; -2 read to close
-        self._to_close = False
-        self._chunks: list[bytes] = []
-        self._chunk_at = 0
-        self._expect_body = True
+        self._drain: asyncio.Future[None] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------
 
@@ -93,48 +107,77 @@ class _Connection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
 
     def data_received(self, data: bytes) -> None:
-        self.received = True
-        self._buffer += data
         waiter = self._waiter
-        if waiter is None or waiter.done():
-            self.close()  # bytes nobody asked for: the connection is out of step
+        parser = self._parser
+        if waiter is None or parser is None or waiter.done():
+            self.abort()  # bytes nobody waits for: the connection is out of step
             return
         try:
-            answer = self._parse()
-        except _ProtocolViolation as exc:
-            self.close()
+            answer = parser.feed(data)
+        except httpx.RemoteProtocolError as exc:
+            self._waiter = None
+            self.abort()
             waiter.set_exception(exc)
             return
         if answer is not None:
             self._waiter = None
             waiter.set_result(answer)
 
+    def eof_received(self) -> bool:
+        self.closed = True
+        return False  # let the transport close; connection_lost settles the waiter
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)  # the waiter carries the outcome
         waiter, self._waiter = self._waiter, None
         if waiter is None or waiter.done():
             return
-        if self._head is not None and self._length == -2:  # body delimited by the close
-            status, reason, headers, _ = self._head
-            waiter.set_result(Answer(status, reason, headers, bytes(self._buffer), False))
+        parser = self._parser
+        answer = parser.eof() if parser is not None else None
+        if answer is not None:  # a body delimited by the close
+            waiter.set_result(answer)
+        elif parser is not None and parser.started:
+            waiter.set_exception(
+                OutcomeUnknownError("outcome unknown: the connection closed mid-answer")
+            )
         else:
-            waiter.set_exception(ConnectionResetError("server closed the connection"))
+            detail = f" ({exc})" if exc is not None else ""
+            waiter.set_exception(_Closed(f"the connection closed before any answer byte{detail}"))
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        drain, self._drain = self._drain, None
+        if drain is not None and not drain.done():
+            drain.set_result(None)
 
     # -- requests ---------------------------------------------------------------------------
 
-    def send(self, data: bytes, expect_body: bool) -> asyncio.Future[Answer]:
-        assert self.transport is not None
+    def send(self, data: bytes, expect_body: bool) -> asyncio.Future[Answer] | None:
+        """Write one request; its answer's future. None: the socket was closed, nothing written."""
+        transport = self.transport
+        if self.closed or transport is None or transport.is_closing():
+            return None
         self.uses += 1
-        self.received = False
-        self._buffer.clear()
-        self._head = None
-        self._chunks.clear()
-        self._chunk_at = 0
-        self._expect_body = expect_body
-        waiter: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._parser = ResponseParser(expect_body=expect_body, max_body_bytes=self._max_body)
+        waiter: asyncio.Future[Answer] = self.loop.create_future()
         self._waiter = waiter
-        self.transport.write(data)
+        transport.write(data)
         return waiter
+
+    def drained(self) -> asyncio.Future[None]:
+        """Resolved when the write buffer falls below the low-water mark (or the socket closes)."""
+        drain = self._drain
+        if drain is None:
+            drain = self._drain = self.loop.create_future()
+            if not self.paused or self.closed:
+                drain.set_result(None)
+        return drain
 
     def close(self) -> None:
         self.closed = True
@@ -146,121 +189,41 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.abort()
 
-    # -- parsing ----------------------------------------------------------------------------
-
-    def _parse(self) -> Answer | None:
-        buffer = self._buffer
-        while self._head is None:
-            end = buffer.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buffer) > MAX_HEAD_BYTES:
-                    raise _ProtocolViolation("response head too large")
-                return None
-            self._read_head(bytes(buffer[:end]))
-            del buffer[: end + 4]
-        status, reason, headers, keep_alive = self._head
-        length = self._length
-        if length >= 0:
-            if len(buffer) < length:
-                return None
-            body = bytes(buffer[:length])
-            if len(buffer) > length:
-                raise _ProtocolViolation("more bytes than the answer's Content-Length")
-            return Answer(status, reason, headers, body, keep_alive)
-        if length == -1:
-            done = self._read_chunks()
-            if not done:
-                return None
-            return Answer(status, reason, headers, b"".join(self._chunks), keep_alive)
-        return None  # read to close: connection_lost answers
-
-    def _read_head(self, head: bytes) -> None:
-        lines = head.split(b"\r\n")
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise _ProtocolViolation(f"not an HTTP/1.x status line: {lines[0][:80]!r}")
-        status = int(parts[1])
-        reason = parts[2] if len(parts) == 3 else b""
-        headers: _Raw = []
-        length = -2
-        chunked = False
-        close = parts[0] == b"HTTP/1.0"
-        for line in lines[1:]:
-            name, colon, value = line.partition(b":")
-            if not colon:
-                raise _ProtocolViolation(f"malformed header line: {line[:80]!r}")
-            name = name.strip()
-            value = value.strip()
-            lower = name.lower()
-            if lower == b"content-length":
-                if not value.isdigit():
-                    raise _ProtocolViolation(f"bad Content-Length: {value[:40]!r}")
-                length = int(value)
-            elif lower == b"transfer-encoding":
-                chunked = value.lower().endswith(b"chunked")
-                continue  # the body handed on is de-chunked
-            elif lower == b"connection":
-                token = value.lower()
-                close = b"close" in token or (close and b"keep-alive" not in token)
-            headers.append((name, value))
-        if 100 <= status < 200:
-            if status == 101:
-                raise _ProtocolViolation("protocol switch not supported")
-            return  # interim answer: the real one follows
-        if not self._expect_body or status in NO_BODY_STATUSES:
-            length = 0
-        elif chunked:
-            length = -1
-        if length == -2:
-            close = True
-        self._length = length
-        self._head = (status, reason, headers, not close)
-
-    def _read_chunks(self) -> bool:
-        buffer = self._buffer
-        at = self._chunk_at
-        while True:
-            line_end = buffer.find(b"\r\n", at)
-            if line_end < 0:
-                break
-            size_text = bytes(buffer[at:line_end]).split(b";", 1)[0].strip()
-            try:
-                size = int(size_text, 16)
-            except ValueError:
-                raise _ProtocolViolation(f"bad chunk size: {size_text[:20]!r}") from None
-            if size == 0:
-                trailer_end = buffer.find(b"\r\n\r\n", line_end)
-                if trailer_end < 0 and buffer[line_end : line_end + 4] != b"\r\n\r\n":
-                    if len(buffer) - line_end > MAX_HEAD_BYTES:
-                        raise _ProtocolViolation("chunked trailer too large")
-                    break
-                return True
-            start = line_end + 2
-            if len(buffer) < start + size + 2:
-                break
-            self._chunks.append(bytes(buffer[start : start + size]))
-            at = start + size + 2
-        del buffer[:at]
-        self._chunk_at = 0
-        return False
-
 
 class Http11Transport(httpx.AsyncBaseTransport):
-    """httpx transport: HTTP/1.1 keep-alive pool of at most `max_connections` sockets."""
+    """httpx transport: HTTP/1.1 keep-alive pool of at most `max_connections` sockets.
 
-    def __init__(self, *, ssl_context: ssl.SSLContext, max_connections: int) -> None:
+    `now` (seconds, monotonic) is the clock for keep-alive expiry; default the running loop's.
+    """
+
+    def __init__(
+        self,
+        *,
+        ssl_context: ssl.SSLContext,
+        max_connections: int,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        keepalive_expiry_s: float = DEFAULT_KEEPALIVE_EXPIRY_S,
+        now: Callable[[], float] | None = None,
+    ) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections must be >= 1, got {max_connections}")
+        if max_response_bytes < 1:
+            raise ValueError(f"max_response_bytes must be >= 1, got {max_response_bytes}")
+        if not keepalive_expiry_s > 0:
+            raise ValueError(f"keepalive_expiry_s must be > 0, got {keepalive_expiry_s}")
         self._ssl = ssl_context
         self._max = max_connections
+        self._max_body = max_response_bytes
+        self._expiry_s = keepalive_expiry_s
+        self._now = now
         self._open = 0  # sockets open or being opened
-        self._idle: dict[PoolKey, list[_Connection]] = {}
+        self._idle: dict[PoolKey, deque[_Connection]] = {}  # oldest first
         self._waiters: deque[tuple[PoolKey, asyncio.Future[_Connection | None]]] = deque()
         self._closed = False
 
     def statistics(self) -> dict[str, int]:
-        """Open sockets, idle ones, and callers queued for a socket."""
-        idle = sum(len(conns) for conns in self._idle.values())
+        """Open sockets, idle ones still usable, and callers queued for a socket."""
+        idle = sum(1 for conns in self._idle.values() for conn in conns if not conn.closed)
         return {"open": self._open, "idle": idle, "waiting": len(self._waiters)}
 
     async def aclose(self) -> None:
@@ -320,31 +283,51 @@ class Http11Transport(httpx.AsyncBaseTransport):
         """
         if self._closed:
             raise RuntimeError("the transport is closed")
-        for attempt in (0, 1):
+        for _ in range(MAX_STALE_RESENDS):
             conn = await self._acquire(key, request, timeouts)
-            reused = conn.uses > 0
+            waiter = conn.send(data, expect_body)
+            if waiter is None:  # found closed before anything was written: provably never sent
+                self._release(conn, False)
+                continue
             answer: Answer | None = None
             try:
-                waiter = conn.send(data, expect_body)
+                if conn.paused:
+                    await self._drain(conn, timeouts.get("write"), request)
                 async with asyncio.timeout(timeouts.get("read")):
                     answer = await waiter
             except TimeoutError:
                 raise httpx.ReadTimeout(
                     "timed out waiting for the answer", request=request()
                 ) from None
-            except ConnectionResetError as exc:
-                if attempt == 0 and reused and not conn.received:
-                    continue  # the server had closed the idle socket: once more, fresh
-                raise httpx.RemoteProtocolError(str(exc), request=request()) from None
-            except _ProtocolViolation as exc:
-                raise httpx.RemoteProtocolError(str(exc), request=request()) from None
-            except OSError as exc:
-                detail = str(exc) or type(exc).__name__
-                raise httpx.WriteError(detail, request=request()) from None
+            except httpx.RemoteProtocolError as exc:  # framing, cap, outcome unknown
+                exc.request = request()
+                raise
+            except _Closed as exc:
+                raise OutcomeUnknownError(f"outcome unknown: {exc}", request=request()) from None
             finally:
+                if answer is None:
+                    if not waiter.done():
+                        waiter.cancel()
+                    elif not waiter.cancelled():
+                        waiter.exception()  # retrieved: the error raised here is its outcome
                 self._release(conn, answer is not None and answer.keep_alive)
             return answer
-        raise AssertionError("unreachable")  # pragma: no cover
+        raise httpx.ConnectError(
+            f"{key[1]}:{key[2]} closed {MAX_STALE_RESENDS} connections before a request could "
+            "be written",
+            request=request(),
+        )
+
+    async def _drain(
+        self, conn: _Connection, timeout_s: float | None, request: Callable[[], httpx.Request]
+    ) -> None:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await conn.drained()
+        except TimeoutError:
+            raise httpx.WriteTimeout(
+                "timed out writing the request (the server is not reading)", request=request()
+            ) from None
 
     # -- the pool ---------------------------------------------------------------------------
 
@@ -355,11 +338,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
         timeouts: Mapping[str, float | None],
     ) -> _Connection:
         idle = self._idle.get(key)
-        while idle:
-            conn = idle.pop()
-            if not conn.closed:
+        if idle:
+            conn = self._take_idle(idle)
+            if conn is not None:
                 return conn
-            self._open -= 1
         if self._open >= self._max and not self._close_other_idle(key):
             future: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
             self._waiters.append((key, future))
@@ -386,11 +368,28 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._give_back(None)
             raise
 
+    def _take_idle(self, idle: deque[_Connection]) -> _Connection | None:
+        """The most recently used live socket; expired and closed ones are closed and dropped."""
+        oldest_allowed = self._time(idle[0]) - self._expiry_s
+        while idle and idle[0].idle_since < oldest_allowed:  # sweep the expired, oldest first
+            idle.popleft().close()
+            self._open -= 1
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                return conn
+            self._open -= 1
+        return None
+
+    def _time(self, conn: _Connection) -> float:
+        """Monotonic seconds: the injected clock, else the connection's event loop's."""
+        return self._now() if self._now is not None else conn.loop.time()
+
     def _close_other_idle(self, key: PoolKey) -> bool:
         """At the cap with idle sockets to other hosts: close one, keeping the slot."""
         for other, conns in self._idle.items():
             if other != key and conns:
-                conns.pop(0).close()
+                conns.popleft().close()
                 self._open -= 1
                 return True
         return False
@@ -400,8 +399,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
     ) -> _Connection:
         scheme, host, port = key
         tls = scheme == b"https"
-        conn = _Connection(key)
         loop = asyncio.get_running_loop()
+        conn = _Connection(key, loop, self._max_body)
         try:
             async with asyncio.timeout(timeout_s):
                 await loop.create_connection(
@@ -444,5 +443,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
             return
         if conn is None:
             self._open -= 1
-        else:
-            self._idle.setdefault(conn.key, []).append(conn)
+            return
+        conn.idle_since = self._time(conn)
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = deque()
+        idle.append(conn)

@@ -24,8 +24,8 @@ PURE = {
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
 }  # fmt: skip
 EDGES = {
-    "clock", "transport", "http11", "client", "merchant", "driver", "scheduler", "logs",
-    "serving", "webhooks", "fleetrun", "fleetview", "livemap", "sandbox", "sandbox.app",
+    "clock", "transport", "http11", "http11_parser", "client", "merchant", "driver", "scheduler",
+    "logs", "serving", "webhooks", "fleetrun", "fleetview", "livemap", "sandbox", "sandbox.app",
     "sandbox.webhook_sender", "bridge.outbox", "bridge.sources", "bridge.replay",
     "bridge.sender", "bridge.daemon",
 }  # fmt: skip
