@@ -632,13 +632,19 @@ class Driver:
             await self._cancel_given_up(task_id)
 
     async def _give_up_overdue(self, backlog: Backlog[_Job], exc: ApiUnavailable) -> None:
-        """Nothing went out for give_up_after_s: give up the waiting orders, abandon the
-        cancels that waited as long, and start the clock again for what is left."""
-        for entry in backlog.drop_cleanups():
-            log.warning("cancel_abandoned", driver_id=self.driver_id, order_id=entry.task_id)
-            self._stats.record_cancel_after_give_up(cancelled=False)
+        """Nothing went out for give_up_after_s: give up the waiting orders (their cancels wait
+        for the API) and start the clock again for what is left. A stopping driver abandons
+        the cancels that waited as long."""
+        if self._closing:
+            for entry in backlog.drop_cleanups():
+                log.warning("cancel_abandoned", driver_id=self.driver_id, order_id=entry.task_id)
+                self._stats.record_cancel_after_give_up(cancelled=False)
         for task_id in backlog.orders():
-            head = next(e for e in backlog.entries if e.task_id == task_id)
+            head = next(
+                e
+                for e in backlog.entries
+                if e.task_id == task_id and e.kind in (EntryKind.LIFECYCLE, EntryKind.EXTRA)
+            )
             await self._give_up(task_id, head.endpoint, exc, "no_progress", head.payload.command)
             await self._cancel_given_up(task_id)
         backlog.progress(self._clock.monotonic())

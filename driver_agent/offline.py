@@ -19,11 +19,12 @@ Rules:
   curve (`base_s * 2**(retries + failures)`, at most `cap_s`), with jitter in [half, full], never
   under the server's Retry-After and never under `base_s`: no tight loop.
 - **Give-up.** An order is given up only when no call went out for `give_up_after_s` (real
-  seconds; `overdue`) or when the API refused one of its lifecycle calls for good (4xx). A given
-  -up order is cancelled on the API side when possible: the cancel is a `cleanup` entry that
-  waits its own `give_up_after_s` and then is abandoned. Refused lifecycle calls of `start_task`,
-  `checkin`, `checkout` and `end_task` lead to a cancel; a refused `assign_driver` does not (the
-  order may be someone else's), nor a refused cancel.
+  seconds; `overdue`) or when the API refused one of its lifecycle calls for good (4xx). A
+  given-up order is cancelled on the API side when possible: the cancel is a `cleanup` entry
+  that waits for the API like any call (a driver that is stopping abandons it once it waited
+  `give_up_after_s`). Refused lifecycle calls of `start_task`, `checkin`, `checkout` and
+  `end_task` lead to a cancel; a refused `assign_driver` does not (the order may be someone
+  else's), nor a refused cancel.
 
 Memory: nothing exists while the API is healthy; a backlog is a list of small entries.
 """

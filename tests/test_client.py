@@ -33,6 +33,7 @@ from driver_agent.errors import (
     AuthError,
     ConfigError,
     ForbiddenError,
+    OutcomeUnknown,
     RejectedError,
 )
 from driver_agent.model import NoteKind, Secret, StopKind, TaskStatus
@@ -848,3 +849,232 @@ async def test_sandbox_429_is_retried_after_retry_after(
     assert budget.limit is not None
     assert budget.remaining is not None
     assert budget.remaining < budget.limit
+
+
+# -- outcome unknown, resend and reconciliation ----------------------------------------------
+
+
+async def test_a_lifecycle_call_whose_answer_was_lost_is_reconciled_not_applied_twice(
+    fleet: FakeFleet, clock: VirtualClock
+) -> None:
+    """A 502 after the API applied the check-in, then the resend is refused as a repeat."""
+    seen: list[tuple[str, bool]] = []
+    fleet.script(
+        Fault(502, {"message": "bad gateway"}),
+        Fault(200, {"success": False, "rc": 1, "message": "Already checked in at pickup"}),
+    )
+    config = _config(fleet.url)
+    async with open_fleet_client(
+        config, clock, on_retry=lambda e, reconciled: seen.append((e, reconciled))
+    ) as client:
+        view = await client.checkin(31, kind=StopKind.PICKUP)
+        stats = client.statistics()
+    assert (view.task_id, view.status) == (31, TaskStatus.CHECKED_IN)
+    assert fleet.endpoints_called() == ["checkin", "checkin"]
+    assert (stats.retries, stats.reconciled) == (1, 1)
+    assert seen == [("checkin", False), ("checkin", True)]
+
+
+@pytest.mark.parametrize(
+    ("first", "refusal"),
+    [
+        pytest.param(Fault(429, {}), "Already checked in at pickup", id="429 was never applied"),
+        pytest.param(None, "Already checked in at pickup", id="no earlier attempt"),
+        pytest.param(Fault(503, {}), "Can not checkin of a done task", id="not the target state"),
+    ],
+)
+async def test_a_refusal_is_a_refusal_unless_an_earlier_attempt_may_have_been_applied(
+    fleet: FakeFleet, clock: VirtualClock, first: Fault | None, refusal: str
+) -> None:
+    if first is not None:
+        fleet.script(first)
+    fleet.script(Fault(200, {"success": False, "message": refusal}))
+    async with open_fleet_client(_config(fleet.url), clock) as client:
+        with pytest.raises(RejectedError) as caught:
+            await client.checkin(32, kind=StopKind.PICKUP)
+        assert client.statistics().reconciled == 0
+    assert caught.value.message == refusal
+
+
+async def test_retries_running_out_on_a_maybe_applied_call_raise_outcome_unknown_and_a_later_resend_reconciles(  # noqa: E501
+    fleet: FakeFleet, clock: VirtualClock
+) -> None:
+    fleet.script(*[Fault(500, {"message": "boom"})] * 4)
+    async with open_fleet_client(_config(fleet.url, max_retries=3), clock) as client:
+        with pytest.raises(OutcomeUnknown) as caught:
+            await client.end_task(33)
+        # the caller (a driver after the outage) sends the same call again, later
+        fleet.script(Fault(200, {"success": False, "message": "Can not end of a done task"}))
+        done = await client.end_task(33)
+        # a further refusal of the same call, with nothing unknown any more, is a refusal
+        fleet.script(Fault(200, {"success": False, "message": "Can not end of a done task"}))
+        with pytest.raises(RejectedError):
+            await client.end_task(33)
+        stats = client.statistics()
+    assert caught.value.status == 500
+    assert done.status is TaskStatus.DONE
+    assert stats.reconciled == 1
+
+
+async def test_a_location_update_is_resent_freely_and_never_reported_as_outcome_unknown(
+    fleet: FakeFleet, clock: VirtualClock
+) -> None:
+    fleet.script(*[Fault(500, {"message": "boom"})] * 4)
+    async with open_fleet_client(_config(fleet.url, max_retries=3), clock) as client:
+        with pytest.raises(ApiUnavailable) as caught:
+            await client.update_driver_location(user_id=1, lat=1.0, lng=2.0, reported_time_ms=5)
+    assert type(caught.value) is ApiUnavailable
+
+
+async def test_a_connection_refused_is_never_sent_not_outcome_unknown(clock: VirtualClock) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = _config(f"http://127.0.0.1:{port}", max_retries=0, token_url="")
+    async with open_fleet_client(config, clock) as client:
+        with pytest.raises(ApiUnavailable) as caught:
+            await client.checkin(1)
+    assert type(caught.value) is ApiUnavailable
+
+
+async def test_the_same_note_sent_twice_carries_the_same_external_id(
+    fleet: FakeFleet, clock: VirtualClock
+) -> None:
+    async with open_fleet_client(_config(fleet.url), clock) as client:
+        for _ in range(2):
+            await client.create_note(9, Note.text_note("left at door"), reported_time_ms=7)
+        await client.create_note(9, Note.text_note("other"), reported_time_ms=7)
+    keys = [body["external_id"] for name, body, _ in fleet.calls if name == "create_note"]
+    assert keys[0] == keys[1] != keys[2]
+    assert keys[0].startswith("da-note-")
+
+
+async def _walk_to_dropoff(client: FleetClient, task_id: int, driver: str) -> None:
+    await client.assign_driver(task_id, user=DriverProfile(driver))
+    await client.start_task(task_id)
+    await client.checkin(task_id, kind=StopKind.PICKUP)
+    await client.checkout(task_id, kind=StopKind.PICKUP)
+    await client.checkin(task_id, kind=StopKind.DROPOFF)
+
+
+async def test_an_end_task_applied_but_answer_lost_ends_as_success_and_the_sandbox_applied_it_once(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    async with open_fleet_client(_sandbox_config(sandbox_url), clock) as client:
+        await _walk_to_dropoff(client, task_id, "d-lost")
+        await client.checkout(task_id, kind=StopKind.DROPOFF)
+        fault = {"lose_answer": True, "count": 1, "paths": ["/open_fleet_services/end_task"]}
+        await _sandbox(sandbox_url, "/_sandbox/faults", fault)
+        done = await client.end_task(task_id)
+        stats = client.statistics()
+    state = await _sandbox(sandbox_url, "/_sandbox/state")
+    [order] = [o for o in state["orders"] if o["task_id"] == task_id]
+    assert done.status is TaskStatus.DONE
+    assert (stats.retries, stats.reconciled) == (1, 1)
+    assert order["status_name"] == "done"
+    assert order["transitions"] == [
+        "assign_driver", "start_task", "checkin:pickup", "checkout:pickup", "checkin:dropoff",
+        "checkout:dropoff", "end_task",
+    ]  # fmt: skip
+    assert state["repeats"] == {str(task_id): {"end_task": 1}}
+    assert state["calls"]["/open_fleet_services/end_task"]["by_status"] == {"503": 1, "200": 1}
+
+
+async def test_a_note_whose_answer_was_lost_is_kept_once_by_the_sandbox(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    async with open_fleet_client(_sandbox_config(sandbox_url), clock) as client:
+        await _walk_to_dropoff(client, task_id, "d-note")
+        fault = {"lose_answer": True, "count": 1, "paths": ["/open_fleet_services/create_note"]}
+        await _sandbox(sandbox_url, "/_sandbox/faults", fault)
+        answer = await client.create_note(
+            task_id, Note.signature(PNG, "B. Doe"), kind=StopKind.DROPOFF, reported_time_ms=1
+        )
+    state = await _sandbox(sandbox_url, "/_sandbox/state")
+    [order] = [o for o in state["orders"] if o["task_id"] == task_id]
+    assert answer["success"] is True
+    assert order["notes"] == 1
+    assert state["repeats"] == {str(task_id): {"create_note": 1}}
+
+
+class _LosingProxy:
+    """A raw-socket proxy to the sandbox that forwards each request and, for the first
+    `lose` requests to `path`, closes the connection instead of answering: the request was
+    applied, the answer never came (every answer it does give says Connection: close)."""
+
+    def __init__(self, upstream: str, path: str, lose: int) -> None:
+        self.upstream = httpx.URL(upstream)
+        self.path = path
+        self.lose = lose
+        self.lost = 0
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            with conn:
+                self._one(conn)
+
+    def _one(self, conn: socket.socket) -> None:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return
+            data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = dict(line.split(": ", 1) for line in lines[1:] if ": " in line)
+        length = int({k.lower(): v for k, v in headers.items()}.get("content-length", "0"))
+        while len(body) < length:
+            body += conn.recv(65536)
+        forwarded = {
+            k: v for k, v in headers.items() if k.lower() in ("authorization", "content-type")
+        }
+        with httpx.Client(base_url=self.upstream, trust_env=False) as upstream:
+            answer = upstream.request(method, target, content=body, headers=forwarded)
+        if target == self.path and self.lost < self.lose:
+            self.lost += 1
+            return  # applied upstream; the connection closes without a byte of answer
+        payload = answer.content
+        conn.sendall(
+            f"HTTP/1.1 {answer.status_code} OK\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n".encode()
+            + payload
+        )
+
+    def close(self) -> None:
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+async def test_a_checkin_whose_connection_died_after_it_was_applied_is_reconciled(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    proxy = _LosingProxy(sandbox_url, "/open_fleet_services/checkin", lose=1)
+    try:
+        config = _sandbox_config(proxy.url, transport="builtin", allow_insecure_http=True)
+        async with open_fleet_client(config, clock) as client:
+            await client.assign_driver(task_id, user=DriverProfile("d-proxy"))
+            await client.start_task(task_id)
+            arrived = await client.checkin(task_id, kind=StopKind.PICKUP)
+            stats = client.statistics()
+    finally:
+        proxy.close()
+    state = await _sandbox(sandbox_url, "/_sandbox/state")
+    [order] = [o for o in state["orders"] if o["task_id"] == task_id]
+    assert proxy.lost == 1
+    assert arrived.status is TaskStatus.CHECKED_IN
+    assert stats.reconciled == 1
+    assert order["transitions"] == ["assign_driver", "start_task", "checkin:pickup"]
+    assert state["repeats"] == {str(task_id): {"checkin:pickup": 1}}

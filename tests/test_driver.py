@@ -77,11 +77,16 @@ class Walk:
 
 @asynccontextmanager
 async def walk(
-    url: str, network: RoadNetwork, *, seed: int = 3, window_in_s: float | None = None
+    url: str,
+    network: RoadNetwork,
+    *,
+    seed: int = 3,
+    window_in_s: float | None = None,
+    **api: Any,
 ) -> AsyncIterator[Walk]:
     clock = VirtualClock(start=START_S)
     config = ApiConfig(
-        api_url=url, client_id="sandbox-fleet", client_secret=Secret("sandbox-fleet-secret")
+        api_url=url, client_id="sandbox-fleet", client_secret=Secret("sandbox-fleet-secret"), **api
     )
     proof = ProofAssets(
         Note.photo((ASSETS / "photo.jpg").read_bytes()),
@@ -251,3 +256,117 @@ async def test_an_early_driver_waits_for_the_delivery_window(
     assert dropoff_out >= (START_S + 3 * 3600) * 1000
     [mine] = w.stats.statistics().drivers
     assert mine.gaps_over_limit == 0  # it kept pinging while it waited
+
+
+# -- the API goes away ---------------------------------------------------------------------------
+
+HAPPY_PATH = [
+    "assign_driver", "start_task", "checkin:pickup", "checkout:pickup", "checkin:dropoff",
+    "checkout:dropoff", "end_task",
+]  # fmt: skip
+
+
+async def fault(w: Walk, body: dict[str, Any]) -> None:
+    (await w.http.post(w.url + "/_sandbox/faults", json=body)).raise_for_status()
+
+
+def outage(state: DriverState, seconds: float) -> Callable[[Walk], Awaitable[None]]:
+    """Every API call answers 503 for `seconds` of simulated time once the driver is in
+    `state`."""
+
+    async def go(w: Walk) -> None:
+        await wait_for_state(w, state, step_s=1.0)
+        await fault(w, {"status": 503, "duration_s": 1e9})
+        await w.clock.sleep(seconds)
+        await fault(w, {"clear": True})
+
+    return go
+
+
+async def test_an_outage_mid_order_is_ridden_out_every_call_once_seen_as_latency(
+    sandbox: str, network: RoadNetwork
+) -> None:
+    async with walk(sandbox, network) as w:  # the dropoff is reached while the API is away
+        await run_driver(w, during=outage(DriverState.EN_ROUTE_TO_DROPOFF, 150.0))
+        order = await w.sandbox_order()
+        state = await w.state()
+    assert w.driver.lifecycle.state is DriverState.DONE
+    assert order["status_name"] == "done"
+    assert order["transitions"] == HAPPY_PATH
+    stats = w.stats.statistics()
+    assert stats.totals.orders == {"completed": 1}
+    assert stats.totals.errors == 0  # an outage is latency and retries, not failures
+    outage_seen = stats.resilience
+    assert outage_seen.queued_calls > outage_seen.queued_locations > 5  # the check-in waited
+    assert outage_seen.thinned_locations > 0
+    assert outage_seen.retries > 3
+    assert outage_seen.given_up == 0
+    checkin = next(e for e in stats.endpoints if e.endpoint == "checkin")
+    assert checkin.count == 2
+    assert checkin.latency_ms.max >= 20_000.0  # it waited for the API, from its scheduled time
+    [driver] = state["drivers"]
+    assert driver["gaps_over_30s"] == 0  # thinned positions keep the 30 s cadence
+    assert driver["out_of_order"] == 0
+
+
+async def test_an_outage_longer_than_give_up_after_s_fails_the_order_and_cancels_it_after(
+    sandbox: str, network: RoadNetwork
+) -> None:
+    async with walk(sandbox, network, give_up_after_s=120.0) as w:
+        await run_driver(w, during=outage(DriverState.EN_ROUTE_TO_DROPOFF, 200.0))
+        order = await w.sandbox_order()
+    assert order["status_name"] == "cancelled"  # not left checked out of the pickup, silently
+    assert order["transitions"][-1] == "cancel_delivery"
+    stats = w.stats.statistics()
+    assert stats.totals.orders == {"failed": 1}
+    resilience = stats.resilience
+    assert (resilience.given_up, resilience.cancelled_after_give_up) == (1, 1)
+    [given_up] = resilience.given_up_orders
+    assert (given_up.task_id, given_up.status, given_up.reason) == (
+        w.order.task_id,
+        503,
+        "no_progress",
+    )
+    assert "sandbox fault: HTTP 503" in given_up.message
+
+
+async def test_a_lifecycle_call_refused_for_good_gives_the_order_up_and_cancels_it(
+    sandbox: str, network: RoadNetwork
+) -> None:
+    async def refuse_the_dropoff_checkin(w: Walk) -> None:
+        await wait_for_state(w, DriverState.EN_ROUTE_TO_DROPOFF, step_s=1.0)
+        paths = ["/open_fleet_services/checkin"]
+        await fault(w, {"status": 400, "count": 1, "paths": paths})
+
+    async with walk(sandbox, network) as w:
+        await run_driver(w, during=refuse_the_dropoff_checkin)
+        order = await w.sandbox_order()
+    assert w.driver.lifecycle.state is DriverState.FAILED
+    assert order["status_name"] == "cancelled"
+    stats = w.stats.statistics()
+    [given_up] = stats.resilience.given_up_orders
+    assert (given_up.endpoint, given_up.status, given_up.reason) == ("checkin", 400, "refused")
+    assert stats.resilience.cancelled_after_give_up == 1
+
+
+async def test_a_checkout_applied_but_answer_lost_is_one_transition_for_the_sandbox(
+    sandbox: str, network: RoadNetwork
+) -> None:
+    async def lose_answers(w: Walk) -> None:
+        await wait_for_state(w, DriverState.AT_PICKUP, step_s=1.0)
+        for endpoint in ("checkout", "checkin", "end_task"):
+            paths = [f"/open_fleet_services/{endpoint}"]
+            await fault(w, {"lose_answer": True, "count": 1, "paths": paths})
+
+    async with walk(sandbox, network) as w:
+        await run_driver(w, during=lose_answers)
+        order = await w.sandbox_order()
+        state = await w.state()
+    assert order["transitions"] == HAPPY_PATH
+    assert state["repeats"][str(w.order.task_id)] == {
+        "checkout:pickup": 1,
+        "checkin:dropoff": 1,
+        "end_task": 1,
+    }
+    assert w.stats.statistics().resilience.reconciled == 3
+    assert w.stats.statistics().totals.orders == {"completed": 1}
