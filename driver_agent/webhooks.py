@@ -14,9 +14,11 @@ Replies follow fleet-api.md §8, all HTTP 200 when handled: Delivery Created get
 task ids are unique in its account, so this never collides across runs, and a Delivery Created
 that Bringg sends again after a restart gets the same id, as it should), an
 undrivable order (way point without coordinates) gets `{"success": false, "error_message"}`.
-A full sink is waited on for at most `busy_timeout_s` (well inside Bringg's 30 s), then Delivery
-Created and Return Delivery Created are refused with `"fleet busy"` (HTTP 200, the documented
-rejection) and the other webhooks get a 503 so that Bringg retries them. Bringg retries Delivery
+A full sink is waited on for at most `busy_timeout_s` (well inside Bringg's 30 s); then, or at
+once when an async sink fails with our own error (the bridge's outbox unwritable, say: a warning,
+no traceback), Delivery Created and Return Delivery Created are refused with `"fleet busy"`
+(HTTP 200, the documented rejection) and the other webhooks get a 503 so that Bringg retries
+them. Bringg retries Delivery
 Created: a repeated `id` gets the same `delivery_id` and is not handed over twice (likewise
 `return_task_id`).
 """
@@ -40,7 +42,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from driver_agent.clock import Clock, RealClock
-from driver_agent.errors import ConfigError
+from driver_agent.errors import ConfigError, DriverAgentError
 from driver_agent.jsonbody import BodyError, CappedBody, check_json_content_type
 from driver_agent.webhook_payloads import (
     DeliveryCreated,
@@ -192,7 +194,11 @@ class _Handler:
         """Offer the event, retrying a full sink until `busy_timeout_s` of real time passed."""
         if self.handled is not None:
             with anyio.move_on_after(self.settings.busy_timeout_s):
-                return _Offer.TAKEN if await self.handled(event) else _Offer.BUSY
+                try:
+                    return _Offer.TAKEN if await self.handled(event) else _Offer.BUSY
+                except DriverAgentError as exc:  # the bridge's outbox, say: Bringg retries
+                    log.warning("webhook_not_stored", webhook=type(event).__name__, error=str(exc))
+                    return _Offer.BUSY
             return _Offer.BUSY
         deadline = self.clock.monotonic() + self.settings.busy_timeout_s
         while True:
