@@ -163,6 +163,7 @@ class _Ended:
     outcome: str
     stage_durations_s: dict[str, float]
     distance_m: float
+    at: float
 
 
 @dataclass(order=True, slots=True)
@@ -837,8 +838,7 @@ class Driver:
 
     def _finish(self, order: Order, outcome: str, at: float) -> None:
         self._close_leg(at)
-        self._stats.driver_busy(self.driver_id, False, _ms(at))
-        ended = _Ended(order, outcome, self.lifecycle.stage_durations_s(), self._distance_m)
+        ended = _Ended(order, outcome, self.lifecycle.stage_durations_s(), self._distance_m, at)
         self._distance_m = 0.0
         self._next_ping = at + self._ctx.config.idle_ping_interval_s
         backlog = self._backlog
@@ -850,7 +850,10 @@ class Driver:
     def _report_end(self, ended: _Ended, outcome: str) -> None:
         """The order's outcome, for the stats, the log and the fleet (a new order may follow)."""
         order = ended.order
-        self._stats.record_order(self.driver_id, outcome, ended.stage_durations_s, ended.distance_m)
+        stats = self._stats
+        # busy until here: the order's queued positions counted in its ping cadence
+        stats.driver_busy(self.driver_id, False, _ms(ended.at))
+        stats.record_order(self.driver_id, outcome, ended.stage_durations_s, ended.distance_m)
         log.info(
             "order_finished",
             driver_id=self.driver_id,
