@@ -45,11 +45,15 @@ _LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class BodyError(ConfigError):
-    """A request body refused: `status` is the HTTP answer (400, 413 or 415)."""
+    """A request body refused: `status` is the HTTP answer (400, 413 or 415); `line` is the
+    line of a JSON syntax error, when there is one."""
 
-    def __init__(self, status: int, message: str, where: str = "body") -> None:
+    def __init__(
+        self, status: int, message: str, where: str = "body", line: int | None = None
+    ) -> None:
         super().__init__(where, message)
         self.status = status
+        self.line = line
 
 
 class CappedBody:
@@ -120,7 +124,9 @@ def decode_json_text(text: str, *, max_depth: int = MAX_DEPTH) -> object:
         )
     except json.JSONDecodeError as exc:
         raise BodyError(
-            400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+            400,
+            f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",
+            line=exc.lineno,
         ) from None
     except RecursionError:  # pragma: no cover - _check_depth stops this long before
         raise BodyError(400, f"JSON nested deeper than {max_depth} levels") from None

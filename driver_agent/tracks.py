@@ -15,7 +15,6 @@ Pure apart from `load_track`, which reads the one file it is given.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from shapely.geometry import LineString
 from driver_agent.errors import TrackError
 from driver_agent.geo import LocalProjection, check_lat_lng, destination, haversine_m, interpolate
 from driver_agent.gpx import parse_gpx_points, parse_time
+from driver_agent.jsonbody import BodyError, decode_json_text
 from driver_agent.roadclass import STRAIGHT_LINE_CLASS
 
 MAX_PLAUSIBLE_SPEED_MPS = 70.0
@@ -294,9 +294,10 @@ def parse_geojson(text: str, source: str = "<geojson>") -> Track:
     vertex), `road_classes` and `speed_limits_kph` (one per segment), `junctions` (vertex indices).
     """
     try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise TrackError(f"{source}:{e.lineno}", f"invalid JSON: {e.msg}") from None
+        doc = decode_json_text(text)
+    except BodyError as e:  # also nesting deeper than 64 and numbers past jsonbody's bounds
+        where = source if e.line is None else f"{source}:{e.line}"
+        raise TrackError(where, f"invalid JSON: {e.message}") from None
     points: list[tuple[float, float]] = []
     times: list[float] | None = []
     classes: list[str] = []
@@ -360,8 +361,9 @@ def parse_geojson(text: str, source: str = "<geojson>") -> Track:
             limits.extend(float(v or 0.0) / 3.6 for v in sl)
         except (TypeError, ValueError):
             raise _feature_error(source, index, "speed_limits_kph must be numbers") from None
-        for j in props.get("junctions") or []:
-            if isinstance(j, int) and 0 <= j < n:
+        raw_junctions = props.get("junctions")
+        for j in raw_junctions if isinstance(raw_junctions, list) else []:
+            if isinstance(j, int) and not isinstance(j, bool) and 0 <= j < n:
                 junctions.append(base + j)
     if not points:
         raise TrackError(source, "no LineString or MultiLineString feature with coordinates")
