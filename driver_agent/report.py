@@ -14,6 +14,10 @@ timeline: [{start_s, count, errors, p50_ms, p95_ms}]     per bucket_s of real ru
 drivers: [{driver_id, orders: {<outcome>: n}, distance_m, max_gap_s, gaps_over_limit, pings}]
 stages_s: {<stage>: {count, p50, p95, max}}              lifecycle stages, simulated seconds
 ping_lateness_ms: {count, p50, p99, max}                 how late pings left after their tick
+resilience: {retries, reconciled, queued_calls, queued_locations, thinned_locations,
+             dropped_locations, given_up, cancelled_after_give_up, cancel_failed,
+             given_up_orders: [{driver_id, task_id, endpoint, status, message, reason}]}
+                                                         how the run rode out API trouble
 ```
 """
 
@@ -90,6 +94,13 @@ class Totals:
     relocations: int = 0
     requests: int = 0
     errors: int = 0
+    retries: int = 0  # resends (the client's and the drivers' backlogs)
+    reconciled: int = 0  # resends the API had already applied: success, counted once
+    queued_calls: int = 0  # calls that waited for the API in a driver's backlog
+    queued_locations: int = 0
+    thinned_locations: int = 0
+    given_up: int = 0  # orders given up (failed), each with its last error
+    cancelled_after_give_up: int = 0
 
     @property
     def error_rate(self) -> float | None:
@@ -125,6 +136,7 @@ def totals_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = No
     (the snapshot counts only orders that ended); reassigned orders are not counted twice."""
     totals: Mapping[str, Any] = stats.get("totals") or {}
     orders = OrderCounts.from_outcomes(totals.get("orders") or {})
+    outage: Mapping[str, Any] = stats.get("resilience") or {}
     return Totals(
         orders_total=orders.total if orders_total is None else orders_total,
         orders_done=orders.completed,
@@ -134,6 +146,13 @@ def totals_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = No
         relocations=int(totals.get("relocations") or 0),
         requests=int(totals.get("calls") or 0),
         errors=int(totals.get("errors") or 0),
+        retries=int(outage.get("retries") or 0),
+        reconciled=int(outage.get("reconciled") or 0),
+        queued_calls=int(outage.get("queued_calls") or 0),
+        queued_locations=int(outage.get("queued_locations") or 0),
+        thinned_locations=int(outage.get("thinned_locations") or 0),
+        given_up=int(outage.get("given_up") or 0),
+        cancelled_after_give_up=int(outage.get("cancelled_after_give_up") or 0),
     )
 
 
@@ -240,6 +259,13 @@ def report_dict(report: RunReport) -> dict[str, Any]:
             "requests": report.totals.requests,
             "errors": report.totals.errors,
             "error_rate": report.totals.error_rate,
+            "retries": report.totals.retries,
+            "reconciled_retries": report.totals.reconciled,
+            "queued_calls": report.totals.queued_calls,
+            "queued_locations": report.totals.queued_locations,
+            "thinned_locations": report.totals.thinned_locations,
+            "orders_given_up": report.totals.given_up,
+            "cancelled_after_give_up": report.totals.cancelled_after_give_up,
         },
         "thresholds": [result.to_dict() for result in report.thresholds],
         "events_by_kind": kinds,
@@ -268,6 +294,21 @@ def render_summary(report: RunReport) -> str:
         f"{t.orders_failed} failed; drivers {t.drivers}; relocations {t.relocations}",
         f"requests {t.requests:,}, errors {t.errors:,} ({fmt_pct(t.error_rate)})",
     ]
+    if t.retries or t.queued_calls or t.given_up or t.reconciled:
+        lines.append(
+            f"outages  retries {t.retries:,} ({t.reconciled:,} reconciled); "
+            f"queued {t.queued_calls:,} calls, {t.queued_locations:,} locations "
+            f"({t.thinned_locations:,} thinned); given up {t.given_up:,} "
+            f"({t.cancelled_after_give_up:,} cancelled)"
+        )
+    outage: Mapping[str, Any] = report.stats.get("resilience") or {}
+    for given_up in outage.get("given_up_orders") or ():
+        status = given_up.get("status")
+        lines.append(
+            f"given up order {given_up.get('task_id')} ({given_up.get('driver_id')}): "
+            f"{given_up.get('endpoint')} -> {'no answer' if status is None else status}: "
+            f"{given_up.get('message')} [{given_up.get('reason')}]"
+        )
     worst, over, driver = worst_ping_gap(report.stats)
     if worst is None:
         lines.append("ping gap -")

@@ -169,6 +169,14 @@ def _cards(doc: Mapping[str, Any]) -> str:
         ),
         _card("Drivers", f"{t['drivers']:,}", f"{t['relocations']:,} relocations"),
         _card("Requests", f"{t['requests']:,}", f"{t['errors']:,} errors"),
+        _card(
+            "Retries",
+            f"{t.get('retries', 0):,}",
+            f"{t.get('reconciled_retries', 0):,} reconciled, "
+            f"{t.get('queued_calls', 0):,} calls queued, "
+            f"{t.get('orders_given_up', 0):,} orders given up",
+            "bad" if t.get("orders_given_up") else "",
+        ),
         _card("Error rate", fmt_pct(rate), "", "bad" if rate else "good" if rate == 0 else ""),
         _card(
             "p95 latency",

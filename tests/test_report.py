@@ -25,7 +25,7 @@ from driver_agent.report import (
     totals_from_stats,
     write_report,
 )
-from driver_agent.stats import StatsCollector
+from driver_agent.stats import GivenUpOrder, StatsCollector
 from driver_agent.thresholds import evaluate, metrics_from_stats, parse_thresholds
 
 if TYPE_CHECKING:
@@ -345,3 +345,47 @@ def test_summary_has_an_all_row_only_when_the_snapshot_has_run_wide_latency() ->
     summary = render_summary(_report(stats=stats))
     row = next(line for line in summary.splitlines() if line.startswith("all "))
     assert row.split() == ["all", "420", "4", "21.0", "57.0", "250", "290"]
+
+
+# ----------------------------------------------------------------------------- API trouble
+
+
+def _outage_report() -> RunReport:
+    stats = StatsCollector()
+    stats.record_call("checkin", 61_000.0, None, at_s=1.0)
+    for _ in range(7):
+        stats.record_retry("checkin")
+    stats.record_retry("checkin", reconciled=True)
+    stats.record_queued("update_driver_location", location=True)
+    stats.record_queued("checkin", location=False)
+    stats.record_backlog(thinned=3)
+    stats.record_given_up(GivenUpOrder("d-9", 77, "checkout", 400, "Can not checkout", "refused"))
+    stats.record_cancel_after_give_up(cancelled=True)
+    stats.record_order("d-9", "failed", {}, 0.0)
+    data = stats.statistics().to_dict()
+    return _report(stats=data, totals=totals_from_stats(data))
+
+
+def test_an_outage_shows_as_retries_and_given_up_orders_with_their_last_error() -> None:
+    report = _outage_report()
+    doc = report_dict(report)
+    assert {k: doc["totals"][k] for k in ("retries", "reconciled_retries", "orders_given_up")} == {
+        "retries": 7,
+        "reconciled_retries": 1,
+        "orders_given_up": 1,
+    }
+    assert (doc["totals"]["queued_calls"], doc["totals"]["thinned_locations"]) == (2, 3)
+    assert doc["totals"]["cancelled_after_give_up"] == 1
+    summary = render_summary(report)
+    assert (
+        "outages  retries 7 (1 reconciled); queued 2 calls, 1 locations (3 thinned); "
+        "given up 1 (1 cancelled)"
+    ) in summary
+    assert "given up order 77 (d-9): checkout -> 400: Can not checkout [refused]" in summary
+    page = render_html(report, tile_url=None)
+    assert "Retries" in page
+    assert "1 reconciled, 2 calls queued, 1 orders given up" in page
+
+
+def test_a_run_without_trouble_has_no_outage_line() -> None:
+    assert "outages" not in render_summary(_report())

@@ -18,7 +18,13 @@ from driver_agent.lifecycle import (
     Started,
 )
 from driver_agent.model import Order, Stop, StopKind
-from driver_agent.stats import StatsCollector, StatsSnapshot
+from driver_agent.stats import (
+    MAX_GIVEN_UP_LISTED,
+    GivenUpOrder,
+    Resilience,
+    StatsCollector,
+    StatsSnapshot,
+)
 
 T0_MS = 1_700_000_000_000
 
@@ -232,3 +238,62 @@ def test_a_snapshot_with_a_missing_field_names_its_path(
     del parent[path[-1]]
     with pytest.raises(ValueError, match=message):
         StatsSnapshot.from_dict(data)
+
+
+# ----------------------------------------------------------------------------- API trouble
+
+
+def _outage(stats: StatsCollector) -> None:
+    for _ in range(3):
+        stats.record_retry("checkin")
+    stats.record_retry("update_driver_location")
+    stats.record_retry("checkin", reconciled=True)
+    stats.record_queued("checkin", location=False)
+    for _ in range(4):
+        stats.record_queued("update_driver_location", location=True)
+    stats.record_backlog(thinned=2)
+    stats.record_backlog(dropped=1)
+    stats.record_given_up(GivenUpOrder("d1", 7, "checkout", 503, "sandbox fault", "no_progress"))
+    stats.record_given_up(GivenUpOrder("d2", 8, "checkin", None, "ReadTimeout", "no_progress"))
+    stats.record_cancel_after_give_up(cancelled=True)
+    stats.record_cancel_after_give_up(cancelled=False)
+
+
+def test_resends_backlogs_and_given_up_orders_are_counted() -> None:
+    stats = StatsCollector()
+    _outage(stats)
+    outage = stats.statistics().resilience
+    assert (outage.retries, outage.reconciled) == (4, 1)
+    assert outage.retries_by_endpoint == {"checkin": 3, "update_driver_location": 1}
+    assert (outage.queued_calls, outage.queued_locations) == (5, 4)
+    assert (outage.thinned_locations, outage.dropped_locations) == (2, 1)
+    assert (outage.given_up, outage.cancelled_after_give_up, outage.cancel_failed) == (2, 1, 1)
+    assert [(g.task_id, g.status) for g in outage.given_up_orders] == [(7, 503), (8, None)]
+
+
+def test_the_list_of_given_up_orders_is_bounded_but_all_are_counted() -> None:
+    stats = StatsCollector()
+    for task_id in range(MAX_GIVEN_UP_LISTED + 5):
+        stats.record_given_up(GivenUpOrder("d", task_id, "checkin", 400, "no", "refused"))
+    outage = stats.statistics().resilience
+    assert outage.given_up == MAX_GIVEN_UP_LISTED + 5
+    assert len(outage.given_up_orders) == MAX_GIVEN_UP_LISTED
+
+
+def test_resilience_round_trips_and_an_older_snapshot_without_it_still_reads() -> None:
+    stats = StatsCollector()
+    _outage(stats)
+    snapshot = stats.statistics()
+    data = json.loads(json.dumps(snapshot.to_dict()))
+    assert StatsSnapshot.from_dict(data) == snapshot
+    del data["resilience"]
+    assert StatsSnapshot.from_dict(data).resilience == Resilience()
+    data = snapshot.to_dict()
+    data["resilience"]["given_up_orders"][0]["status"] = "503"
+    with pytest.raises(ValueError, match=r"resilience.given_up_orders\[0\].status"):
+        StatsSnapshot.from_dict(data)
+
+
+def test_negative_backlog_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="thinned and dropped"):
+        StatsCollector().record_backlog(thinned=-1)
