@@ -721,9 +721,114 @@ def test_faults_by_count_by_duration_and_by_path() -> None:
         ({"status": 503}, "a fault needs count or duration_s"),
         ({"count": 1}, "a fault needs a status or a delay_s (or clear: true)"),
         ({"status": 503, "count": -1}, "count must be a number >= 1"),
+        ({"lose_answer": "yes", "count": 1}, "lose_answer must be true or false"),
     ],
 )
 def test_bad_fault_descriptions_are_refused(body: dict[str, Any], message: str) -> None:
     with pytest.raises(Violation) as caught:
         FaultBook().add(body, NOW)
     assert caught.value.message == message
+
+
+# ----------------------------------------------------------------------------- repeats
+
+
+HAPPY_PATH = [
+    "assign_driver", "start_task", "checkin:pickup", "checkout:pickup", "checkin:dropoff",
+    "checkout:dropoff", "end_task",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("stage", "index", "repeat"),
+    [
+        ("assigned", 0, "assign_driver"),
+        ("started", 1, "start_task"),
+        ("at_pickup", 2, "checkin:pickup"),
+        ("left_pickup", 3, "checkout:pickup"),
+        ("at_dropoff", 4, "checkin:dropoff"),
+        ("left_dropoff", 5, "checkout:dropoff"),
+        ("done", 6, "end_task"),
+    ],
+)
+def test_an_exact_repeat_is_refused_counted_and_never_applied_twice(
+    stage: str, index: int, repeat: str
+) -> None:
+    state = state_for()
+    task_id = create(state)
+    walk_to(state, task_id, stage)
+    name, body = STEPS[index]
+    reply = call(state, name, task_id=task_id, **body)
+    assert (reply.status, reply.body["success"]) == (200, False)
+    order = state.world.orders[task_id]
+    assert order.transitions == HAPPY_PATH[: index + 1]
+    assert order.repeats == {repeat: 1}
+    snapshot = state.snapshot(NOW)
+    [seen] = [o for o in snapshot["orders"] if o["task_id"] == task_id]
+    assert seen["transitions"] == HAPPY_PATH[: index + 1]
+    assert snapshot["repeats"] == {str(task_id): {repeat: 1}}
+
+
+def test_a_repeated_cancel_is_counted_and_a_merchant_cancel_is_named_apart() -> None:
+    state = state_for()
+    mine, theirs = create(state, external_id="a"), create(state, external_id="b")
+    walk_to(state, mine, "started")
+    walk_to(state, mine, "cancelled")
+    call(state, "cancel_delivery", task_id=mine, reason_id=0)
+    state.cancel_order(theirs, {"reason_id": 1}, NOW)
+    assert state.world.orders[mine].transitions == ["assign_driver", "start_task",
+                                                    "cancel_delivery"]  # fmt: skip
+    assert state.world.orders[mine].repeats == {"cancel_delivery": 1}
+    assert state.world.orders[theirs].transitions == ["cancelled_by_merchant"]
+
+
+def test_a_note_sent_again_with_its_external_id_is_kept_once() -> None:
+    state = state_for()
+    task_id = create(state)
+    walk_to(state, task_id, "at_pickup")
+    first = call(state, "create_note", task_id=task_id, note="sealed", external_id="n-1")
+    again = call(state, "create_note", task_id=task_id, note="sealed", external_id="n-1")
+    other = call(state, "create_note", task_id=task_id, note="sealed", external_id="n-2")
+    plain = call(state, "create_note", task_id=task_id, note="sealed")
+    assert first.body == again.body
+    assert first.body["task"]["external_id"] == "n-1"  # type: ignore[index]
+    assert other.body["task"]["id"] != first.body["task"]["id"]  # type: ignore[index]
+    assert plain.body["success"] is True
+    order = state.world.orders[task_id]
+    assert order.notes_count() == 3
+    assert order.repeats == {"create_note": 1}
+    bad = call(state, "create_note", task_id=task_id, note="x", external_id=7)
+    assert (bad.status, bad.body["message"]) == (
+        400,
+        "external_id must be a string of 1 to 255 characters",
+    )
+
+
+def test_a_lost_answer_fault_applies_the_call_then_answers_the_error() -> None:
+    state = state_for()
+    task_id = create(state)
+    walk_to(state, task_id, "started")
+    state.faults.add({"lose_answer": True, "count": 1}, NOW)
+    refused_first = call(state, "checkout", task_id=task_id)  # refused: nothing to lose
+    assert refused_first.body["success"] is False
+    lost = call(state, "checkin", task_id=task_id)
+    assert lost.status == 503
+    assert lost.body == {
+        "success": False,
+        "message": "sandbox fault: HTTP 503 (the call was applied)",
+    }
+    assert state.world.orders[task_id].transitions[-1] == "checkin:pickup"
+    again = call(state, "checkin", task_id=task_id)
+    assert again.body == {"success": False, "message": "Already checked in at pickup", "rc": 1}
+    assert not state.faults
+
+
+def test_lost_answer_faults_are_not_taken_before_the_call_and_keep_to_their_paths() -> None:
+    book = FaultBook()
+    book.add({"lose_answer": True, "status": 504, "count": 1, "paths": ["/a"]}, NOW)
+    assert book.take("/a", NOW, api=True) is None  # the shell's check before applying
+    assert book.take_lost("/b", NOW) is None
+    fault = book.take_lost("/a", NOW)
+    assert fault is not None
+    assert (fault.status, fault.view(NOW)["lose_answer"]) == (504, True)
+    assert not book
