@@ -554,3 +554,95 @@ def declared_gigabyte(url: str, path: str, headers: dict[str, str]) -> bytes:
     with socket.create_connection((host, int(port)), timeout=10) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode() + b" " * 65_536)
         return sock.recv(4096).split(b"\r\n", 1)[0] + b"\r\n"
+
+
+SWEEP_EDGES: list[Any] = [
+    None,
+    True,
+    -1,
+    2**63,
+    1e308,
+    0.5,
+    "",
+    "²",
+    "x" * 300,
+    [],
+    {},
+    [1],
+    {"a": 1},
+]
+
+
+def _each_field_at_each_edge(seed: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """`seed` with one top-level or nested value replaced by each edge value, or removed."""
+    for container_path in _container_paths(seed):
+        container: Any = seed
+        for key in container_path:
+            container = container[key]
+        keys = list(container) if isinstance(container, dict) else range(len(container))
+        for key in keys:
+            for edge in [*SWEEP_EDGES, _REMOVE]:
+                doc = copy.deepcopy(seed)
+                target: Any = doc
+                for step in container_path:
+                    target = target[step]
+                if edge is _REMOVE:
+                    if isinstance(target, dict):
+                        del target[key]
+                else:
+                    target[key] = copy.deepcopy(edge)
+                yield doc
+
+
+_REMOVE = object()
+
+
+def _container_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix]
+    pairs = doc.items() if isinstance(doc, dict) else enumerate(doc)
+    for key, value in pairs:
+        if isinstance(value, dict | list) and value:
+            found.extend(_container_paths(value, (*prefix, key)))
+    return found
+
+
+def test_every_fleet_call_with_each_field_at_each_edge_value_gets_a_4xx_or_200(
+    harness: Harness,
+) -> None:
+    task_id = harness.task_ids["sandbox"][-1]
+    sent = 0
+    for endpoint, template in FLEET_SEEDS.items():
+        seed = json.loads(json.dumps(template).replace("[1]", f"[{task_id}]"))
+        if "task_id" in seed:
+            seed["task_id"] = task_id
+        for doc in _each_field_at_each_edge(seed):
+            harness.request(
+                "sandbox",
+                "POST",
+                f"/open_fleet_services/{endpoint}",
+                json=doc,
+                headers=harness.tokens["fleet"],
+            )
+            sent += 1
+    assert sent > 400
+
+
+def test_every_merchant_order_with_each_field_at_each_edge_value_gets_a_4xx_or_200(
+    harness: Harness,
+) -> None:
+    sent = 0
+    one_of_each = dict(merchant_seeds())  # one Create Order, one Manhattan
+    assert sorted(one_of_each) == ["create_task", "manhattan"]
+    for kind, seed in one_of_each.items():
+        for doc in _each_field_at_each_edge(seed):
+            if kind == "create_task":
+                doc.pop("external_id", None)  # else every accepted one must be a new id
+            harness.request(
+                "sandbox",
+                "POST",
+                MERCHANT_PATHS[kind],
+                json=doc,
+                headers=harness.tokens["merchant"],
+            )
+            sent += 1
+    assert sent > 400

@@ -352,7 +352,7 @@ def create_note(world: World, body: JsonDict, now_s: float) -> Reply:
         existing = next(n for wp in order.way_points for n in wp.notes if n["id"] == note_id)
         return Reply(200, {"success": True, "task": existing})
     kind = body.get("type", "TaskNote")
-    if kind not in NOTE_TYPES:
+    if not isinstance(kind, str) or kind not in NOTE_TYPES:
         raise Violation(400, f"type must be one of {', '.join(sorted(NOTE_TYPES))}")
     wanted = _requested_stop(body)
     visited = [wp for wp in order.way_points if wp.checkin_time is not None]

@@ -7,6 +7,7 @@ status, message, optional `rc`), which the rules render as the documented error 
 from __future__ import annotations
 
 import random
+import re
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from enum import StrEnum
 
 from driver_agent.sandbox.records import Driver, Order
 from driver_agent.sandbox.settings import SandboxSettings
+
+_ASCII_ID = re.compile(r"[0-9]{1,19}")
 
 JsonDict = dict[str, object]
 
@@ -122,7 +125,8 @@ class World:
         if task_id is None:
             raise missing("task_id")
         if isinstance(task_id, bool) or not isinstance(task_id, int):
-            if isinstance(task_id, str) and task_id.isdigit():
+            # ASCII digits only ("²".isdigit() is true), and few enough for int()
+            if isinstance(task_id, str) and _ASCII_ID.fullmatch(task_id):
                 task_id = int(task_id)
             else:
                 raise Violation(400, "task_id must be an integer")
