@@ -646,3 +646,28 @@ def test_every_merchant_order_with_each_field_at_each_edge_value_gets_a_4xx_or_2
             )
             sent += 1
     assert sent > 400
+
+
+def test_every_webhook_and_position_field_at_each_edge_value_gets_a_4xx_or_200_from_the_bridge(
+    harness: Harness,
+) -> None:
+    """Past the parsers, into the bridge's walker and outbox: orders and positions of odd but
+    valid shapes are stored or refused, never a 500."""
+    sent = 0
+    for kind in (WebhookKind.DELIVERY_CREATED, WebhookKind.DELIVERY_CANCELLED):
+        for doc in _each_field_at_each_edge(WEBHOOK_SEEDS[kind][0]):
+            harness.request(
+                "bridge-webhooks",
+                "POST",
+                f"/webhooks/{kind.value}",
+                json=doc,
+                headers={"Authorization": MERCHANT_KEY},
+            )
+            sent += 1
+    for path, seed in (("/traccar", TRACCAR), ("/osmand", OSMAND_JSON)):
+        for doc in _each_field_at_each_edge(seed):
+            harness.request(
+                "bridge-input", "POST", path, json=doc, headers={"X-Api-Key": INPUT_KEY}
+            )
+            sent += 1
+    assert sent > 500
