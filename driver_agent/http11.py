@@ -114,7 +114,7 @@ class _Connection(asyncio.Protocol):
             return
         try:
             answer = parser.feed(data)
-        except httpx.RemoteProtocolError as exc:
+        except Exception as exc:  # a RemoteProtocolError; anything else is a bug, passed on as is
             self._waiter = None
             self.abort()
             waiter.set_exception(exc)

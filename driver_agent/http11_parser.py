@@ -150,11 +150,9 @@ class ResponseParser:
             cause = exc.__context__
             if isinstance(cause, _HeadOnly):
                 return self._head_only(data)
-            if isinstance(cause, httpx.RemoteProtocolError):
+            if isinstance(cause, Exception):  # ours, or a bug in a callback: raised as it is
                 raise cause from None
-            raise _violation(
-                str(exc)
-            ) from None  # pragma: no cover  # our callbacks raise only those
+            raise _violation(str(exc)) from None  # pragma: no cover  # httptools sets the cause
         except HttpParserError as exc:
             raise _violation(str(exc) or type(exc).__name__) from None
         if in_head:

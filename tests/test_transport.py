@@ -10,7 +10,7 @@ import pytest
 
 from driver_agent.config import ApiConfig
 from driver_agent.errors import ConfigError
-from driver_agent.http11 import Http11Transport
+from driver_agent.http11 import Http11Transport, ResponseTooLargeError
 from driver_agent.transport import (
     TLS12_CIPHERS,
     PooledClient,
@@ -208,3 +208,42 @@ async def test_the_short_path_sends_what_httpx_would_send_and_answers_a_real_res
         assert response.request.url == httpx.URL(url)
         assert response.elapsed.total_seconds() >= 0
     assert pool.cookies.get("s") == "1"  # cookies are still honoured on the short path
+
+
+async def test_the_builtin_pool_takes_its_caps_from_the_api_config() -> None:
+    capture = _Capture()  # answers {"success":true} (16 bytes) with a cookie
+    listener = await asyncio.start_server(capture.handle, "127.0.0.1", 0)
+    url = httpx.URL(f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/x")
+    tight = ApiConfig(transport="builtin", max_response_bytes=15)
+    roomy = ApiConfig(transport="builtin", max_response_bytes=16, keepalive_expiry_s=1e-6)
+    async with listener:
+        async with open_http_pool(tight) as pool:
+            with pytest.raises(ResponseTooLargeError, match="max_response_bytes"):
+                await pool.post(url, json={})
+        async with open_http_pool(roomy) as pool:
+            for _ in range(2):
+                pool.cookies.clear()
+                assert (await pool.post(url, json={})).json() == {"success": True}
+                assert pool.cookies.get("s") == "1"
+    await capture.stop()
+    assert len(capture.requests) == 3
+    assert len(capture.tasks) == 3  # keep-alive expiry of 1 us: every request on a new socket
+
+
+async def test_the_short_path_honours_auth_and_hooks_set_through_the_public_api() -> None:
+    capture = _Capture()
+    listener = await asyncio.start_server(capture.handle, "127.0.0.1", 0)
+    url = httpx.URL(f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/x")
+    seen: list[int] = []
+
+    async def hook(response: httpx.Response) -> None:
+        seen.append(response.status_code)
+
+    async with listener, open_http_pool(ApiConfig(transport="builtin")) as pool:
+        pool.auth = httpx.BasicAuth("user", "pass")
+        pool.event_hooks = {"request": [], "response": [hook]}
+        await pool.post(url, json={"a": 1})
+    await capture.stop()
+    _, headers, _ = _parse(capture.requests[0])
+    assert headers[b"authorization"].startswith(b"Basic ")
+    assert seen == [200]
