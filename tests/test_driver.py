@@ -307,6 +307,7 @@ async def test_an_outage_mid_order_is_ridden_out_every_call_once_seen_as_latency
     [driver] = state["drivers"]
     assert driver["gaps_over_30s"] == 0  # thinned positions keep the 30 s cadence
     assert driver["out_of_order"] == 0
+    assert stats.totals.gaps_over_limit == 0  # and our own figures agree
 
 
 async def test_an_outage_longer_than_give_up_after_s_fails_the_order_and_cancels_it_after(
