@@ -52,12 +52,15 @@ class MerchantClient:
             shipments = body.get("completedShipments")
             if not isinstance(shipments, list) or not shipments:
                 raise RejectedError("manhattan", 200, "no completed shipment in the answer")
-            return int(shipments[0]["shipmentId"])
+            first = shipments[0]
+            return _task_id(
+                "manhattan", first.get("shipmentId") if isinstance(first, dict) else None
+            )
         body = await self._post(self._create_task_path, request.body)
         task = body.get("task")
         if body.get("success") is not True or not isinstance(task, dict):
             raise RejectedError("create_task", 200, str(body.get("message", "refused")))
-        return int(task["id"])
+        return _task_id("create_task", task.get("id"))
 
     async def _post(self, path: str, body: dict[str, object]) -> dict[str, object]:
         headers = await self._headers()
@@ -67,7 +70,7 @@ class MerchantClient:
             raise ApiUnavailable(path, None, f"{type(exc).__name__}") from None
         if response.status_code >= 500 or response.status_code == 429:
             raise ApiUnavailable(path, response.status_code, response.text[:200])
-        answer = response.json()
+        answer = _json(response)
         if response.status_code != 200 or not isinstance(answer, dict):
             raise RejectedError(path, response.status_code, str(answer)[:300])
         return answer
@@ -86,8 +89,31 @@ class MerchantClient:
             raise ApiUnavailable("token", None, type(exc).__name__) from None
         if response.status_code != 200:
             raise AuthError("token", response.status_code, "merchant credentials refused")
-        token = response.json()
-        self._auth = {"Authorization": f"Bearer {token['access_token']}"}
-        lifetime = float(token.get("expires_in", 1800))
+        token = _json(response)
+        access = token.get("access_token") if isinstance(token, dict) else None
+        if not isinstance(access, str) or not access:
+            raise AuthError("token", response.status_code, "no access_token in the answer")
+        self._auth = {"Authorization": f"Bearer {access}"}
+        expires_in = token.get("expires_in", 1800) if isinstance(token, dict) else 1800
+        valid = isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
+        lifetime = float(expires_in) if valid and 0 < expires_in < 10**7 else 1800.0
         self._refresh_at = self._clock.monotonic() + max(lifetime - TOKEN_MARGIN_S, 0.0)
         return self._auth
+
+
+def _json(response: httpx.Response) -> object:
+    """The answer's JSON; an answer that is not JSON is a refusal naming its status."""
+    try:
+        return response.json()
+    except ValueError:  # JSONDecodeError, UnicodeDecodeError
+        raise RejectedError(
+            "merchant", response.status_code, f"not JSON: {response.text[:100]!r}"
+        ) from None
+
+
+def _task_id(endpoint: str, value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
+        return int(value)
+    raise RejectedError(endpoint, 200, f"no task id in the answer (got {value!r:.40})")
