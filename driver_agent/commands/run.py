@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ping-interval", metavar="S", type=float, help="location update interval (sim s)"
     )
     parser.add_argument("--seed", metavar="N", type=int, help="random seed")
+    parser.add_argument(
+        "--run-id", metavar="ID", help="in the created orders' ids (default: random per run)"
+    )
     parser.add_argument("--duration", metavar="S", type=float, help="stop after S real seconds")
     parser.add_argument("--report", metavar="DIR", help="where report.json/html go")
     parser.add_argument(
@@ -52,6 +55,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "run.speed": args.speed,
         "driver.ping_interval_s": args.ping_interval,
         "run.seed": args.seed,
+        "run.run_id": args.run_id,
         "run.duration_s": args.duration,
         "run.report_dir": args.report,
         "run.live_map": args.live_map,
