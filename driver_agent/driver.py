@@ -439,12 +439,17 @@ class Driver:
         else:  # pragma: no cover - the lifecycle emits nothing else
             raise AssertionError(f"unknown command {command!r}")
 
-    async def _call(self, endpoint: str, scheduled: float, send: Send, command: Command) -> object:
+    async def _call(
+        self, endpoint: str, scheduled: float, send: Send | Awaitable[object], command: Command
+    ) -> object:
         """One API call: latency from `scheduled` to stats; a refusal fed back as an event.
 
         Returns the answer, FAILED (refused for good), or the `_Job` queued in the backlog when
-        the API is away (the caller goes on as if it was confirmed)."""
+        the API is away (the caller goes on as if it was confirmed). `send` makes the call; the
+        location tick passes the call itself instead (no factory on the hot path) and gets the
+        ApiUnavailable back, to queue it."""
         if self._backlog is not None:  # offline: behind what already waits, in order
+            assert callable(send)
             return self._enqueue(endpoint, scheduled, send, command)
         clock = self._clock
         lag_s = max(clock.now() - scheduled, 0.0) / clock.speed
@@ -458,10 +463,12 @@ class Driver:
         error: str | None = None
         queued = False
         try:
-            return await send()
+            return await (send() if callable(send) else send)
         except ApiUnavailable as exc:
             # still away after the client's retries: the phone goes offline with this call
             queued = True
+            if not callable(send):
+                return exc
             return self._enqueue(endpoint, scheduled, send, command, exc)
         except ApiError as exc:
             error = type(exc).__name__
@@ -737,18 +744,35 @@ class Driver:
         self, at: float, task_id: int | None, fix: tuple[float, float] | None = None
     ) -> None:
         lat, lng = self._reported(at) if fix is None else fix
-        send = partial(
-            self._client.update_driver_location,
-            user_external_id=self.driver_id,
-            lat=lat,
-            lng=lng,
-            reported_time_ms=_ms(at),
-            started_tasks=(task_id,) if task_id is not None else (),
-        )
+        client = self._client
+        started = (task_id,) if task_id is not None else ()
         command = SendLocation(task_id or 0, lat, lng)
-        sent = await self._call("update_driver_location", at, send, command)
-        if sent is FAILED:
-            return
+        sent: object = None
+        if self._backlog is None:  # the hot path: the call itself, no factory
+            call = client.update_driver_location(
+                user_external_id=self.driver_id,
+                lat=lat,
+                lng=lng,
+                reported_time_ms=_ms(at),
+                started_tasks=started,
+            )
+            sent = await self._call("update_driver_location", at, call, command)
+            if sent is FAILED:
+                return
+            offline = isinstance(sent, ApiUnavailable)
+        else:
+            offline = True
+        if offline:  # it waits for the API, behind what already waits
+            send = partial(
+                client.update_driver_location,
+                user_external_id=self.driver_id,
+                lat=lat,
+                lng=lng,
+                reported_time_ms=_ms(at),
+                started_tasks=started,
+            )
+            exc = sent if isinstance(sent, ApiUnavailable) else None
+            sent = self._enqueue("update_driver_location", at, send, command, exc)
         if task_id is not None:
             self._last_sent = at
         if isinstance(sent, _Job):  # waits for the API: counted when it goes out
