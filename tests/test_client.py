@@ -9,6 +9,7 @@ count token requests when the client's own clock says the token expired.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
 import threading
@@ -1053,8 +1054,11 @@ class _LosingProxy:
         )
 
     def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept() on Linux
         self.server.close()
         self.thread.join(timeout=5)
+        assert not self.thread.is_alive()
 
 
 async def test_a_checkin_whose_connection_died_after_it_was_applied_is_reconciled(
