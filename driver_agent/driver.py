@@ -539,7 +539,9 @@ class Driver:
         entry_kind_ = kind or entry_kind(endpoint)
         task_id = getattr(command, "task_id", None) or None
         thinned, dropped = backlog.thinned, backlog.dropped_locations
-        backlog.add(Entry(endpoint, task_id, at, entry_kind_, job))
+        # a call that failed before it was queued was sent once already; one queued behind
+        # others while the API is away has not been sent at all
+        backlog.add(Entry(endpoint, task_id, at, entry_kind_, job, 1 if exc else 0))
         stats = self._stats
         stats.record_queued(endpoint, location=entry_kind_ is EntryKind.LOCATION)
         if backlog.thinned != thinned or backlog.dropped_locations != dropped:
@@ -567,7 +569,8 @@ class Driver:
                 )
                 if delay_s > 0.0:
                     await clock.sleep_real(delay_s)
-            stats.record_retry(entry.endpoint)
+            if entry.sends:  # a resend; the first attempt of a call queued while away is not
+                stats.record_retry(entry.endpoint)
             error: str | None = None
             try:
                 await job.send()

@@ -72,7 +72,7 @@ class Entry(Generic[P]):
     at: float
     kind: EntryKind
     payload: P
-    sends: int = 1  # attempts so far: the first went out before the call was queued
+    sends: int = 1  # attempts so far (the first usually failed before the call was queued)
 
 
 @dataclass(frozen=True, slots=True)
