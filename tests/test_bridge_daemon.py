@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+import structlog.testing
 
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
 from driver_agent.bridge.positions import Position
@@ -365,3 +366,25 @@ async def test_a_quiet_busy_device_is_reported_and_resent_only_when_configured(
     else:
         assert bridge.metrics.resent.value() == 0
         assert drv["location_count"] == 1
+
+
+@pytest.mark.parametrize("key", ["", "k-77"], ids=["no-key", "key"])
+async def test_an_unauthenticated_loopback_input_is_said_once_at_start(
+    tmp_path: Path, sandbox: tuple[SandboxApp, str], key: str
+) -> None:
+    app, url = sandbox
+    config = bridge_config(url, tmp_path, input_key=Secret(key))
+    with structlog.testing.capture_logs() as logs:
+        async with (
+            running_bridge(config, app) as (bridge, _),
+            httpx.AsyncClient(trust_env=False) as http,
+        ):
+            osmand = {"id": "van-1", "lat": "60.1", "lon": "24.9", "timestamp": "1714564800"}
+            answer = await http.get(bridge.input_url, params=osmand)
+    said = [e for e in logs if e["event"] == "input_unauthenticated"]
+    if key:
+        assert (said, answer.status_code) == ([], 401)
+    else:
+        assert len(said) == 1
+        assert said[0]["listen_host"] == "127.0.0.1"
+        assert answer.status_code == 200
