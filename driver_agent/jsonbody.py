@@ -7,7 +7,8 @@ status to answer and a message naming the problem, never a 500:
 
 - size: the declared `Content-Length` and then the bytes as they arrive are checked against the
   input's cap; the first byte past it is a 413 and the rest is not read (a 1 GB body is never
-  buffered);
+  buffered). The caps: 1 MiB for the webhook receivers (`WebhookSettings.max_body_bytes`),
+  1 MB for the bridge's position input, 16 MB for the sandbox (a 10 MB photo in base64);
 - `Content-Type` (`check_json_content_type`): a JSON body must be `application/json` or
   `application/<x>+json` (parameters such as `charset=utf-8` are ignored), anything else is a 415.
   A missing `Content-Type` is read as JSON: it says nothing, hand-written scripts omit it, and
