@@ -129,13 +129,15 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        parser = self._parser
+        if parser is not None:
+            parser.close()
         drain, self._drain = self._drain, None
         if drain is not None and not drain.done():
             drain.set_result(None)  # the waiter carries the outcome
         waiter, self._waiter = self._waiter, None
         if waiter is None or waiter.done():
             return
-        parser = self._parser
         answer = parser.eof() if parser is not None else None
         if answer is not None:  # a body delimited by the close
             waiter.set_result(answer)
@@ -164,7 +166,11 @@ class _Connection(asyncio.Protocol):
         if self.closed or transport is None or transport.is_closing():
             return None
         self.uses += 1
-        self._parser = ResponseParser(expect_body=expect_body, max_body_bytes=self._max_body)
+        parser = self._parser
+        if parser is None:
+            self._parser = ResponseParser(expect_body=expect_body, max_body_bytes=self._max_body)
+        else:
+            parser.begin(expect_body)
         waiter: asyncio.Future[Answer] = self.loop.create_future()
         self._waiter = waiter
         transport.write(data)

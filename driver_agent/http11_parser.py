@@ -68,6 +68,9 @@ def _violation(message: str) -> httpx.RemoteProtocolError:
     return httpx.RemoteProtocolError(f"malformed answer: {message}")
 
 
+_CLOSED = HttpResponseParser(object())  # stands in for llhttp once the socket is gone
+
+
 class ResponseParser:
     """Feed it the socket's bytes; `feed` returns the `Answer` once complete, else None."""
 
@@ -91,16 +94,25 @@ class ResponseParser:
         "_max_body",
         "_parser",
         "_reason",
+        "_reusable",
         "_status",
         "_tail",
         "_trailer_bytes",
         "started",
     )
 
-    def __init__(self, *, expect_body: bool, max_body_bytes: int) -> None:
-        self._parser = HttpResponseParser(self)
-        self._expect_body = expect_body
+    def __init__(self, *, expect_body: bool = True, max_body_bytes: int) -> None:
         self._max_body = max_body_bytes
+        self._parser = HttpResponseParser(self)
+        self._reusable = True
+        self.begin(expect_body)
+
+    def begin(self, expect_body: bool) -> None:
+        """Get ready for the next answer on the same socket (llhttp is reused when it can be)."""
+        if not self._reusable:
+            self._parser = HttpResponseParser(self)
+            self._reusable = True
+        self._expect_body = expect_body
         self.started = False  # any byte of the answer arrived
         self._done: Answer | None = None
         self._head_bytes = 0  # wire bytes seen while reading heads
@@ -122,6 +134,11 @@ class ResponseParser:
         self._framing_bytes = 0
         self._trailer_bytes = 0
 
+    def close(self) -> None:
+        """Drop llhttp, which holds our bound callbacks: a cycle refcounting alone cannot free."""
+        self._parser = _CLOSED
+        self._reusable = False
+
     def _reset_message(self) -> None:
         """Forget an interim (1xx) answer's fields; the real answer follows."""
         self._reason = b""
@@ -135,6 +152,13 @@ class ResponseParser:
 
     def feed(self, data: bytes) -> Answer | None:
         """The answer once these bytes complete it; RemoteProtocolError on a violation."""
+        try:
+            return self._feed(data)
+        except BaseException:
+            self._reusable = False  # llhttp is in an error state now
+            raise
+
+    def _feed(self, data: bytes) -> Answer | None:
         if self._done is not None:
             raise _violation("bytes after the end of the answer")
         self.started = True
@@ -183,6 +207,7 @@ class ResponseParser:
         return max(0, at + 4 - len(self._tail))
 
     def _head_only(self, data: bytes) -> Answer:
+        self._reusable = False  # llhttp stopped inside the head: a fresh one for the next answer
         answer = self._answer(keep_alive=not self._close)
         if len(data) > self._head_end(data):
             raise _violation("bytes after the end of the answer")
