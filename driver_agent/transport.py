@@ -7,9 +7,17 @@
 - One `httpx.AsyncClient` for the whole process, its keep-alive pool as large as its connection
   cap, so a busy fleet never closes and reopens connections (see perf-anchors.md).
 - `api.transport` picks the engine under the httpx API: "builtin" (`Http11Transport`, our own
-  HTTP/1.1 keep-alive pool on asyncio protocols; the fastest, asyncio only), "aiohttp"
-  (httpx-aiohttp; asyncio only) or "httpx" (httpcore; any anyio backend). Whichever it is,
-  callers see httpx types and httpx errors only. `bench/README.md` has the figures.
+  HTTP/1.1 keep-alive pool on asyncio protocols, answers parsed by llhttp; the fastest, asyncio
+  only), "aiohttp" (httpx-aiohttp; asyncio only) or "httpx" (httpcore; any anyio backend).
+  Whichever it is, callers see httpx types and httpx errors only. `bench/README.md` has the
+  figures.
+- The builtin engine gets `api.max_response_bytes` (a longer answer body is
+  `ResponseTooLargeError`), `api.keepalive_expiry_s` (idle sockets older are closed, not
+  reused) and, with every request, `api.timeout_s` as httpx's connect, read, write and pool
+  timeouts; the other engines get the keep-alive expiry through `httpx.Limits`. Its retry rule
+  (`http11`): ConnectError, ConnectTimeout and PoolTimeout mean the request was never sent;
+  any other httpx.TransportError (OutcomeUnknownError, ReadTimeout, WriteTimeout, ...) means it
+  may have reached the server.
 """
 
 from __future__ import annotations

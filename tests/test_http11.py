@@ -147,13 +147,20 @@ async def test_connection_close_from_the_server_opens_a_new_socket_next_time() -
 
 
 async def test_an_idle_socket_the_server_closed_is_replaced_without_an_error() -> None:
-    async with raw_server(always(OK, b"")) as server, client_for() as client:
+    engine = Http11Transport(ssl_context=tls_context(), max_connections=4)
+    async with (
+        raw_server(always(OK, b"")) as server,
+        httpx.AsyncClient(transport=engine, timeout=5.0) as client,
+    ):
         await client.post(server.url, json={})
-        for _ in range(20):  # let the engine see the close before it reuses the socket, or not
+        for _ in range(1000):  # the engine sees the close before it reuses the socket
+            if engine.statistics()["idle"] == 0:
+                break
             await asyncio.sleep(0)
         second = await client.post(server.url, json={})
     assert second.status_code == 200
     assert server.connections == 2
+    assert len(server.requests) == 2  # nothing was sent twice
 
 
 async def test_no_more_sockets_than_the_cap_and_queued_callers_all_get_through() -> None:
