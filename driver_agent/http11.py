@@ -296,9 +296,10 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 self._release(conn, False)
                 continue
             answer: Answer | None = None
+            written = True
             try:
                 if conn.paused:
-                    await self._drain(conn, timeouts.get("write"), request)
+                    written = await self._drain(conn, waiter, timeouts.get("write"), request)
                 async with asyncio.timeout(timeouts.get("read")):
                     answer = await waiter
             except TimeoutError:
@@ -316,7 +317,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
                         waiter.cancel()
                     elif not waiter.cancelled():
                         waiter.exception()  # retrieved: the error raised here is its outcome
-                self._release(conn, answer is not None and answer.keep_alive)
+                self._release(conn, answer is not None and answer.keep_alive and written)
             return answer
         raise httpx.ConnectError(
             f"{key[1]}:{key[2]} closed {MAX_STALE_RESENDS} connections before a request could "
@@ -325,15 +326,22 @@ class Http11Transport(httpx.AsyncBaseTransport):
         )
 
     async def _drain(
-        self, conn: _Connection, timeout_s: float | None, request: Callable[[], httpx.Request]
-    ) -> None:
+        self,
+        conn: _Connection,
+        waiter: asyncio.Future[Answer],
+        timeout_s: float | None,
+        request: Callable[[], httpx.Request],
+    ) -> bool:
+        """Wait until the request is written (True) or answered early (False: not reused)."""
+        drained = conn.drained()
         try:
             async with asyncio.timeout(timeout_s):
-                await conn.drained()
+                await asyncio.wait((drained, waiter), return_when=asyncio.FIRST_COMPLETED)
         except TimeoutError:
             raise httpx.WriteTimeout(
                 "timed out writing the request (the server is not reading)", request=request()
             ) from None
+        return drained.done() and not conn.paused
 
     # -- the pool ---------------------------------------------------------------------------
 

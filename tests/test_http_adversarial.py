@@ -93,6 +93,27 @@ async def scripted(script: Script) -> AsyncIterator[ScriptedServer]:
         await server.stop()
 
 
+class Parked:
+    """Handler tasks that wait (never reading further) until the test releases them."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def park(self, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.append(task)
+        try:
+            await self.release.wait()
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        self.release.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+
 def engine(**options: object) -> Http11Transport:
     settings: dict[str, object] = {"ssl_context": tls_context(), "max_connections": 4}
     settings.update(options)
@@ -411,11 +432,10 @@ async def test_bytes_after_the_answer_in_a_later_write_never_reach_the_next_requ
 
 
 async def test_a_server_that_does_not_read_gives_a_write_timeout() -> None:
-    accepted: list[asyncio.StreamWriter] = []
+    parked = Parked()
 
     async def never_reads(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        accepted.append(writer)
-        await asyncio.sleep(3600)
+        await parked.park(writer)
 
     listener = await asyncio.start_server(never_reads, "127.0.0.1", 0)
     url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
@@ -426,8 +446,7 @@ async def test_a_server_that_does_not_read_gives_a_write_timeout() -> None:
         with pytest.raises(httpx.WriteTimeout):
             await client.post(url, content=bytes(64 * 1024 * 1024))
         assert loop.time() - started < 2.0
-        for writer in accepted:
-            writer.close()
+        await parked.stop()
 
 
 async def test_a_large_request_waits_for_the_buffer_to_drain_and_succeeds() -> None:
@@ -470,3 +489,25 @@ async def test_interim_answers_are_skipped_before_a_chunked_answer() -> None:
         response = await client.post(server.url, json={})
     assert response.content == b"ok"
     assert "link" not in response.headers
+
+
+async def test_an_answer_before_the_body_was_written_is_returned_and_the_socket_dropped() -> None:
+    parked = Parked()
+
+    async def early_413(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")  # the head only; the body is never read
+        writer.write(b"HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+        await parked.park(writer)
+
+    listener = await asyncio.start_server(early_413, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+    timeout = httpx.Timeout(5.0, write=5.0)
+    transport = engine()
+    async with listener, httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        response = await client.post(url, content=bytes(64 * 1024 * 1024))
+        assert loop.time() - started < 2.0  # not the 5 s write timeout
+        assert (response.status_code, response.content) == (413, b"big!")
+        assert transport.statistics()["idle"] == 0  # half-written: never reused
+        await parked.stop()
