@@ -483,7 +483,8 @@ async def test_a_head_answer_ends_at_its_head_and_the_socket_is_kept() -> None:
 
 
 async def test_interim_answers_are_skipped_before_a_chunked_answer() -> None:
-    answer = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
+    answer = b"HTTP/1.1 100 Continue\r\nTransfer-Encoding: chunked\r\n\r\n"
+    answer += b"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n"
     answer += CHUNKED + b"2\r\nok\r\n0\r\n\r\n"
     async with scripted(first_then_ok(answer)) as server, client_on(engine()) as client:
         response = await client.post(server.url, json={})

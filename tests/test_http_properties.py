@@ -60,7 +60,10 @@ def answers(draw: st.DrawFn) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes
     pattern = draw(st.binary(min_size=1, max_size=16))
     body = (pattern * (size // len(pattern) + 1))[:size]
     framing = "none" if no_body else draw(st.sampled_from(["length", "chunked", "close"]))
-    wire = [b"HTTP/1.1 %d %s\r\n" % (status, reason.encode())]
+    wire = []
+    for interim in draw(st.lists(st.sampled_from([100, 102, 103]), max_size=2)):
+        wire.append(b"HTTP/1.1 %d Wait\r\nX-Interim: %d\r\n\r\n" % (interim, interim))
+    wire.append(b"HTTP/1.1 %d %s\r\n" % (status, reason.encode()))
     wire += [name + b": " + value + b"\r\n" for name, value in fields]
     if framing == "length":
         wire.append(b"Content-Length: %d\r\n" % len(body))
@@ -107,6 +110,8 @@ def h11_reading(wire: bytes, close: bool) -> tuple[int, bytes, list[tuple[bytes,
     body = b""
     while True:
         event = connection.next_event()
+        if isinstance(event, h11.InformationalResponse):
+            continue
         if isinstance(event, h11.Response):
             response = event
         elif isinstance(event, h11.Data):
