@@ -230,7 +230,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
     def statistics(self) -> dict[str, int]:
         """Open sockets, idle ones still usable, and callers queued for a socket."""
         idle = sum(1 for conns in self._idle.values() for conn in conns if not conn.closed)
-        return {"open": self._open, "idle": idle, "waiting": len(self._waiters)}
+        waiting = sum(1 for _, future in self._waiters if not future.done())
+        return {"open": self._open, "idle": idle, "waiting": waiting}
 
     async def aclose(self) -> None:
         self._closed = True

@@ -512,3 +512,37 @@ async def test_an_answer_before_the_body_was_written_is_returned_and_the_socket_
         assert (response.status_code, response.content) == (413, b"big!")
         assert transport.statistics()["idle"] == 0  # half-written: never reused
         await parked.stop()
+
+
+async def test_a_pool_timeout_means_the_request_was_never_sent() -> None:
+    parked = Parked()
+    arrived = asyncio.Event()
+
+    async def holds_the_first(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        arrived.set()
+        await parked.park(writer)
+
+    listener = await asyncio.start_server(holds_the_first, "127.0.0.1", 0)
+    url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
+    timeout = httpx.Timeout(5.0, pool=0.05)
+    transport = engine(max_connections=1)
+    async with listener, httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+        first = asyncio.ensure_future(client.get(url))
+        await arrived.wait()  # the first request holds the only connection
+        with pytest.raises(httpx.PoolTimeout):
+            await client.get(url)
+        assert len(parked.tasks) == 1  # one connection, one request: the second never left
+        assert transport.statistics() == {"open": 1, "idle": 0, "waiting": 0}
+        await parked.stop()
+        with pytest.raises(OutcomeUnknownError):  # its server closed without an answer
+            await first
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("max_connections", 0), ("max_response_bytes", 0), ("keepalive_expiry_s", 0.0)],
+)
+def test_the_engine_refuses_a_nonsensical_setting(option: str, value: float) -> None:
+    with pytest.raises(ValueError, match=option):
+        engine(**{option: value})

@@ -255,3 +255,13 @@ def test_arbitrary_bytes_raise_only_remote_protocol_error(data: bytes, cuts: lis
         parser.eof()
     except httpx.RemoteProtocolError:
         pass
+
+
+def test_a_socket_found_closing_gets_nothing_written(loop: asyncio.AbstractEventLoop) -> None:
+    connection = _Connection((b"http", "x", 80), loop, max_body=1000)
+    transport = FakeTransport()
+    connection.connection_made(transport)
+    transport.closing = True  # closed under us, before the request: provably never sent
+    assert connection.send(b"POST / HTTP/1.1\r\n\r\n", True) is None
+    assert transport.written == []
+    assert connection.uses == 0
