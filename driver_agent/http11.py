@@ -180,8 +180,10 @@ class _Connection(asyncio.Protocol):
         """Resolved when the write buffer falls below the low-water mark (or the socket closes)."""
         drain = self._drain
         if drain is None:
-            drain = self._drain = self.loop.create_future()
-            if not self.paused or self.closed:
+            drain = self.loop.create_future()
+            if self.paused and not self.closed:
+                self._drain = drain  # resume_writing or connection_lost resolves it
+            else:
                 drain.set_result(None)
         return drain
 
