@@ -267,6 +267,7 @@ async def test_a_post_on_a_reused_socket_the_server_closed_unanswered_is_never_r
             await client.post(server.url, json={"n": 2})
     assert caught.value.request.url == httpx.URL(server.url)
     assert len(server.requests) == 2  # two POSTs, two copies: the second was not resent
+    assert sum(r.endswith(b'{"n":2}') for r in server.requests) == 1
     assert server.connections == 1
 
 
