@@ -353,14 +353,19 @@ async def _create_orders(
         merchant = MerchantClient(
             http, api.api_url, client_id, secret, clock,
             create_task_path=config.merchant.create_task_path,
+            max_retries=api.max_retries,
+            backoff_base_s=api.backoff_base_s,
+            backoff_cap_s=api.backoff_cap_s,
         )  # fmt: skip
+        reconciled = 0
         for request in requests:
             try:
-                await merchant.create(request)
+                if await merchant.create(request) is None:
+                    reconciled += 1  # a resend found it created: one order, not two
                 created += 1
             except ApiError as exc:
                 log.error("order_not_created", external_id=request.external_id, error=str(exc))
-    log.info("orders_created", created=created, planned=len(requests))
+    log.info("orders_created", created=created, planned=len(requests), reconciled=reconciled)
     fleet.expect(created)
 
 

@@ -3,6 +3,13 @@
 Embedded mode (and a load test of a remote sandbox, given merchant credentials) creates orders
 through Create Order and the Manhattan Request Driver path with the merchant's own OAuth2 client
 credentials; Bringg then sends each order to the fleet as a Delivery Created webhook.
+
+Creating an order is not idempotent, so it is resent with care: an attempt that never reached
+the API (connect failed, no free connection) or was answered 429 is simply retried; an attempt
+whose outcome is unknown (the socket died after the request went out, a timeout, a 5xx) is resent
+with the same `external_id`, and "Task with external id X exists already" to such a resend means
+the first attempt was applied: the order exists once, and `create` reports it as reconciled
+(`None`) instead of failing or creating it twice.
 """
 
 from __future__ import annotations
@@ -10,12 +17,14 @@ from __future__ import annotations
 import httpx
 
 from driver_agent.clock import Clock
-from driver_agent.errors import ApiUnavailable, AuthError, RejectedError
+from driver_agent.errors import ApiUnavailable, AuthError, OutcomeUnknown, RejectedError
 from driver_agent.model import Secret
 from driver_agent.orders import OrderRequest
 
 MANHATTAN_PATH = "/partner-integrations-service/v1/integrations/manhattan/orders"
 TOKEN_MARGIN_S = 60.0
+EXISTS_ALREADY = "exists already"  # seed 004's refusal of a second order with one external id
+NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class MerchantClient:
@@ -31,8 +40,13 @@ class MerchantClient:
         *,
         token_url: str = "",
         create_task_path: str = "/services/create_task",
+        max_retries: int = 4,
+        backoff_base_s: float = 0.5,
+        backoff_cap_s: float = 30.0,
     ) -> None:
         self._http = http
+        self._max_retries = max_retries
+        self._backoff = (backoff_base_s, backoff_cap_s)
         self._base = base_url.rstrip("/")
         self._token_url = token_url or self._base + "/oauth/token"
         self._client_id = client_id
@@ -45,8 +59,34 @@ class MerchantClient:
     def __repr__(self) -> str:
         return f"MerchantClient({self._base!r}, client_id={self._client_id!r})"
 
-    async def create(self, request: OrderRequest) -> int:
-        """Create one order; returns Bringg's task id."""
+    async def create(self, request: OrderRequest) -> int | None:
+        """Create one order; Bringg's task id, or None when a resend found it created already.
+
+        Retries what is retryable (`max_retries`, exponential back-off through the clock); a
+        refusal or the last unavailability is raised.
+        """
+        maybe_applied = False
+        attempt = 0
+        while True:
+            try:
+                return await self._create_once(request)
+            except OutcomeUnknown:
+                maybe_applied = True
+                if attempt >= self._max_retries:
+                    raise
+            except ApiUnavailable as exc:
+                maybe_applied = maybe_applied or (exc.status is not None and exc.status >= 500)
+                if attempt >= self._max_retries:
+                    raise
+            except RejectedError as exc:
+                if maybe_applied and EXISTS_ALREADY in exc.message:
+                    return None  # our earlier attempt was applied: the order exists once
+                raise
+            attempt += 1
+            base_s, cap_s = self._backoff
+            await self._clock.sleep_real(min(cap_s, base_s * 2 ** (attempt - 1)))
+
+    async def _create_once(self, request: OrderRequest) -> int:
         if request.kind == "manhattan":
             body = await self._post(MANHATTAN_PATH, request.body)
             shipments = body.get("completedShipments")
@@ -66,8 +106,12 @@ class MerchantClient:
         headers = await self._headers()
         try:
             response = await self._http.post(self._base + path, json=body, headers=headers)
+        except NEVER_SENT as exc:
+            raise ApiUnavailable(path, None, type(exc).__name__) from None
+        except httpx.TransportError as exc:  # it may have reached the API and been applied
+            raise OutcomeUnknown(path, None, type(exc).__name__) from None
         except httpx.HTTPError as exc:
-            raise ApiUnavailable(path, None, f"{type(exc).__name__}") from None
+            raise RejectedError(path, None, type(exc).__name__) from None
         if response.status_code >= 500 or response.status_code == 429:
             raise ApiUnavailable(path, response.status_code, response.text[:200])
         answer = _json(response)

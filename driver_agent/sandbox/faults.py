@@ -9,7 +9,7 @@ limits a fault to those paths (and is the only way to reach /oauth/token or /_sa
 `{"lose_answer": true, "count": 2}` (status 503 unless given) is the case a resend must
 reconcile: the fleet call is APPLIED, then its answer is replaced by the error, as when a gateway
 times out after the API did the work. It takes effect only on a call that succeeded (a refused
-call applied nothing) and only on fleet calls (`paths` narrows it further).
+call applied nothing) and only on fleet calls and Create Order (`paths` narrows it further).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from driver_agent.sandbox.world import JsonDict, Reply, Violation, WebhookJob, W
 
 OTHER_PATH = "<other>"
 FLEET_PATH = "/open_fleet_services/"
+CREATE_TASK_FAULT_PATH = "/services/create_task"  # a lost answer of Create Order: see faults
 
 
 class TokenScope(StrEnum):
@@ -170,9 +171,13 @@ class SandboxState:
             reply = handler(self.world, body, now_s)
         except Violation as v:
             return v.reply()
-        if self.faults and reply.status == 200 and reply.body.get("success") is True:
-            lost = self.faults.take_lost(FLEET_PATH + name, now_s)
-            if lost is not None and lost.status is not None:  # applied, but the answer is lost
+        return self._lose_answer(FLEET_PATH + name, reply, now_s)
+
+    def _lose_answer(self, path: str, reply: Reply, now_s: float) -> Reply:
+        """The `lose_answer` fault: the call was applied, its answer is replaced by the error."""
+        if self.faults and reply.status == 200 and reply.body.get("success") is not False:
+            lost = self.faults.take_lost(path, now_s)
+            if lost is not None and lost.status is not None:
                 message = f"sandbox fault: HTTP {lost.status} (the call was applied)"
                 return Reply(
                     lost.status, {"success": False, "message": message}, lost.retry_after_s
@@ -180,7 +185,8 @@ class SandboxState:
         return reply
 
     def create_task(self, body: JsonDict, now_s: float) -> Reply:
-        return self._guard(create_task, body, now_s)
+        reply = self._guard(create_task, body, now_s)
+        return self._lose_answer(CREATE_TASK_FAULT_PATH, reply, now_s)
 
     def manhattan_create(self, body: JsonDict, now_s: float) -> Reply:
         return self._guard(manhattan_create, body, now_s)
