@@ -13,8 +13,9 @@ Rules:
   locations one is kept per `thin_s` (30 s) of reported time, plus the latest: a location
   replaces the previous queued one while that one is less than `thin_s` after the location kept
   before it. With pings at most `thin_s` apart, kept locations stay at most `thin_s` apart, so
-  the API's 30 s ping-gap watch sees no gap. At most `max_locations` locations wait; past that
-  the oldest goes (an idle driver's pings in a long outage).
+  the API's 30 s ping-gap watch sees no gap. At most `max_locations` (128: an hour of reported
+  time at one per 30 s, like a phone's offline store) locations wait; past that the oldest goes,
+  which the API then sees as a gap. An hour of reported time is one real minute at 60x.
 - **Back-off.** The head is retried after a capped exponential wait that continues the client's
   curve (`base_s * 2**(retries + failures)`, at most `cap_s`), with jitter in [half, full], never
   under the server's Retry-After and never under `base_s`: no tight loop.
@@ -38,7 +39,7 @@ from typing import Generic, TypeVar
 P = TypeVar("P")
 
 THIN_S = 30.0
-MAX_LOCATIONS = 64
+MAX_LOCATIONS = 128  # one per THIN_S: an hour of reported time
 CANCEL_AFTER_REFUSAL = frozenset({"start_task", "checkin", "checkout", "end_task"})
 
 
