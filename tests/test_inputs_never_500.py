@@ -11,7 +11,6 @@ input served by uvicorn.
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import random
@@ -27,6 +26,7 @@ import structlog.testing
 from anyio.from_thread import BlockingPortal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_mutations import every_edge_mutation, json_values, mutated
 
 from driver_agent.bridge.daemon import Bridge
 from driver_agent.bridge.outbox import Outbox
@@ -135,71 +135,12 @@ CONTENT_TYPES = [
 
 # -- strategies -------------------------------------------------------------------------------
 
-_edge_scalars = st.sampled_from(
-    [
-        0, -1, 1, 2**63, -(2**63) - 1, 10**19, 1e308, -1e308, 0.5, 1e-320, "", " ", "nan",
-        "1e400", "²", "٣", "-0", " 12 ", "0x10", "1_0", "2024-05-01T12:00:00Z",
-        "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59", "1714564800000", True,
-        None, [], {}, "\x00", "a" * 300,
-    ]
-)  # fmt: skip
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**20) + 1, max_value=10**20 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-    | _edge_scalars
-)
-json_values = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
-
-
-def _slots(doc: Any) -> list[tuple[Any, Any]]:
-    """(container, key) of every value inside `doc`."""
-    found: list[tuple[Any, Any]] = []
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        pairs = item.items() if isinstance(item, dict) else enumerate(item)
-        for key, value in pairs:
-            found.append((item, key))
-            if isinstance(value, dict | list) and value:
-                stack.append(value)
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, seeds: list[dict[str, Any]]) -> Any:
-    """A seed with up to three of its values replaced, removed, or its shape changed."""
-    doc = copy.deepcopy(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(0, 3))):
-        slots = _slots(doc)
-        if not slots:
-            break
-        container, key = draw(st.sampled_from(slots))
-        action = draw(st.sampled_from(["replace", "replace", "delete", "wrap", "stringify"]))
-        if action == "delete" and isinstance(container, dict):
-            del container[key]
-        elif action == "wrap":
-            container[key] = [container[key]]
-        elif action == "stringify":
-            container[key] = json.dumps(container[key])
-        else:
-            container[key] = draw(json_values)
-    if isinstance(doc, dict) and not draw(st.integers(0, 7)):
-        doc = draw(st.sampled_from([[doc], {"task": doc}]))
-    return doc
-
 
 def bodies(seeds: list[dict[str, Any]]) -> st.SearchStrategy[bytes]:
     """Encoded mutated seeds, arbitrary JSON, adversarial and random bytes."""
-    encoded = st.one_of(mutated(seeds), json_values).map(lambda v: json.dumps(v).encode())
+    encoded = st.one_of(mutated(seeds, changes=3, rewrap=True), json_values).map(
+        lambda v: json.dumps(v).encode()
+    )
     return st.one_of(encoded, encoded, st.sampled_from(ADVERSARIAL), st.binary(max_size=64))
 
 
@@ -573,39 +514,6 @@ SWEEP_EDGES: list[Any] = [
 ]
 
 
-def _each_field_at_each_edge(seed: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """`seed` with one top-level or nested value replaced by each edge value, or removed."""
-    for container_path in _container_paths(seed):
-        container: Any = seed
-        for key in container_path:
-            container = container[key]
-        keys = list(container) if isinstance(container, dict) else range(len(container))
-        for key in keys:
-            for edge in [*SWEEP_EDGES, _REMOVE]:
-                doc = copy.deepcopy(seed)
-                target: Any = doc
-                for step in container_path:
-                    target = target[step]
-                if edge is _REMOVE:
-                    if isinstance(target, dict):
-                        del target[key]
-                else:
-                    target[key] = copy.deepcopy(edge)
-                yield doc
-
-
-_REMOVE = object()
-
-
-def _container_paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    found = [prefix]
-    pairs = doc.items() if isinstance(doc, dict) else enumerate(doc)
-    for key, value in pairs:
-        if isinstance(value, dict | list) and value:
-            found.extend(_container_paths(value, (*prefix, key)))
-    return found
-
-
 def test_every_fleet_call_with_each_field_at_each_edge_value_gets_a_4xx_or_200(
     harness: Harness,
 ) -> None:
@@ -615,7 +523,7 @@ def test_every_fleet_call_with_each_field_at_each_edge_value_gets_a_4xx_or_200(
         seed = json.loads(json.dumps(template).replace("[1]", f"[{task_id}]"))
         if "task_id" in seed:
             seed["task_id"] = task_id
-        for doc in _each_field_at_each_edge(seed):
+        for doc in every_edge_mutation(seed, SWEEP_EDGES):
             harness.request(
                 "sandbox",
                 "POST",
@@ -634,7 +542,7 @@ def test_every_merchant_order_with_each_field_at_each_edge_value_gets_a_4xx_or_2
     one_of_each = dict(merchant_seeds())  # one Create Order, one Manhattan
     assert sorted(one_of_each) == ["create_task", "manhattan"]
     for kind, seed in one_of_each.items():
-        for doc in _each_field_at_each_edge(seed):
+        for doc in every_edge_mutation(seed, SWEEP_EDGES):
             if kind == "create_task":
                 doc.pop("external_id", None)  # else every accepted one must be a new id
             harness.request(
@@ -655,7 +563,7 @@ def test_every_webhook_and_position_field_at_each_edge_value_gets_a_4xx_or_200_f
     valid shapes are stored or refused, never a 500."""
     sent = 0
     for kind in (WebhookKind.DELIVERY_CREATED, WebhookKind.DELIVERY_CANCELLED):
-        for doc in _each_field_at_each_edge(WEBHOOK_SEEDS[kind][0]):
+        for doc in every_edge_mutation(WEBHOOK_SEEDS[kind][0], SWEEP_EDGES):
             harness.request(
                 "bridge-webhooks",
                 "POST",
@@ -665,7 +573,7 @@ def test_every_webhook_and_position_field_at_each_edge_value_gets_a_4xx_or_200_f
             )
             sent += 1
     for path, seed in (("/traccar", TRACCAR), ("/osmand", OSMAND_JSON)):
-        for doc in _each_field_at_each_edge(seed):
+        for doc in every_edge_mutation(seed, SWEEP_EDGES):
             harness.request(
                 "bridge-input", "POST", path, json=doc, headers={"X-Api-Key": INPUT_KEY}
             )

@@ -10,7 +10,6 @@ GPX (points and tracks), GeoJSON tracks, and the configuration (generated tables
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import json
 import string
@@ -24,6 +23,7 @@ import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_mutations import every_edge_mutation, json_values, mutated, scalars
 
 from driver_agent.bridge.metrics import BridgeMetrics
 from driver_agent.bridge.positions import (
@@ -56,99 +56,6 @@ def only_our_errors(parse: Callable[..., Any], *args: Any) -> None:
     """Call the parser: a value or a `DriverAgentError` pass; anything else fails the test."""
     with contextlib.suppress(DriverAgentError):
         parse(*args)
-
-
-# -- generated values and mutations -----------------------------------------------------------
-
-EDGE_VALUES: list[Any] = [
-        0, -1, 2**63, -(2**63) - 1, 10**20 - 1, 1e308, -1e308, 1e-320, 0.1, "", " ", "nan",
-        "inf", "-Infinity", "1e400", "1" * 400, "²", "٣", " 12 ", "0x10", "1_0", "true",
-        "2024-05-01T12:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-23:59",
-        "2024-13-45", "1714564800", "1714564800000", "99999999999999999999", True, False,
-        None, [], {}, "\x00", "a" * 300, "pickup", "dropoff", {"x": 1}, [1, 2], -0.0,
-]  # fmt: skip
-_edge = st.sampled_from(EDGE_VALUES)
-_scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(10**20) + 1, max_value=10**20 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=12)
-    | _edge
-)
-json_values = st.recursive(
-    _scalars,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=12,
-)
-
-
-def _slots(doc: Any) -> list[tuple[Any, Any]]:
-    found: list[tuple[Any, Any]] = []
-    stack = [doc]
-    while stack:
-        item = stack.pop()
-        pairs = item.items() if isinstance(item, dict) else enumerate(item)
-        for key, value in pairs:
-            found.append((item, key))
-            if isinstance(value, dict | list) and value:
-                stack.append(value)
-    return found
-
-
-@st.composite
-def mutated(draw: st.DrawFn, seeds: list[Any]) -> Any:
-    """A seed with up to four of its values replaced, removed, wrapped or turned into text."""
-    doc = copy.deepcopy(draw(st.sampled_from(seeds)))
-    for _ in range(draw(st.integers(0, 4))):
-        slots = _slots(doc) if isinstance(doc, dict | list) else []
-        if not slots:
-            break
-        container, key = draw(st.sampled_from(slots))
-        action = draw(st.sampled_from(["replace", "replace", "delete", "wrap", "stringify"]))
-        if action == "delete" and isinstance(container, dict):
-            del container[key]
-        elif action == "wrap":
-            container[key] = [container[key]]
-        elif action == "stringify":
-            container[key] = json.dumps(container[key])
-        else:
-            container[key] = draw(json_values)
-    return doc
-
-
-def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """The path of every value inside `doc`."""
-    found: list[tuple[Any, ...]] = []
-    pairs = doc.items() if isinstance(doc, dict) else enumerate(doc)
-    for key, value in pairs:
-        found.append((*prefix, key))
-        if isinstance(value, dict | list):
-            found.extend(paths(value, (*prefix, key)))
-    return found
-
-
-def every_edge_mutation(seed: Any) -> list[Any]:
-    """`seed` with one value set to one edge value (or removed), for every value and edge."""
-    out = []
-    for path in paths(seed):
-        for edge in [*EDGE_VALUES, REMOVE]:
-            doc = copy.deepcopy(seed)
-            container = doc
-            for key in path[:-1]:
-                container = container[key]
-            if edge is REMOVE:
-                if isinstance(container, dict):
-                    del container[path[-1]]
-            else:
-                container[path[-1]] = copy.deepcopy(edge)
-            out.append(doc)
-    return out
-
-
-REMOVE = object()
 
 
 def text_mutations(seed: str) -> st.SearchStrategy[str]:
@@ -277,7 +184,7 @@ def test_osmand_query_and_form_raise_only_our_errors(params: dict[str, str], for
         text_mutations(json.dumps(NDJSON)),
         st.text(max_size=80),
     ),
-    st.one_of(_scalars, st.text(max_size=40)),
+    st.one_of(scalars, st.text(max_size=40)),
 )
 def test_ndjson_lines_and_times_raise_only_our_errors(line: str, time_value: Any) -> None:
     only_our_errors(parse_ndjson_line, line, 1)
