@@ -257,7 +257,7 @@ def _cpu_linearity(points: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
     for interval_s in sorted({p["interval_s"] for p in points}):
         by_k: dict[int, list[float]] = {}
         for p in points:
-            if p["interval_s"] == interval_s and p["cpu_ms_per_10k"] > 0:
+            if p["interval_s"] == interval_s and p.get("cpu_ms_per_10k", 0) > 0:
                 by_k.setdefault(p["drivers"], []).append(p["cpu_ms_per_10k"])
         if not by_k:
             continue
@@ -288,7 +288,16 @@ def workload_b(url: str, cpu: int | None, args: argparse.Namespace, log: Any) ->
                 "busy", "--url", url, "--drivers", str(drivers), "--interval-s", str(interval_s),
                 "--window-s", str(window_s), *pin,
             ]  # fmt: skip
-            result = run_point("bench.fleetload", argv, timeout_s=window_s + 6 * interval_s + 240)
+            try:
+                result = run_point(
+                    "bench.fleetload", argv, timeout_s=window_s + 6 * interval_s + 240
+                )
+            except RuntimeError as exc:  # e.g. the generator could not even start them all
+                said = [line for line in str(exc).splitlines() if "Error: " in line]
+                reason = (said[-1] if said else str(exc).splitlines()[0]).strip(" |")[:200]
+                fleet.append({"drivers": drivers, "interval_s": interval_s, "failed": reason})
+                log(f"  b fleet rep {rep + 1} K={drivers} P={interval_s:g}s: failed: {reason}")
+                continue
             result["rep"] = rep + 1
             fleet.append(result)
             log(
@@ -360,6 +369,9 @@ def render_b(b: dict[str, Any]) -> list[str]:
     )
     lines.append("-" * 114)
     for p in b["fleet"]:
+        if "failed" in p:
+            lines.append(f"{p['drivers']:>6} {p['interval_s']:>3g} failed: {p['failed']}")
+            continue
         late = p["ping_lateness_ms"]
         lines.append(
             f"{p['drivers']:>6} {p['interval_s']:>3g} "

@@ -747,6 +747,9 @@ class Driver:
         self, at: float, task_id: int | None, fix: tuple[float, float] | None = None
     ) -> None:
         lat, lng = self._reported(at) if fix is None else fix
+        clock = self._clock
+        # the generator's own lag: the call goes out now, `at` was its tick
+        lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
         client = self._client
         started = (task_id,) if task_id is not None else ()
         command = SendLocation(task_id or 0, lat, lng)
@@ -778,15 +781,20 @@ class Driver:
             sent = self._enqueue("update_driver_location", at, send, command, exc)
         if task_id is not None:
             self._last_sent = at
-        if isinstance(sent, _Job):  # waits for the API: counted when it goes out
+        if isinstance(sent, _Job):  # waits for the API: counted when it has gone out
             sent.after = partial(self._location_sent, at, task_id, lat, lng)
             return
-        self._location_sent(at, task_id, lat, lng)
+        self._location_sent(at, task_id, lat, lng, lateness_ms)
 
-    def _location_sent(self, at: float, task_id: int | None, lat: float, lng: float) -> None:
-        clock = self._clock
+    def _location_sent(
+        self, at: float, task_id: int | None, lat: float, lng: float, lateness_ms: float = -1.0
+    ) -> None:
+        """A location the API took. `lateness_ms` is from its tick to when it went out; a queued
+        one (-1) went out just now, after the outage."""
         if task_id is not None:
-            lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
+            if lateness_ms < 0.0:
+                clock = self._clock
+                lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
             self._stats.record_ping(self.driver_id, _ms(at), lateness_ms)
         if self._ctx.recorder is not None:
             self._ctx.recorder.position(self.driver_id, lat, lng, _ms(at))
