@@ -2,8 +2,9 @@
 that, the CLI on top.
 
 A module imports only from its own layer or below; pure modules never import an I/O library.
-Every module must be placed in a layer here, so a new one gets a conscious decision. Module names
-are dotted paths under `driver_agent`, package by package.
+Every module must be placed in a layer here, so a new one gets a conscious decision. How the
+packages stack (core at the bottom, the sandbox independent, the bridge without the simulator)
+is import-linter's part: `[tool.importlinter]` in pyproject.toml, run by `make check`.
 """
 
 from __future__ import annotations
