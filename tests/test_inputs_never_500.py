@@ -30,16 +30,16 @@ from json_mutations import every_edge_mutation, json_values, mutated
 
 from driver_agent.bridge.daemon import Bridge
 from driver_agent.bridge.outbox import Outbox
-from driver_agent.client import open_fleet_client
-from driver_agent.clock import RealClock
-from driver_agent.config import ApiConfig, BridgeConfig, Config, WebhookConfig
-from driver_agent.model import Secret
-from driver_agent.orders import plan_orders
-from driver_agent.roads import RoadNetwork
+from driver_agent.core.clock import RealClock
+from driver_agent.core.config import ApiConfig, BridgeConfig, Config, WebhookConfig
+from driver_agent.core.model import Secret
+from driver_agent.core.serving import serve_app
+from driver_agent.fleetapi.client import open_fleet_client
+from driver_agent.fleetapi.webhook_payloads import WebhookKind
+from driver_agent.fleetapi.webhooks import WebhookSettings, create_webhook_app
+from driver_agent.geo.roads import RoadNetwork
 from driver_agent.sandbox import SandboxSettings, create_app
-from driver_agent.serving import serve_app
-from driver_agent.webhook_payloads import WebhookKind
-from driver_agent.webhooks import WebhookSettings, create_webhook_app
+from driver_agent.sim.orders import plan_orders
 
 ALLOWED = {200, 202, 400, 401, 403, 404, 409, 413, 415, 422}
 DATA = Path(__file__).parent / "data" / "webhooks"

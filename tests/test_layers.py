@@ -1,7 +1,10 @@
-"""The layer rule: values at the bottom, pure logic above, I/O edges above that, the CLI on top.
+"""The layer rule inside every package: values at the bottom, pure logic above, I/O edges above
+that, the CLI on top.
 
 A module imports only from its own layer or below; pure modules never import an I/O library.
-Every module must be placed in a layer here, so a new one gets a conscious decision.
+Every module must be placed in a layer here, so a new one gets a conscious decision. How the
+packages stack (core at the bottom, the sandbox independent, the bridge without the simulator)
+is import-linter's part: `[tool.importlinter]` in pyproject.toml, run by `make check`.
 """
 
 from __future__ import annotations
@@ -13,24 +16,36 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "driver_agent"
 
-VALUES = {"errors", "model", "wire", "lifecycle_messages", "stats_snapshot", "histogram"}
+VALUES = {
+    "core", "core.errors", "core.model",
+    "fleetapi", "fleetapi.wire",
+    "geo", "sim", "sim.lifecycle_messages",
+    "metrics", "metrics.stats_snapshot", "metrics.histogram",
+    "report",
+}  # fmt: skip
 PURE = {
-    "config", "geo", "gpx", "tracks", "roadclass", "roads", "motion", "gpsnoise", "stopplan",
-    "navigator", "lifecycle", "stats", "report", "report_html", "chart",
-    "thresholds", "ratelimit", "webhook_payloads", "dispatch", "pacing", "orders", "recorder",
-    "jsonbody", "resend", "offline",
+    "core.config", "core.jsonbody", "core.redaction",
+    "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend",
+    "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads",
+    "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
+    "sim.gpsnoise", "sim.stopplan", "sim.navigator",
+    "metrics.stats", "metrics.thresholds",
+    "report.document", "report.page", "report.chart", "report.recorder",
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
 }  # fmt: skip
 EDGES = {
-    "clock", "transport", "http11", "http11_parser", "client", "merchant", "driver", "scheduler",
-    "logs", "serving", "webhooks", "fleetrun", "fleetview", "livemap", "sandbox", "sandbox.app",
-    "sandbox.webhook_sender", "bridge.outbox", "bridge.sources", "bridge.replay",
-    "bridge.sender", "bridge.daemon",
+    "core.clock", "core.logs", "core.serving",
+    "fleetapi.transport", "fleetapi.http11", "fleetapi.http11_parser", "fleetapi.client",
+    "fleetapi.merchant", "fleetapi.webhooks",
+    "sim.driver", "sim.fleet",
+    "report.progress", "report.livemap",
+    "sandbox", "sandbox.app", "sandbox.webhook_sender",
+    "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
-       "commands.bridge", "sandbox.main"}  # fmt: skip
+       "commands.sandbox", "commands.bridge", "commands.fleetrun"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",
@@ -54,11 +69,12 @@ def imports(path: Path) -> set[str]:
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
-            if node.module == "driver_agent":
+            if node.module.split(".")[0] == "driver_agent":  # `from driver_agent.x import y`
+                folder = PACKAGE.parent.joinpath(*node.module.split("."))
                 found.update(
-                    f"driver_agent.{alias.name}"
+                    f"{node.module}.{alias.name}"
                     for alias in node.names
-                    if (PACKAGE / f"{alias.name}.py").exists() or (PACKAGE / alias.name).is_dir()
+                    if (folder / f"{alias.name}.py").exists() or (folder / alias.name).is_dir()
                 )
     return found
 

@@ -36,11 +36,11 @@ from driver_agent.bridge.positions import (
 )
 from driver_agent.bridge.replay import plan_replay
 from driver_agent.bridge.sources import read_ndjson
-from driver_agent.config import Config, load_config
-from driver_agent.errors import DriverAgentError
-from driver_agent.gpx import parse_gpx_points
-from driver_agent.tracks import parse_geojson, parse_gpx
-from driver_agent.webhook_payloads import WebhookKind, parse_order, parse_webhook
+from driver_agent.core.config import Config, load_config
+from driver_agent.core.errors import DriverAgentError
+from driver_agent.fleetapi.webhook_payloads import WebhookKind, parse_order, parse_webhook
+from driver_agent.geo.gpx import parse_gpx_points
+from driver_agent.geo.tracks import parse_geojson, parse_gpx
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"

@@ -38,25 +38,25 @@ from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
 from driver_agent.bridge.sender import OutboxSender
 from driver_agent.bridge.sources import Source, create_input_app, iter_lines, read_ndjson
 from driver_agent.bridge.walker import AssignRule, Endpoint, FleetWalker, Step
-from driver_agent.client import open_fleet_client
-from driver_agent.errors import ConfigError, OutboxError
-from driver_agent.model import MAX_PING_GAP_S
-from driver_agent.serving import serve_app
-from driver_agent.webhook_payloads import (
+from driver_agent.core.errors import ConfigError, OutboxError
+from driver_agent.core.model import MAX_PING_GAP_S
+from driver_agent.core.serving import serve_app
+from driver_agent.fleetapi.client import open_fleet_client
+from driver_agent.fleetapi.webhook_payloads import (
     DeliveryCancelled,
     DeliveryCreated,
     DeliveryUpdated,
     WebhookEvent,
 )
-from driver_agent.webhooks import WebhookSettings, create_webhook_app
+from driver_agent.fleetapi.webhooks import WebhookSettings, create_webhook_app
 
 if TYPE_CHECKING:
     from anyio.abc import TaskStatus
 
     from driver_agent.bridge.positions import Position
-    from driver_agent.client import FleetClient
-    from driver_agent.clock import Clock
-    from driver_agent.config import BridgeConfig, Config
+    from driver_agent.core.clock import Clock
+    from driver_agent.core.config import BridgeConfig, Config
+    from driver_agent.fleetapi.client import FleetClient
 
 log = structlog.get_logger("driver_agent.bridge")
 

@@ -39,14 +39,14 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from driver_agent.bridge.positions import Position
-from driver_agent.errors import ConfigError
-from driver_agent.geo import LocalProjection, haversine_m
-from driver_agent.model import StopKind
+from driver_agent.core.errors import ConfigError
+from driver_agent.core.model import StopKind
+from driver_agent.geo.geometry import LocalProjection, haversine_m
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from driver_agent.model import Stop
+    from driver_agent.core.model import Stop
 
 
 @dataclass(frozen=True, slots=True)

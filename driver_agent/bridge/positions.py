@@ -42,9 +42,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from driver_agent.errors import ConfigError
-from driver_agent.jsonbody import BodyError, decode_json_text
-from driver_agent.model import Fix
+from driver_agent.core.errors import ConfigError
+from driver_agent.core.jsonbody import BodyError, decode_json_text
+from driver_agent.core.model import Fix
 
 KNOT_MPS = 1852.0 / 3600.0
 MIN_T_MS = 946_684_800_000  # 2000-01-01T00:00:00Z

@@ -16,11 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from driver_agent.bridge.positions import Position
-from driver_agent.errors import TrackError
-from driver_agent.gpx import GpxDocument, parse_gpx_points
+from driver_agent.core.errors import TrackError
+from driver_agent.geo.gpx import GpxDocument, parse_gpx_points
 
 if TYPE_CHECKING:
-    from driver_agent.clock import Clock
+    from driver_agent.core.clock import Clock
 
 Sink = Callable[[Position], Awaitable[None]]
 

@@ -29,18 +29,18 @@ import anyio.to_thread
 import structlog
 
 from driver_agent.bridge.walker import Endpoint
-from driver_agent.client import TOKEN_ENDPOINT
-from driver_agent.errors import ApiError, ApiUnavailable, AuthError
-from driver_agent.model import StopKind
-from driver_agent.wire import DriverProfile
+from driver_agent.core.errors import ApiError, ApiUnavailable, AuthError
+from driver_agent.core.model import StopKind
+from driver_agent.fleetapi.client import TOKEN_ENDPOINT
+from driver_agent.fleetapi.wire import DriverProfile
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
 
     from driver_agent.bridge.metrics import BridgeMetrics
     from driver_agent.bridge.outbox import Outbox, PendingCall
-    from driver_agent.client import FleetClient
-    from driver_agent.clock import Clock
+    from driver_agent.core.clock import Clock
+    from driver_agent.fleetapi.client import FleetClient
 
 log = structlog.get_logger("driver_agent.bridge.sender")
 

@@ -54,9 +54,9 @@ from driver_agent.bridge.positions import (
     parse_osmand_json,
     parse_traccar_forward,
 )
-from driver_agent.errors import ConfigError, DriverAgentError
-from driver_agent.jsonbody import BodyError, CappedBody, check_json_content_type, decode_json
-from driver_agent.model import Secret
+from driver_agent.core.errors import ConfigError, DriverAgentError
+from driver_agent.core.jsonbody import BodyError, CappedBody, check_json_content_type, decode_json
+from driver_agent.core.model import Secret
 
 Sink = Callable[[Position], Awaitable[None]]
 MAX_BODY_BYTES = 1_000_000

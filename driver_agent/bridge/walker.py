@@ -36,9 +36,9 @@ from driver_agent.bridge.geofence import (
     StopState,
 )
 from driver_agent.bridge.positions import Position, PositionError
-from driver_agent.errors import ConfigError
-from driver_agent.model import Order, Stop, StopKind
-from driver_agent.webhook_payloads import DeliveryUpdated
+from driver_agent.core.errors import ConfigError
+from driver_agent.core.model import Order, Stop, StopKind
+from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated
 
 EARTH_RADIUS_M = 6_371_008.8
 DEFAULT_DRIVER_NAME = "Delivery Driver"

@@ -19,15 +19,15 @@ import structlog
 
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
 from driver_agent.cli import add_config_argument, config_from_args
-from driver_agent.clock import RealClock
-from driver_agent.errors import ConfigError
+from driver_agent.core.clock import RealClock
+from driver_agent.core.errors import ConfigError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from anyio.abc import TaskStatus
 
-    from driver_agent.config import Config
+    from driver_agent.core.config import Config
 
 log = structlog.get_logger("driver_agent.commands.bridge")
 

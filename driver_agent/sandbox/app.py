@@ -36,14 +36,14 @@ import anyio
 import anyio.from_thread
 from anyio.abc import TaskStatus
 
-from driver_agent.jsonbody import BodyError, CappedBody, check_json_content_type, decode_json
+from driver_agent.core.jsonbody import BodyError, CappedBody, check_json_content_type, decode_json
+from driver_agent.core.serving import serve_app
 from driver_agent.sandbox.fleet import FLEET_HANDLERS
 from driver_agent.sandbox.manhattan import MANHATTAN_ORDERS
 from driver_agent.sandbox.rules import OTHER_PATH, RateStatus, SandboxState, TokenScope
 from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sandbox.webhook_sender import WebhookSender
 from driver_agent.sandbox.world import JsonDict, Reply, Violation, WebhookJob
-from driver_agent.serving import serve_app
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -34,7 +34,7 @@ import binascii
 import re
 from collections.abc import Callable
 
-from driver_agent.model import TaskStatus
+from driver_agent.core.model import TaskStatus
 from driver_agent.sandbox.records import DateError, Driver, Order, WayPoint, iso_ms, parse_date
 from driver_agent.sandbox.world import (
     JsonDict,

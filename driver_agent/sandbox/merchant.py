@@ -7,7 +7,7 @@ order can be driven. Creation, updates and cancellations queue the matching flee
 
 from __future__ import annotations
 
-from driver_agent.model import TaskStatus
+from driver_agent.core.model import TaskStatus
 from driver_agent.sandbox.fleet import cancel_order, refuse_uncancellable
 from driver_agent.sandbox.geocode import geocode
 from driver_agent.sandbox.records import DateError, Order, WayPoint, iso_ms, parse_date

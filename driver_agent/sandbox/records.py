@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
-from driver_agent.model import MAX_PING_GAP_S, TaskStatus
+from driver_agent.core.model import MAX_PING_GAP_S, TaskStatus
 
 MAX_DATE_DISTANCE_S = 10 * 365.25 * 86400  # seed 004: times must fall within '10 years'
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from driver_agent.model import TOKEN_TTL_S, Secret
+from driver_agent.core.model import TOKEN_TTL_S, Secret
 
 DEFAULT_AREA = (
     60.160,

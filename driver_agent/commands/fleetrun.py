@@ -1,0 +1,385 @@
+"""`driver-agent run`, composed: sandbox (embedded mode), webhook receiver, client, fleet, report.
+
+Embedded mode (no api_url): the sandbox starts in-process on loopback with its fleet webhook
+pointed at our receiver; orders are created through its merchant side (Create Order and
+Manhattan payloads) and reach the fleet as Delivery Created webhooks, the documented way.
+Remote mode: the receiver listens where Bringg sends webhooks; with merchant credentials the
+run also creates its own orders on the remote sandbox. The orders' external ids carry the seed
+and a run id (`run.run_id`, random per run unless given: `da-<seed>-<run id>-00001`), so runs can
+be repeated against one sandbox; the seed alone decides everything else.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import gc
+import random
+import secrets
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import anyio
+import structlog
+
+import driver_agent.sim
+from driver_agent.core.clock import Clock
+from driver_agent.core.config import ApiConfig, Config, masked
+from driver_agent.core.errors import ApiError, ConfigError
+from driver_agent.core.serving import serve_app
+from driver_agent.fleetapi.client import FleetClient, open_fleet_client
+from driver_agent.fleetapi.merchant import MerchantClient
+from driver_agent.fleetapi.transport import open_http_pool
+from driver_agent.fleetapi.webhooks import WebhookReceiver, WebhookSettings
+from driver_agent.fleetapi.wire import Note
+from driver_agent.geo.geometry import destination
+from driver_agent.geo.roads import RoadNetwork
+from driver_agent.metrics.stats import StatsCollector
+from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
+from driver_agent.report.document import (
+    RunReport,
+    runtime_versions,
+    totals_from_stats,
+    write_report,
+)
+from driver_agent.report.livemap import create_live_map_app
+from driver_agent.report.progress import ProgressView
+from driver_agent.report.recorder import TrackRecorder
+from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
+from driver_agent.sandbox.settings import SandboxSettings
+from driver_agent.sim.driver import DriverContext, DriverSpec, ProofAssets
+from driver_agent.sim.fleet import Fleet
+from driver_agent.sim.navigator import Navigator
+from driver_agent.sim.orders import FIRST, LAST, order_id_prefix, plan_orders
+from driver_agent.sim.pacing import RatePacer
+
+log = structlog.get_logger("driver_agent.run")
+ASSETS = Path(driver_agent.sim.__file__).parent / "pod_assets"
+FULL_COLLECTION_EVERY = 100  # gen-1 collections per full one (Python's default: 10)
+
+
+class RunStopper:
+    """First `stop()`: graceful (no new orders, drivers finish or cancel); second: at once."""
+
+    def __init__(self) -> None:
+        self.graceful = anyio.Event()
+        self.scope: anyio.CancelScope | None = None
+        self.forced = False
+
+    def stop(self) -> None:
+        if not self.graceful.is_set():
+            self.graceful.set()
+            return
+        self.forced = True
+        if self.scope is not None:
+            self.scope.cancel()
+
+
+@dataclass
+class RunResult:
+    report: RunReport
+    json_path: Path
+    html_path: Path
+    orders_expected: int
+    outcomes: dict[str, int]
+    driver_errors: int
+    api_url: str = ""
+
+    @property
+    def orders_ok(self) -> bool:
+        failed = sum(self.outcomes.get(k, 0) for k in ("failed", "not_started", "interrupted"))
+        return failed == 0 and self.driver_errors == 0
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.report.passed and self.orders_ok else 1
+
+
+def new_run_id() -> str:
+    """A random run id (8 hex digits), from the OS: it must differ between runs of one seed."""
+    return secrets.token_hex(4)
+
+
+def settle_collector() -> None:
+    """Once a large fleet is spawned: freeze its long-lived objects out of the collector and make
+    full collections rarer. With 50,000 drivers a full collection walks the per-tick objects of
+    every driver and stalls the loop ~0.5 s; at the default threshold that happened every ~15 s
+    and set the ping-lateness p99 (bench/README.md). Cyclic garbage waits longer; memory stays
+    bounded because reference counting frees everything else at once.
+    """
+    gc.collect()
+    gc.freeze()
+    gen0, gen1, _ = gc.get_threshold()
+    gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
+
+
+def proof_assets() -> ProofAssets:
+    return ProofAssets(
+        photo=Note.photo((ASSETS / "photo.jpg").read_bytes(), caption="At the door"),
+        signature=Note.signature((ASSETS / "signature.png").read_bytes(), signer="Customer"),
+    )
+
+
+def driver_specs(network: RoadNetwork, count: int, seed: int) -> list[DriverSpec]:
+    """Drivers spread over the depots and the covered area, with names and phone numbers."""
+    rng = random.Random(f"{seed}:drivers")
+    specs = []
+    for i in range(count):
+        if i % 2 == 0:
+            depot = network.depots[(i // 2) % len(network.depots)]
+            lat, lng = depot.lat, depot.lng
+        else:
+            lat, lng = network.random_point(rng)
+        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        phone = f"+3585{rng.randint(10_000_000, 99_999_999)}"
+        specs.append(DriverSpec(f"drv-{i + 1:05d}", name, lat, lng, phone))
+    return specs
+
+
+def relocator(network: RoadNetwork) -> Callable[[float, float, random.Random], tuple[float, float]]:
+    """A short plausible drive from the pickup: a road point nearby, or 1.5-4 km off-road."""
+
+    def relocate(lat: float, lng: float, rng: random.Random) -> tuple[float, float]:
+        if network.covers(lat, lng):
+            return network.random_point(rng)
+        return destination(lat, lng, rng.uniform(0, 360), rng.uniform(1_500, 4_000))
+
+    return relocate
+
+
+async def run_fleet(
+    config: Config,
+    clock: Clock,
+    *,
+    out: TextIO | None = None,
+    stopper: RunStopper | None = None,
+    show_progress: bool = True,
+    on_sandbox: Callable[[SandboxApp, str], None] | None = None,
+    on_spawned: Callable[[], None] | None = None,
+) -> RunResult:
+    """Run the configured fleet to the end; write the report; return what happened."""
+    if not config.run.run_id:  # recorded in the report's config
+        config = dataclasses.replace(
+            config, run=dataclasses.replace(config.run, run_id=new_run_id())
+        )
+    log.info("run_started", run_id=config.run.run_id, seed=config.run.seed)
+    network = RoadNetwork.load(config.run.road_network or None)
+    stats, recorder = StatsCollector(), TrackRecorder()
+    embedded = not config.api.api_url
+    merchant_key = SandboxSettings().merchant_api_key
+    if embedded:
+        api_keys = (merchant_key,)
+        host, port = "127.0.0.1", 0
+    else:
+        if not config.webhooks.api_key:
+            raise ConfigError(
+                "webhooks.api_key",
+                "required in remote mode (set DRIVER_AGENT_WEBHOOK_API_KEY): "
+                "Bringg's webhooks carry it in Authorization",
+            )
+        api_keys = (config.webhooks.api_key,)
+        host, port = config.webhooks.host, config.webhooks.port
+    settings = dataclasses.replace(
+        WebhookSettings.from_config(config.webhooks), host=host, port=port, api_keys=api_keys
+    )
+    started_ms = clock.now_ms()
+    started_real = clock.monotonic()
+    with WebhookReceiver(settings, clock=clock, buffer_size=max(1024, config.run.orders)) as rx:
+        async with anyio.create_task_group() as services:
+            webhook_url = await services.start(serve_app, rx.app, host, port)
+            api = config.api
+            if embedded:
+                sandbox = SandboxSettings(
+                    fleet_webhook_url=webhook_url,
+                    area=network.bbox,
+                    seed=config.run.seed,
+                    webhook_retry_delay_s=1.0,
+                )
+                app = create_app(sandbox)
+                api_url = await services.start(functools.partial(serve_sandbox, app=app))
+                if on_sandbox is not None:
+                    on_sandbox(app, api_url)  # tests read and drive the sandbox itself
+                api = dataclasses.replace(
+                    api,
+                    api_url=api_url,
+                    token_url="",
+                    client_id=sandbox.client_id,
+                    client_secret=sandbox.client_secret,
+                )
+                log.info("sandbox_started", url=api_url, webhook_url=webhook_url)
+            else:
+                log.info("webhook_receiver_listening", url=webhook_url)
+            stopper = stopper or RunStopper()
+            rng = random.Random(f"{config.run.seed}:client")
+            async with open_fleet_client(api, clock, rng=rng) as client:
+                fleet = _fleet(
+                    config, client, clock, network, stats, recorder, started_real, on_spawned
+                )
+                if config.run.live_map:
+                    live_url = await services.start(
+                        serve_app,
+                        create_live_map_app(fleet, network),
+                        "127.0.0.1",
+                        config.run.live_map_port,
+                    )
+                    print(f"live map: {live_url}/", file=out or sys.stderr, flush=True)
+                with anyio.CancelScope() as stopper.scope:
+                    await _drive(config, api, clock, network, fleet, rx, embedded, out, stopper,
+                                 show_progress)  # fmt: skip
+                if stopper.forced:
+                    log.warning("run_forced_stop", interrupted=fleet.interrupted())
+            services.cancel_scope.cancel()
+    expected = config.run.orders
+    progress = fleet.progress()
+    snapshot = stats.statistics().to_dict()
+    results = evaluate(
+        parse_thresholds(config.thresholds.checks, "thresholds.checks"),
+        metrics_from_stats(snapshot, orders_total=expected),
+    )
+    report = RunReport(
+        stats=snapshot,
+        totals=dataclasses.replace(
+            totals_from_stats(snapshot, orders_total=expected),
+            drivers=progress.drivers_started,
+            relocations=progress.relocations,
+        ),
+        mode="embedded" if embedded else "remote",
+        seed=config.run.seed,
+        started_at_ms=started_ms,
+        ended_at_ms=clock.now_ms(),
+        tracks=recorder.tracks,
+        events=recorder.events,
+        thresholds=results,
+        config=masked(config),
+        versions=runtime_versions(),
+    )
+    json_path, html_path = write_report(report, Path(config.run.report_dir))
+    return RunResult(
+        report, json_path, html_path, expected, dict(progress.outcomes),
+        progress.driver_errors, api.api_url,
+    )  # fmt: skip
+
+
+def _fleet(
+    config: Config,
+    client: FleetClient,
+    clock: Clock,
+    network: RoadNetwork,
+    stats: StatsCollector,
+    recorder: TrackRecorder,
+    started_real: float,
+    on_spawned: Callable[[], None] | None,
+) -> Fleet:
+    run = config.run
+    ctx = DriverContext(
+        client=client,
+        clock=clock,
+        stats=stats,
+        navigator=Navigator(network, config.driver.geofence_radius_m),
+        config=config.driver,
+        proof=proof_assets(),
+        seed=run.seed,
+        run_started_real=started_real,
+        recorder=recorder,
+        pacer=RatePacer(run.max_request_rate) if run.max_request_rate > 0 else None,
+    )
+    return Fleet(
+        ctx,
+        driver_specs(network, run.drivers, run.seed),
+        ramp_up_per_s=run.ramp_up_per_s,
+        fail_fast=run.fail_fast,
+        relocate_beyond_m=run.relocate_beyond_km * 1000.0,
+        relocate=relocator(network),
+        on_stop=run.on_stop,
+        cancel_reason_id=config.driver.cancel_reason_id,
+        on_spawned=on_spawned,
+    )
+
+
+async def _drive(
+    config: Config,
+    api: ApiConfig,
+    clock: Clock,
+    network: RoadNetwork,
+    fleet: Fleet,
+    rx: WebhookReceiver,
+    embedded: bool,
+    out: TextIO | None,
+    stopper: RunStopper,
+    show_progress: bool,
+) -> None:
+    run = config.run
+    creates_orders = embedded or bool(config.merchant.client_id)
+    expected = run.orders
+    ctx = fleet.context
+    view = ProgressView(fleet, ctx.stats, clock, out or sys.stderr, ctx.run_started_real)
+    try:
+        async with anyio.create_task_group() as tg:
+            if creates_orders:
+                tg.start_soon(_create_orders, config, api, clock, network, fleet)
+            if run.duration_s > 0:
+                tg.start_soon(_stop_after, clock, run.duration_s, fleet)
+            tg.start_soon(_stop_on, stopper.graceful, fleet)
+            if show_progress:
+                tg.start_soon(view.run)
+            await fleet.run(
+                rx.receive_stream,
+                expected_orders=expected if expected > 0 else None,
+                hold_until_orders=expected if embedded else None,
+            )
+            tg.cancel_scope.cancel()
+    finally:
+        view.finish()
+
+
+async def _create_orders(
+    config: Config, api: ApiConfig, clock: Clock, network: RoadNetwork, fleet: Fleet
+) -> None:
+    """Create the run's orders through the merchant API; the fleet waits for what was created."""
+    run = config.run
+    if config.api.api_url:
+        client_id, secret = config.merchant.client_id, config.merchant.client_secret
+    else:
+        defaults = SandboxSettings()
+        client_id, secret = defaults.merchant_client_id, defaults.merchant_client_secret
+    requests = plan_orders(
+        network,
+        run.orders,
+        random.Random(f"{run.seed}:orders"),
+        manhattan_share=run.manhattan_share,
+        now_s=clock.now(),
+        id_prefix=order_id_prefix(run.seed, run.run_id),
+    )
+    created = 0
+    async with open_http_pool(api) as http:
+        merchant = MerchantClient(
+            http, api.api_url, client_id, secret, clock,
+            create_task_path=config.merchant.create_task_path,
+            max_retries=api.max_retries,
+            backoff_base_s=api.backoff_base_s,
+            backoff_cap_s=api.backoff_cap_s,
+        )  # fmt: skip
+        reconciled = 0
+        for request in requests:
+            try:
+                if await merchant.create(request) is None:
+                    reconciled += 1  # a resend found it created: one order, not two
+                created += 1
+            except ApiError as exc:
+                log.error("order_not_created", external_id=request.external_id, error=str(exc))
+    log.info("orders_created", created=created, planned=len(requests), reconciled=reconciled)
+    fleet.expect(created)
+
+
+async def _stop_after(clock: Clock, duration_s: float, fleet: Fleet) -> None:
+    await clock.sleep_real(duration_s)
+    log.info("duration_reached", duration_s=duration_s)
+    fleet.stop()
+
+
+async def _stop_on(event: anyio.Event, fleet: Fleet) -> None:
+    await event.wait()
+    fleet.stop()

@@ -1,0 +1,428 @@
+"""Configuration: a TOML file, the environment and command-line flags into frozen dataclasses.
+
+Precedence, lowest first: defaults, the file, the environment (secrets only), flags. Every
+error names the dotted key and the bad value; unknown keys are errors too (a typo must not be
+silently ignored). Secrets come from the environment or the file, never from a flag, and are
+wrapped in `Secret` so they cannot leak into a repr, a log line or a report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import re
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from driver_agent.core.errors import ConfigError
+from driver_agent.core.model import Secret
+
+FLEET_ENDPOINTS = (
+    "assign_driver",
+    "start_task",
+    "update_driver_location",
+    "checkin",
+    "create_note",
+    "checkout",
+    "end_task",
+    "cancel_delivery",
+    "update_task",
+    "cluster_check_in",
+    "cluster_check_out",
+)
+
+RUN_ID = re.compile(r"[A-Za-z0-9_-]{0,32}")
+
+ENV_SECRETS = {
+    "DRIVER_AGENT_CLIENT_SECRET": ("api", "client_secret"),
+    "DRIVER_AGENT_WEBHOOK_API_KEY": ("webhooks", "api_key"),
+    "DRIVER_AGENT_MERCHANT_CLIENT_SECRET": ("merchant", "client_secret"),
+    "DRIVER_AGENT_BRIDGE_INPUT_KEY": ("bridge", "input_key"),
+}
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """Where and how the fleet API client talks to Bringg (`[api]`)."""
+
+    api_url: str = ""  # empty: run against the embedded sandbox
+    token_url: str = ""  # default: <api_url>/oauth/token
+    client_id: str = ""
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    paths: dict[str, str] = field(default_factory=dict)  # endpoint name -> path override
+    timeout_s: float = 10.0
+    max_in_flight: int = 64
+    max_retries: int = 4
+    backoff_base_s: float = 0.5
+    backoff_cap_s: float = 30.0
+    token_refresh_margin_s: float = 60.0
+    allow_insecure_http: bool = False
+    ca_file: str = ""  # extra trusted CAs (PEM), e.g. for a sandbox behind a private CA
+    transport: str = "builtin"  # "builtin" (fastest), "aiohttp" (httpx-aiohttp), "httpx"
+    max_response_bytes: int = 1024 * 1024  # a longer answer body is an error, not buffered
+    keepalive_expiry_s: float = 5.0  # idle keep-alive sockets older than this are closed
+    give_up_after_s: float = 600.0  # an order waits this long (real s) for the API to come back
+
+    def resolved_token_url(self) -> str:
+        return self.token_url or self.api_url.rstrip("/") + "/oauth/token"
+
+    def path(self, endpoint: str) -> str:
+        return self.paths.get(endpoint, f"/open_fleet_services/{endpoint}")
+
+
+@dataclass(frozen=True)
+class MerchantConfig:
+    """Optional merchant credentials, to create orders on a remote sandbox (`[merchant]`)."""
+
+    client_id: str = ""
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    create_task_path: str = "/services/create_task"
+
+
+@dataclass(frozen=True)
+class WebhookConfig:
+    """The fleet's webhook receiver (`[webhooks]`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8701
+    api_key: Secret = field(default_factory=lambda: Secret(""))
+    delivery_created_path: str = "/webhooks/delivery_created"
+    delivery_updated_path: str = "/webhooks/delivery_updated"
+    delivery_cancelled_path: str = "/webhooks/delivery_cancelled"
+    return_delivery_created_path: str = "/webhooks/return_delivery_created"
+    merchant_registered_path: str = "/webhooks/merchant_registered"
+
+
+@dataclass(frozen=True)
+class DriverConfig:
+    """How one simulated driver behaves (`[driver]`)."""
+
+    ping_interval_s: float = 10.0
+    idle_ping_interval_s: float = 60.0
+    geofence_radius_m: float = 50.0
+    note_text_ratio: float = 1.0
+    note_photo_ratio: float = 0.7
+    note_signature_ratio: float = 0.5
+    cancel_reason_id: int = 0
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """The fleet run: `driver-agent run` (`[run]`)."""
+
+    drivers: int = 20
+    orders: int = 40
+    speed: float = 60.0
+    seed: int = 1
+    run_id: str = ""  # in the ids of the orders the run creates; empty: a random one per run
+    duration_s: float = 0.0  # 0: until every order reached a final state
+    report_dir: str = "driver-agent-report"
+    ramp_up_per_s: float = 50.0
+    max_request_rate: float = 0.0  # requests per real second, 0: no cap
+    relocate_beyond_km: float = 20.0
+    on_stop: str = "finish"  # "finish" or "cancel" the orders in hand on a graceful stop
+    fail_fast: bool = False
+    manhattan_share: float = 0.25
+    road_network: str = ""  # a road graph built by routes/build.py; empty: central Helsinki
+    live_map: bool = False
+    live_map_port: int = 0
+
+
+@dataclass(frozen=True)
+class ThresholdsConfig:
+    """k6-style pass/fail checks on the run (`[thresholds]`)."""
+
+    checks: tuple[str, ...] = (
+        "p95_ms < 800",
+        "error_rate < 0.01",
+        "max_ping_gap_s <= 30",
+        "orders_completed_ratio >= 0.99",
+    )
+
+
+@dataclass(frozen=True)
+class BridgeConfig:
+    """The telematics bridge daemon (`[bridge]`)."""
+
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8702
+    device_map: dict[str, str] = field(default_factory=dict)  # device id -> driver external id
+    device_map_file: str = ""
+    gpx: dict[str, str] = field(default_factory=dict)  # device id -> GPX file to replay
+    replay_speed: float = 1.0
+    outbox: str = "driver-agent-outbox.sqlite3"
+    outbox_max_rows: int = 1_000_000
+    outbox_max_age_s: float = 24 * 3600.0
+    radius_in_m: float = 50.0
+    radius_out_m: float = 80.0
+    stop_speed_mps: float = 1.5
+    min_dwell_s: float = 30.0
+    resend_last_position: bool = False
+    assign: str = "nearest"  # "nearest" vehicle, or "config" (device_map order)
+    orders: int = 0  # end after N orders reached a final state (0: run until a signal)
+    duration_s: float = 0.0
+    ndjson: str = ""  # newline-delimited JSON positions from this file, or "-" for stdin
+    drain_timeout_s: float = 10.0  # on stop, how long to keep sending the outbox backlog
+    # the key position senders must present (X-Api-Key header or ?key= in the URL); empty:
+    # only loopback senders are accepted
+    input_key: Secret = field(default_factory=lambda: Secret(""))
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """Logging (`[log]`)."""
+
+    level: str = "info"
+    format: str = "auto"  # "auto": console on a terminal, JSON otherwise; or "console", "json"
+
+
+@dataclass(frozen=True)
+class Config:
+    api: ApiConfig = field(default_factory=ApiConfig)
+    merchant: MerchantConfig = field(default_factory=MerchantConfig)
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    driver: DriverConfig = field(default_factory=DriverConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
+    bridge: BridgeConfig = field(default_factory=BridgeConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    """Build the configuration; `overrides` maps dotted keys (`run.drivers`) to flag values."""
+    table: dict[str, Any] = {}
+    if path is not None:
+        table = _read_toml(path)
+    for var, (section, key) in ENV_SECRETS.items():
+        secret = (env or {}).get(var)
+        if secret:
+            table.setdefault(section, {})[key] = secret
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        section, _, key = dotted.partition(".")
+        table.setdefault(section, {})[key] = value
+    config: Config = _build(Config, table, "")
+    _validate(config)
+    return config
+
+
+def masked(config: Config) -> dict[str, Any]:
+    """The configuration as plain data with every secret shown as `[secure]`."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, Secret):
+            return "[secure]" if value else ""
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: walk(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        if isinstance(value, tuple | list):
+            return [walk(v) for v in value]
+        return value
+
+    result: dict[str, Any] = walk(config)
+    return result
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read config file: {exc.strerror}") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        found = re.search(r"\(at line (\d+), column \d+\)", message)
+        where = f"{path}:{found.group(1)}" if found else str(path)
+        raise ConfigError(where, f"not valid TOML: {message}") from None
+
+
+def _build(cls: type[Any], table: Any, prefix: str) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(prefix.rstrip("."), f"expected a table, got {table!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    for key in table:
+        if key not in names:
+            raise ConfigError(f"{prefix}{key}", "unknown key")
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name in table:
+            values[f.name] = _convert(hints[f.name], table[f.name], f"{prefix}{f.name}")
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _build(hint, value, where + ".")
+    if hint is Secret:
+        if isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            raise ConfigError(where, "expected a string")
+        return Secret(value)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(where, f"expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(where, f"expected an integer, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(where, f"expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(where, f"expected a string, got {value!r}")
+        return value
+    origin = typing.get_origin(hint)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(where, f"expected a table, got {value!r}")
+        for k, v in value.items():
+            if not isinstance(v, str):
+                raise ConfigError(f"{where}.{k}", f"expected a string, got {v!r}")
+        return dict(value)
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(where, f"expected a list of strings, got {value!r}")
+        return tuple(value)
+    if origin is types.UnionType:  # pragma: no cover - no optional fields yet
+        return value
+    raise ConfigError(where, f"unsupported setting type {hint!r}")  # pragma: no cover
+
+
+def _positive(where: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(where, f"must be > 0, got {value!r}")
+
+
+def _non_negative(where: str, value: float) -> None:
+    if value < 0:
+        raise ConfigError(where, f"must be >= 0, got {value!r}")
+
+
+def _ratio(where: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(where, f"must be between 0 and 1, got {value!r}")
+
+
+def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        raise ConfigError(where, f"must be one of {', '.join(allowed)}; got {value!r}")
+
+
+def _port(where: str, value: int) -> None:
+    if not 0 <= value <= 65535:
+        raise ConfigError(where, f"must be a port number 0-65535, got {value!r}")
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 and `localhost` (names under `.localhost` too)."""
+    name = host.strip("[]").lower()
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _url(where: str, value: str, allow_insecure: bool) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(where, f"must be an http(s) URL, got {value!r}")
+    if parts.username or parts.password or parts.query:
+        raise ConfigError(where, "credentials and query strings do not belong in the URL")
+    if parts.scheme == "http" and not allow_insecure and not is_loopback_host(parts.hostname):
+        raise ConfigError(
+            where,
+            f"plain http is refused except to loopback ({value!r}); use https, "
+            "or set api.allow_insecure_http = true",
+        )
+
+
+def _validate(config: Config) -> None:
+    api = config.api
+    if api.api_url:
+        _url("api.api_url", api.api_url, api.allow_insecure_http)
+        if api.token_url:
+            _url("api.token_url", api.token_url, api.allow_insecure_http)
+        if not api.client_id:
+            raise ConfigError("api.client_id", "required when api.api_url is set")
+        if not api.client_secret:
+            raise ConfigError(
+                "api.client_secret",
+                "required when api.api_url is set (set DRIVER_AGENT_CLIENT_SECRET)",
+            )
+    for name, path in api.paths.items():
+        if name not in FLEET_ENDPOINTS:
+            raise ConfigError(f"api.paths.{name}", "unknown endpoint")
+        if not path.startswith("/"):
+            raise ConfigError(f"api.paths.{name}", f"must start with '/', got {path!r}")
+    _positive("api.timeout_s", api.timeout_s)
+    _positive("api.max_in_flight", api.max_in_flight)
+    _non_negative("api.max_retries", api.max_retries)
+    _one_of("api.transport", api.transport, ("builtin", "aiohttp", "httpx"))
+    _positive("api.max_response_bytes", api.max_response_bytes)
+    _positive("api.keepalive_expiry_s", api.keepalive_expiry_s)
+    _positive("api.give_up_after_s", api.give_up_after_s)
+    _port("webhooks.port", config.webhooks.port)
+    d = config.driver
+    _positive("driver.ping_interval_s", d.ping_interval_s)
+    if d.ping_interval_s > 30:
+        raise ConfigError(
+            "driver.ping_interval_s", f"must be <= 30 (Bringg's rule), got {d.ping_interval_s!r}"
+        )
+    _positive("driver.idle_ping_interval_s", d.idle_ping_interval_s)
+    _positive("driver.geofence_radius_m", d.geofence_radius_m)
+    for key in ("note_text_ratio", "note_photo_ratio", "note_signature_ratio"):
+        _ratio(f"driver.{key}", getattr(d, key))
+    r = config.run
+    _non_negative("run.drivers", r.drivers)
+    _non_negative("run.orders", r.orders)
+    _positive("run.speed", r.speed)
+    _non_negative("run.duration_s", r.duration_s)
+    _positive("run.ramp_up_per_s", r.ramp_up_per_s)
+    _non_negative("run.max_request_rate", r.max_request_rate)
+    _positive("run.relocate_beyond_km", r.relocate_beyond_km)
+    _one_of("run.on_stop", r.on_stop, ("finish", "cancel"))
+    _ratio("run.manhattan_share", r.manhattan_share)
+    if not RUN_ID.fullmatch(r.run_id):
+        raise ConfigError("run.run_id", f"must be 0-32 of A-Z a-z 0-9 _ -, got {r.run_id!r}")
+    _port("run.live_map_port", r.live_map_port)
+    b = config.bridge
+    _port("bridge.listen_port", b.listen_port)
+    _positive("bridge.replay_speed", b.replay_speed)
+    _positive("bridge.radius_in_m", b.radius_in_m)
+    if b.radius_out_m < b.radius_in_m:
+        raise ConfigError("bridge.radius_out_m", "must be >= bridge.radius_in_m (hysteresis)")
+    _one_of("bridge.assign", b.assign, ("nearest", "config"))
+    _non_negative("bridge.orders", b.orders)
+    _non_negative("bridge.duration_s", b.duration_s)
+    _non_negative("bridge.drain_timeout_s", b.drain_timeout_s)
+    _positive("bridge.outbox_max_rows", b.outbox_max_rows)
+    _positive("bridge.outbox_max_age_s", b.outbox_max_age_s)
+    if not b.input_key and not is_loopback_host(b.listen_host):
+        raise ConfigError(
+            "bridge.input_key",
+            f"required when bridge.listen_host ({b.listen_host!r}) is not a loopback address "
+            "(set DRIVER_AGENT_BRIDGE_INPUT_KEY)",
+        )
+    _one_of("log.level", config.log.level, ("debug", "info", "warning", "error"))
+    _one_of("log.format", config.log.format, ("auto", "console", "json"))

@@ -1,0 +1,437 @@
+"""The run report: a finished run's data as report.json, a self-contained report.html and a
+plain-text summary table for the terminal.
+
+Pure, except `write_report` (the one function that writes files) and the two readers of this
+package's own read-only files (`load_assets`, `runtime_versions`). Secrets never reach the output:
+`mask_config` replaces Secret values and the value of any key that looks sensitive.
+
+`RunReport.stats` is the stats snapshot dict (`stats.StatsSnapshot.to_dict()`); the parts read:
+```
+totals: {calls, errors, orders: {<outcome>: n}, drivers, relocations, max_gap_s, gaps_over_limit,
+         latency_ms?: {p50, p90, p95, p99, max}}        run-wide latency, when the stats have it
+endpoints: [{endpoint, count, errors: {<error class>: n}, latency_ms: {p50, p90, p95, p99, max}}]
+timeline: [{start_s, count, errors, p50_ms, p95_ms}]     per bucket_s of real run time
+drivers: [{driver_id, orders: {<outcome>: n}, distance_m, max_gap_s, gaps_over_limit, pings}]
+stages_s: {<stage>: {count, p50, p95, max}}              lifecycle stages, simulated seconds
+ping_lateness_ms: {count, p50, p99, max}                 how late pings left after their tick
+resilience: {retries, reconciled, queued_calls, queued_locations, thinned_locations,
+             dropped_locations, given_up, cancelled_after_give_up, cancel_failed,
+             given_up_orders: [{driver_id, task_id, endpoint, status, message, reason}]}
+                                                         how the run rode out API trouble
+```
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from driver_agent import __version__
+from driver_agent.core.model import MAX_PING_GAP_S, Secret
+from driver_agent.metrics.thresholds import OrderCounts, ThresholdResult, error_count
+from driver_agent.report.page import (
+    TRACK_COLOURS,
+    ReportAssets,
+    fmt_actual,
+    fmt_num,
+    fmt_pct,
+    render_page,
+    worst_ping_gap,
+)
+
+REPORT_SCHEMA_VERSION = 1
+MAX_TRACK_POINTS = 20_000  # over all drivers, in report.html
+MAX_MAP_EVENTS = 5_000
+OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+MASK = "[secure]"
+_SENSITIVE = re.compile(r"secret|token|password|passwd|authorization|api[_-]?key|credential", re.I)
+_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
+_PERCENTILES = ("p50", "p90", "p95", "p99", "max")
+
+
+class EventKind(StrEnum):
+    """What happened at a point on the map."""
+
+    PICKUP = "pickup"
+    DROPOFF = "dropoff"
+    CHECKIN = "checkin"
+    CHECKOUT = "checkout"
+    CANCEL = "cancel"
+    RELOCATION = "relocation"
+
+
+@dataclass(frozen=True, slots=True)
+class MapEvent:
+    """One marker on the map: a stop, a check-in/out, a cancellation or a relocation."""
+
+    kind: EventKind
+    lat: float
+    lng: float
+    driver_id: str
+    task_id: int | None = None
+    t_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """Run-wide counts for the summary."""
+
+    orders_total: int = 0
+    orders_done: int = 0
+    orders_cancelled: int = 0
+    orders_failed: int = 0
+    drivers: int = 0
+    relocations: int = 0
+    requests: int = 0
+    errors: int = 0
+    retries: int = 0  # resends (the client's and the drivers' backlogs)
+    reconciled: int = 0  # resends the API had already applied: success, counted once
+    queued_calls: int = 0  # calls that waited for the API in a driver's backlog
+    queued_locations: int = 0
+    thinned_locations: int = 0
+    given_up: int = 0  # orders given up (failed), each with its last error
+    cancelled_after_give_up: int = 0
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class RunReport:
+    """Everything a finished run reports. `config` should already be masked; it is masked again."""
+
+    stats: Mapping[str, Any]
+    totals: Totals
+    mode: str = "embedded"
+    seed: int | None = None
+    started_at_ms: int = 0
+    ended_at_ms: int = 0
+    tracks: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
+    events: Sequence[MapEvent] = ()
+    thresholds: Sequence[ThresholdResult] = ()
+    config: Mapping[str, Any] = field(default_factory=dict)
+    versions: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return all(result.passed for result in self.thresholds)
+
+
+# ----------------------------------------------------------------------------- data shaping
+
+
+def totals_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = None) -> Totals:
+    """Totals from the snapshot's `totals` block. `orders_total` overrides the number of orders
+    (the snapshot counts only orders that ended); reassigned orders are not counted twice."""
+    totals: Mapping[str, Any] = stats.get("totals") or {}
+    orders = OrderCounts.from_outcomes(totals.get("orders") or {})
+    outage: Mapping[str, Any] = stats.get("resilience") or {}
+    return Totals(
+        orders_total=orders.total if orders_total is None else orders_total,
+        orders_done=orders.completed,
+        orders_cancelled=orders.cancelled,
+        orders_failed=orders.failed,
+        drivers=int(totals.get("drivers") or 0),
+        relocations=int(totals.get("relocations") or 0),
+        requests=int(totals.get("calls") or 0),
+        errors=int(totals.get("errors") or 0),
+        retries=int(outage.get("retries") or 0),
+        reconciled=int(outage.get("reconciled") or 0),
+        queued_calls=int(outage.get("queued_calls") or 0),
+        queued_locations=int(outage.get("queued_locations") or 0),
+        thinned_locations=int(outage.get("thinned_locations") or 0),
+        given_up=int(outage.get("given_up") or 0),
+        cancelled_after_give_up=int(outage.get("cancelled_after_give_up") or 0),
+    )
+
+
+def mask_config(value: Any, key: str = "") -> Any:
+    """A JSON-ready copy with secrets replaced by `[secure]`: Secret values, the values of keys
+    that mention secret/token/password/authorization/api_key (numbers under `*_s`/`*_ms` keys,
+    such as `token_refresh_margin_s`, stay), and user:password@ in URLs."""
+    if isinstance(value, Secret):
+        return MASK
+    if key and _SENSITIVE.search(key) and value not in (None, ""):
+        is_duration = key.endswith(("_s", "_ms")) and isinstance(value, int | float)
+        if not is_duration or isinstance(value, bool):
+            return MASK
+    if isinstance(value, Mapping):
+        return {str(k): mask_config(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [mask_config(v, key) for v in value]
+    if isinstance(value, str):
+        return _URL_USERINFO.sub(r"\g<scheme>[secure]@", value)
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    return _URL_USERINFO.sub(r"\g<scheme>[secure]@", str(value))
+
+
+def downsample_tracks(
+    tracks: Mapping[str, Sequence[tuple[float, float]]], max_points: int = MAX_TRACK_POINTS
+) -> dict[str, list[tuple[float, float]]]:
+    """Thin the tracks to at most `max_points` in total (at least 2 per driver), keeping each
+    track's first and last point, dropping exact repeats first, then taking evenly spaced points
+    with a budget proportional to the track's length in points."""
+    deduped = {driver: _without_repeats(points) for driver, points in tracks.items()}
+    total = sum(len(points) for points in deduped.values())
+    if total <= max_points:
+        return deduped
+    out: dict[str, list[tuple[float, float]]] = {}
+    for driver, points in deduped.items():
+        budget = max(2, int(max_points * len(points) / total))
+        out[driver] = _evenly(points, budget)
+    return out
+
+
+def _without_repeats(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
+    out: list[tuple[float, float]] = []
+    for lat, lng in points:
+        point = (round(float(lat), 5), round(float(lng), 5))  # ~1 m
+        if not out or out[-1] != point:
+            out.append(point)
+    return out
+
+
+def _evenly(points: list[tuple[float, float]], budget: int) -> list[tuple[float, float]]:
+    if len(points) <= budget:
+        return points
+    step = (len(points) - 1) / (budget - 1)
+    return [points[round(i * step)] for i in range(budget)]
+
+
+def thin_events(events: Sequence[MapEvent], max_events: int = MAX_MAP_EVENTS) -> list[MapEvent]:
+    """At most `max_events` markers: all cancellations and relocations, the rest evenly spaced."""
+    if len(events) <= max_events:
+        return list(events)
+    rare = [e for e in events if e.kind in (EventKind.CANCEL, EventKind.RELOCATION)]
+    rest = [e for e in events if e.kind not in (EventKind.CANCEL, EventKind.RELOCATION)]
+    room = max(0, max_events - len(rare))
+    kept = _evenly_any(rest, room) if room else []
+    return rare[:max_events] + kept
+
+
+def _evenly_any(items: list[MapEvent], budget: int) -> list[MapEvent]:
+    if len(items) <= budget:
+        return items
+    step = len(items) / budget
+    return [items[int(i * step)] for i in range(budget)]
+
+
+def _iso(ms: int) -> str | None:
+    if not ms:
+        return None
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def report_dict(report: RunReport) -> dict[str, Any]:
+    """The JSON document: stats as collected, plus run metadata, totals and threshold results."""
+    kinds: dict[str, int] = {}
+    for event in report.events:
+        kinds[str(event.kind)] = kinds.get(str(event.kind), 0) + 1
+    return {
+        "schema_version": REPORT_SCHEMA_VERSION,
+        "mode": report.mode,
+        "seed": report.seed,
+        "started_at": _iso(report.started_at_ms),
+        "ended_at": _iso(report.ended_at_ms),
+        "duration_s": max(0, report.ended_at_ms - report.started_at_ms) / 1000,
+        "passed": report.passed,
+        "totals": {
+            "orders_total": report.totals.orders_total,
+            "orders_done": report.totals.orders_done,
+            "orders_cancelled": report.totals.orders_cancelled,
+            "orders_failed": report.totals.orders_failed,
+            "drivers": report.totals.drivers,
+            "relocations": report.totals.relocations,
+            "requests": report.totals.requests,
+            "errors": report.totals.errors,
+            "error_rate": report.totals.error_rate,
+            "retries": report.totals.retries,
+            "reconciled_retries": report.totals.reconciled,
+            "queued_calls": report.totals.queued_calls,
+            "queued_locations": report.totals.queued_locations,
+            "thinned_locations": report.totals.thinned_locations,
+            "orders_given_up": report.totals.given_up,
+            "cancelled_after_give_up": report.totals.cancelled_after_give_up,
+        },
+        "thresholds": [result.to_dict() for result in report.thresholds],
+        "events_by_kind": kinds,
+        "stats": mask_config(report.stats),
+        "config": mask_config(report.config),
+        "versions": dict(report.versions),
+    }
+
+
+def render_json(report: RunReport) -> str:
+    """report.json: indented, keys in a stable order, ends with a newline."""
+    return json.dumps(report_dict(report), indent=2, allow_nan=False, default=str) + "\n"
+
+
+# ----------------------------------------------------------------------------- terminal summary
+
+
+def render_summary(report: RunReport) -> str:
+    """The plain-text table printed at the end of a run."""
+    t = report.totals
+    duration_s = max(0, report.ended_at_ms - report.started_at_ms) / 1000
+    seed = "-" if report.seed is None else str(report.seed)
+    lines = [
+        f"driver-agent run: mode {report.mode}, seed {seed}, {fmt_num(duration_s)} s",
+        f"orders   {t.orders_done}/{t.orders_total} done, {t.orders_cancelled} cancelled, "
+        f"{t.orders_failed} failed; drivers {t.drivers}; relocations {t.relocations}",
+        f"requests {t.requests:,}, errors {t.errors:,} ({fmt_pct(t.error_rate)})",
+    ]
+    if t.retries or t.queued_calls or t.given_up or t.reconciled:
+        lines.append(
+            f"outages  retries {t.retries:,} ({t.reconciled:,} reconciled); "
+            f"queued {t.queued_calls:,} calls, {t.queued_locations:,} locations "
+            f"({t.thinned_locations:,} thinned); given up {t.given_up:,} "
+            f"({t.cancelled_after_give_up:,} cancelled)"
+        )
+    outage: Mapping[str, Any] = report.stats.get("resilience") or {}
+    for given_up in outage.get("given_up_orders") or ():
+        status = given_up.get("status")
+        lines.append(
+            f"given up order {given_up.get('task_id')} ({given_up.get('driver_id')}): "
+            f"{given_up.get('endpoint')} -> {'no answer' if status is None else status}: "
+            f"{given_up.get('message')} [{given_up.get('reason')}]"
+        )
+    worst, over, driver = worst_ping_gap(report.stats)
+    if worst is None:
+        lines.append("ping gap -")
+    else:
+        lines.append(
+            f"ping gap worst {fmt_num(worst)} s ({driver}), {over} gap(s) over {MAX_PING_GAP_S:g} s"
+        )
+    lateness: Mapping[str, Any] = report.stats.get("ping_lateness_ms") or {}
+    if lateness.get("count"):
+        lines.append(
+            f"ping lateness after the scheduled tick: p50 {fmt_num(lateness.get('p50'))} ms, "
+            f"p99 {fmt_num(lateness.get('p99'))} ms, max {fmt_num(lateness.get('max'))} ms"
+        )
+    lines.append("")
+    header = ("endpoint", "count", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms")
+    rows = []
+    for ep in sorted(report.stats.get("endpoints") or (), key=lambda ep: str(ep.get("endpoint"))):
+        lat: Mapping[str, Any] = ep.get("latency_ms") or {}
+        rows.append(
+            (
+                str(ep.get("endpoint")),
+                f"{int(ep.get('count') or 0):,}",
+                f"{error_count(ep):,}",
+                *(fmt_num(lat.get(p)) for p in _P4),
+            )
+        )
+    overall: Mapping[str, Any] = (report.stats.get("totals") or {}).get("latency_ms") or {}
+    if overall:  # the snapshot has no run-wide histogram yet: then there is no "all" row
+        rows.append(
+            ("all", f"{t.requests:,}", f"{t.errors:,}", *(fmt_num(overall.get(p)) for p in _P4))
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    if report.thresholds:
+        lines.append("")
+        lines.append("thresholds")
+        width = max(len(r.expr) for r in report.thresholds)
+        for r in report.thresholds:
+            actual = "no data" if r.actual is None else fmt_actual(r.actual)
+            verdict = "PASS" if r.passed else "FAIL"
+            lines.append(f"  {verdict}  {r.expr.ljust(width)}  actual {actual}")
+        failed = sum(not r.passed for r in report.thresholds)
+        lines.append(
+            f"  {failed} of {len(report.thresholds)} threshold(s) failed"
+            if failed
+            else f"  all {len(report.thresholds)} threshold(s) passed"
+        )
+    return "\n".join(lines) + "\n"
+
+
+_P4 = ("p50", "p95", "p99", "max")
+
+
+# ----------------------------------------------------------------------------- HTML
+
+
+def map_data(report: RunReport, tile_url: str | None = OSM_TILE_URL) -> dict[str, Any]:
+    """What the map script draws: downsampled tracks, thinned events, the tile URL (or None)."""
+    tracks = downsample_tracks(report.tracks)
+    return {
+        "tiles": tile_url,
+        "tracks": [
+            {"id": driver, "c": TRACK_COLOURS[i % len(TRACK_COLOURS)], "p": points}
+            for i, (driver, points) in enumerate(sorted(tracks.items()))
+            if points
+        ],
+        "events": [
+            {
+                "k": str(e.kind),
+                "lat": round(e.lat, 5),
+                "lng": round(e.lng, 5),
+                "d": e.driver_id,
+                "task": e.task_id,
+                "t": _iso(e.t_ms) if e.t_ms else None,
+            }
+            for e in thin_events(report.events)
+        ],
+    }
+
+
+def render_html(
+    report: RunReport, *, tile_url: str | None = OSM_TILE_URL, assets: ReportAssets | None = None
+) -> str:
+    """report.html: one self-contained page. With `tile_url=None` the map has no tile layer (and
+    makes no network request); the tracks and markers draw either way."""
+    return render_page(report_dict(report), map_data(report, tile_url), assets)
+
+
+def runtime_versions() -> dict[str, str]:
+    """Python, driver-agent and the main libraries, from installed package metadata."""
+    versions = {"python": platform.python_version(), "driver-agent": __version__}
+    for package in ("httpx", "anyio", "structlog", "shapely", "starlette", "uvicorn", "aiohttp"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    return versions
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def write_report(report: RunReport, directory: Path) -> tuple[Path, Path]:
+    """Write report.json and report.html into `directory` (created if missing), each atomically
+    (a temp file in the same directory, then rename). Returns (json_path, html_path)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    json_path = directory / "report.json"
+    html_path = directory / "report.html"
+    _write_atomically(json_path, render_json(report))
+    _write_atomically(html_path, render_html(report))
+    return json_path, html_path
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,87 @@
+"""What a run shows while it runs: a live status line on a terminal, else periodic log lines."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+import structlog
+
+from driver_agent.core import logs
+from driver_agent.core.clock import Clock
+from driver_agent.metrics.stats import StatsCollector
+from driver_agent.sim.fleet import Fleet
+
+log = structlog.get_logger("driver_agent.progress")
+TERMINAL_EVERY_S = 1.0
+LOG_EVERY_S = 10.0
+
+
+class ProgressView:
+    def __init__(
+        self, fleet: Fleet, stats: StatsCollector, clock: Clock, out: TextIO, started_real: float
+    ) -> None:
+        self._fleet = fleet
+        self._stats = stats
+        self._clock = clock
+        self._out = out
+        self._terminal = logs.terminal() if out.isatty() else None
+        self._tty = out.isatty()
+        self._started = started_real
+        self._last_requests = 0
+        self._last_at = started_real
+        self._shown = False
+
+    def figures(self) -> dict[str, float | int | str]:
+        progress = self._fleet.progress()
+        snap = self._stats.statistics()
+        requests = snap.totals.calls
+        now = self._clock.monotonic()
+        elapsed = max(now - self._last_at, 1e-9)
+        rate = (requests - self._last_requests) / elapsed
+        self._last_requests, self._last_at = requests, now
+        p95 = max((e.latency_ms.p95 for e in snap.endpoints), default=0.0)
+        worst_gap = snap.totals.max_gap_s
+        expected = progress.orders_expected
+        return {
+            "orders_done": progress.outcomes.get("completed", 0),
+            "orders_final": progress.orders_final,
+            "orders_total": expected if expected is not None else progress.orders_seen,
+            "drivers_busy": progress.drivers_busy,
+            "drivers": progress.drivers_started,
+            "requests_per_s": round(rate, 1),
+            "errors": snap.totals.errors,
+            "p95_ms": round(p95, 1),
+            "worst_ping_gap_s": round(worst_gap, 1),
+            "elapsed_s": round(now - self._started, 1),
+        }
+
+    async def run(self) -> None:
+        every = TERMINAL_EVERY_S if self._tty else LOG_EVERY_S
+        while True:
+            await self._clock.sleep_real(every)
+            self.show()
+
+    def show(self) -> None:
+        f = self.figures()
+        if not self._tty:
+            log.info("run_progress", **f)
+            return
+        line = (
+            f"orders {f['orders_done']}/{f['orders_total']} done  "
+            f"busy {f['drivers_busy']}/{f['drivers']}  {f['requests_per_s']} req/s  "
+            f"errors {f['errors']}  p95 {f['p95_ms']} ms  worst gap {f['worst_ping_gap_s']} s  "
+            f"[{f['elapsed_s']} s]"
+        )
+        if self._terminal is not None:  # log lines scroll above the status line
+            self._terminal.status(line)
+        else:
+            self._out.write(logs.CLEAR_LINE + line)
+            self._out.flush()
+        self._shown = True
+
+    def finish(self) -> None:
+        if self._terminal is not None:
+            self._terminal.end_status()
+        elif self._shown:
+            self._out.write("\n")
+            self._out.flush()

@@ -1,0 +1,150 @@
+"""Who drives which order: the nearest idle driver gets each new order; a freed driver the oldest.
+
+Pure: the fleet (`sim.fleet`) tells it what happened (a driver went idle, an order arrived, was
+cancelled or ended) and carries out the assignments it returns. Idle drivers sit in a coarse grid
+so that "nearest" costs a few cells, not a scan of thousands of drivers. A driver farther from the
+pickup than `relocate_beyond_m` is relocated by the caller to a short drive from it (a simulated
+driver should not cross a continent for one parcel); the assignment says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+
+from driver_agent.core.model import Order
+from driver_agent.geo.geometry import haversine_m
+
+CELL_DEG = 0.02  # about 2 km north-south
+MAX_RINGS = 12  # beyond this many rings of cells, scan every idle driver
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    driver_id: str
+    order: Order
+    relocate: bool  # the driver is too far away: place it a short drive from the pickup
+
+
+class Dispatcher:
+    def __init__(self, relocate_beyond_m: float = 20_000.0) -> None:
+        self.relocate_beyond_m = relocate_beyond_m
+        self._idle: dict[str, tuple[float, float]] = {}
+        self._grid: dict[tuple[int, int], set[str]] = {}
+        self._queue: deque[Order] = deque()
+        self._holder: dict[int, str] = {}  # task_id -> driver_id
+        self._known: set[int] = set()
+        self.closed = False
+
+    # ---- what the fleet tells it ------------------------------------------------------------
+
+    def driver_idle(self, driver_id: str, lat: float, lng: float) -> Assignment | None:
+        """A driver is free at (lat, lng): it takes the oldest waiting order, if any."""
+        if self._queue and not self.closed:
+            order = self._queue.popleft()
+            return self._assign(driver_id, lat, lng, order)
+        self._add_idle(driver_id, lat, lng)
+        return None
+
+    def order_arrived(self, order: Order) -> Assignment | None:
+        """A new order: the nearest idle driver takes it, else it waits. Repeats are ignored."""
+        if order.task_id in self._known or self.closed:
+            return None
+        self._known.add(order.task_id)
+        found = self._nearest_idle(order.pickup.lat, order.pickup.lng)
+        if found is None:
+            self._queue.append(order)
+            return None
+        driver_id, (lat, lng) = found
+        self._remove_idle(driver_id)
+        return self._assign(driver_id, lat, lng, order)
+
+    def order_ended(self, task_id: int) -> None:
+        self._holder.pop(task_id, None)
+
+    def withdraw(self, task_id: int) -> str | Order | None:
+        """Bringg cancelled the order: the driver holding it, or the waiting order removed."""
+        holder = self._holder.pop(task_id, None)
+        if holder is not None:
+            return holder
+        for order in self._queue:
+            if order.task_id == task_id:
+                self._queue.remove(order)
+                return order
+        return None
+
+    def holder(self, task_id: int) -> str | None:
+        return self._holder.get(task_id)
+
+    def waiting(self) -> list[Order]:
+        return list(self._queue)
+
+    def replace_waiting(self, order: Order) -> bool:
+        """An update for an order still waiting: keep the new version in its place."""
+        for i, waiting in enumerate(self._queue):
+            if waiting.task_id == order.task_id:
+                self._queue[i] = order
+                return True
+        return False
+
+    def close(self) -> list[Order]:
+        """No more assignments (graceful stop); returns the orders that never started."""
+        self.closed = True
+        left = list(self._queue)
+        self._queue.clear()
+        return left
+
+    @property
+    def idle_count(self) -> int:
+        return len(self._idle)
+
+    # ---- inside -----------------------------------------------------------------------------
+
+    def _assign(self, driver_id: str, lat: float, lng: float, order: Order) -> Assignment:
+        self._holder[order.task_id] = driver_id
+        far = haversine_m(lat, lng, order.pickup.lat, order.pickup.lng) > self.relocate_beyond_m
+        return Assignment(driver_id, order, far)
+
+    @staticmethod
+    def _cell(lat: float, lng: float) -> tuple[int, int]:
+        return math.floor(lat / CELL_DEG), math.floor(lng / CELL_DEG)
+
+    def _add_idle(self, driver_id: str, lat: float, lng: float) -> None:
+        self._idle[driver_id] = (lat, lng)
+        self._grid.setdefault(self._cell(lat, lng), set()).add(driver_id)
+
+    def _remove_idle(self, driver_id: str) -> None:
+        lat, lng = self._idle.pop(driver_id)
+        cell = self._cell(lat, lng)
+        members = self._grid[cell]
+        members.discard(driver_id)
+        if not members:
+            del self._grid[cell]
+
+    def _nearest_idle(self, lat: float, lng: float) -> tuple[str, tuple[float, float]] | None:
+        if not self._idle:
+            return None
+        ci, cj = self._cell(lat, lng)
+        # the narrowest side of a cell here, in metres: ring k is at least (k - 1) of them away
+        cell_m = CELL_DEG * 111_000.0 * max(math.cos(math.radians(lat)), 0.01)
+        best: tuple[float, str] | None = None
+        ring = 0
+        while ring <= MAX_RINGS:
+            if best is not None and (ring - 1) * cell_m > best[0]:
+                break  # nothing in this ring or beyond can be nearer
+            for i in range(ci - ring, ci + ring + 1):
+                for j in range(cj - ring, cj + ring + 1):
+                    if max(abs(i - ci), abs(j - cj)) != ring:
+                        continue
+                    for driver_id in self._grid.get((i, j), ()):
+                        d = haversine_m(lat, lng, *self._idle[driver_id])
+                        if best is None or (d, driver_id) < best:
+                            best = (d, driver_id)
+            ring += 1
+        else:  # idle drivers are far and few: look at all of them
+            best = min(
+                (haversine_m(lat, lng, *pos), driver_id) for driver_id, pos in self._idle.items()
+            )
+        assert best is not None
+        return best[1], self._idle[best[1]]

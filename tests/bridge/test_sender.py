@@ -1,0 +1,114 @@
+"""The outbox sender against the sandbox: acked calls leave the file, a refused call is
+discarded and counted without blocking the driver's later calls."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import anyio
+import httpx
+
+from driver_agent.bridge.metrics import BridgeMetrics
+from driver_agent.bridge.outbox import NewCall, Outbox
+from driver_agent.bridge.sender import OutboxSender
+from driver_agent.core.clock import RealClock
+from driver_agent.core.config import ApiConfig
+from driver_agent.core.model import Secret
+from driver_agent.fleetapi.client import open_fleet_client
+
+T_MS = 1_900_000_000_000
+
+
+async def test_a_refused_call_is_discarded_and_counted_and_the_queue_moves_on(
+    tmp_path: Path, sandbox_url: str
+) -> None:
+    config = ApiConfig(
+        api_url=sandbox_url,
+        client_id="sandbox-fleet",
+        client_secret=Secret("sandbox-fleet-secret"),
+        max_retries=0,
+    )
+    calls = [
+        NewCall("drv-9", "checkin", {"task_id": 424242, "kind": "pickup", "reported_time": T_MS}),
+        NewCall("drv-9", "update_driver_location", {
+            "user_external_id": "drv-9", "lat": 60.17, "lng": 24.94, "reported_time": T_MS + 1,
+        }),
+    ]  # fmt: skip
+    metrics = BridgeMetrics()
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        outbox.append_many(calls, T_MS)
+        clock = RealClock()
+        async with open_fleet_client(config, clock) as client:
+            sender = OutboxSender(
+                outbox, client, clock, metrics, db_limiter=anyio.CapacityLimiter(1)
+            )
+            async with anyio.create_task_group() as tg:
+                await tg.start(sender.run)
+                with anyio.fail_after(10):
+                    await sender.wait_idle()
+                tg.cancel_scope.cancel()
+        assert outbox.depth() == 0
+        assert outbox.dropped_counts() == {"rejected": 2}
+    assert (sender.sent, sender.refused) == (0, 2)
+    assert 'errors_total{class="ForbiddenError"} 2' in metrics.render()
+    async with httpx.AsyncClient(base_url=sandbox_url, trust_env=False) as http:
+        seen = (await http.get("/_sandbox/state")).json()["calls"]
+    # the location update was sent (and refused: drv-9 is unknown), not stuck behind the checkin
+    assert seen["/open_fleet_services/checkin"]["count"] == 1
+    assert seen["/open_fleet_services/update_driver_location"]["count"] == 1
+
+
+async def test_acknowledged_calls_leave_the_outbox_in_order(
+    tmp_path: Path, sandbox_url: str
+) -> None:
+    config = ApiConfig(
+        api_url=sandbox_url,
+        client_id="sandbox-fleet",
+        client_secret=Secret("sandbox-fleet-secret"),
+    )
+    async with httpx.AsyncClient(base_url=sandbox_url, trust_env=False) as http:
+        token = await http.post("/oauth/token", json={
+            "grant_type": "client_credentials", "client_id": "sandbox-merchant",
+            "client_secret": "sandbox-merchant-secret",
+        })  # fmt: skip
+        created = await http.post(
+            "/services/create_task",
+            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            json={
+                "customer": {"name": "C", "phone": "+358401234567"},
+                "way_points": [{"lat": 60.17, "lng": 24.94}, {"lat": 60.169, "lng": 24.95}],
+            },
+        )
+    task_id = created.json()["task"]["id"]
+    user = {"external_id": "drv-1", "name": "Delivery Driver"}
+    calls = [
+        NewCall("drv-1", "assign_driver", {"task_id": task_id, "user": user}),
+        NewCall("drv-1", "start_task", {"task_id": task_id, "reported_time": T_MS}),
+        *[
+            NewCall("drv-1", "update_driver_location", {
+                "user_external_id": "drv-1", "lat": 60.17, "lng": 24.94,
+                "reported_time": T_MS + k * 1000, "started_tasks": [task_id],
+            })
+            for k in range(1, 6)
+        ],
+    ]  # fmt: skip
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        outbox.append_many(calls, T_MS)
+        clock = RealClock()
+        async with open_fleet_client(config, clock) as client:
+            sender = OutboxSender(
+                outbox, client, clock, BridgeMetrics(), db_limiter=anyio.CapacityLimiter(1)
+            )
+            async with anyio.create_task_group() as tg:
+                await tg.start(sender.run)  # picks up what is already in the file
+                with anyio.fail_after(10):
+                    await sender.wait_idle()
+                tg.cancel_scope.cancel()
+        assert outbox.depth() == 0
+    async with httpx.AsyncClient(base_url=sandbox_url, trust_env=False) as http:
+        state = (await http.get("/_sandbox/state")).json()
+    driver = state["drivers"][0]
+    assert (driver["location_count"], driver["out_of_order"]) == (5, 0)
+    assert driver["last_fix"]["reported_time"] == T_MS + 5000
+    assert driver["started_tasks"] == [task_id]
+    assert sender.sent == 7

@@ -1,0 +1,153 @@
+"""The pure walker: assignment rules, queueing, late positions, the lifecycle calls, restore."""
+
+from __future__ import annotations
+
+import pytest
+
+from driver_agent.bridge.geofence import GeofenceConfig, StopState
+from driver_agent.bridge.positions import Position, PositionError
+from driver_agent.bridge.walker import AssignRule, Endpoint, FleetWalker
+from driver_agent.core.errors import ConfigError
+from driver_agent.core.model import Order, Stop, StopKind
+from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated, WayPointChange
+
+T0 = 1_714_564_800_000
+PICKUP = (60.1700, 24.9400)
+DROPOFF = (60.1690, 24.9600)
+FENCE = GeofenceConfig(min_dwell_s=30.0)
+
+
+def order(task_id: int, pickup: tuple[float, float] = PICKUP) -> Order:
+    return Order(
+        task_id,
+        Stop(StopKind.PICKUP, *pickup),
+        Stop(StopKind.DROPOFF, *DROPOFF),
+    )
+
+
+def walker(rule: AssignRule = AssignRule.NEAREST) -> FleetWalker:
+    return FleetWalker({"van-1": "drv-1", "van-2": "drv-2"}, assign=rule, geofence=FENCE)
+
+
+def at(device: str, where: tuple[float, float], t_s: float, speed: float | None = 0.0) -> Position:
+    return Position(device, where[0], where[1], T0 + round(t_s * 1000), speed)
+
+
+def endpoints(w: FleetWalker, positions: list[Position]) -> list[str]:
+    return [c.endpoint.value for p in positions for c in w.feed(p).calls]
+
+
+@pytest.mark.parametrize(
+    ("rule", "expected"),
+    [(AssignRule.NEAREST, "drv-2"), (AssignRule.CONFIG, "drv-1")],
+    ids=["nearest-takes-the-van-at-the-pickup", "config-takes-the-first-idle-driver"],
+)
+def test_an_order_goes_to_the_driver_the_rule_picks(rule: AssignRule, expected: str) -> None:
+    w = walker(rule)
+    w.feed(at("van-1", (60.20, 24.90), 0))
+    w.feed(at("van-2", PICKUP, 0))
+    step = w.add_order(order(1), T0)
+    assert [(c.driver_id, c.endpoint) for c in step.calls] == [
+        (expected, Endpoint.ASSIGN_DRIVER),
+        (expected, Endpoint.START_TASK),
+    ]
+    assert step.calls[0].body["user"]["external_id"] == expected
+
+
+def test_a_busy_fleet_queues_orders_and_starts_the_next_when_one_is_cancelled() -> None:
+    w = walker(AssignRule.CONFIG)
+    w.add_order(order(1), T0)
+    w.add_order(order(2), T0)
+    queued = w.add_order(order(3), T0)
+    assert [c.endpoint for c in queued.calls] == [Endpoint.ASSIGN_DRIVER]  # not started yet
+    assert w.orders() == {1: "drv-1", 2: "drv-2", 3: "drv-1"}
+    cancelled = w.cancel_order(1, T0 + 1000)
+    assert [(c.endpoint, c.body["task_id"]) for c in cancelled.calls] == [(Endpoint.START_TASK, 3)]
+    assert w.active_order("drv-1") == 3
+    assert w.add_order(order(2), T0).calls == []  # Bringg retried Delivery Created
+
+
+def test_a_drive_through_both_stops_sends_the_lifecycle_in_order_with_device_times() -> None:
+    w = walker()
+    w.add_order(order(1), T0)
+    trace = [
+        at("van-1", (60.1650, 24.9300), 0, 10.0),
+        *[at("van-1", PICKUP, t) for t in range(100, 160, 10)],
+        at("van-1", (60.1695, 24.9500), 200, 10.0),
+        *[at("van-1", DROPOFF, t) for t in range(260, 320, 10)],
+        at("van-1", (60.1720, 24.9600), 340, 10.0),
+    ]
+    calls = [c for p in trace for c in w.feed(p).calls]
+    lifecycle = [(c.endpoint.value, c.reported_time_ms - T0) for c in calls if "task_id" in c.body]
+    assert [name for name, _ in lifecycle] == [
+        "checkin",
+        "checkout",
+        "checkin",
+        "checkout",
+        "end_task",
+    ]
+    # check-ins carry the arrival: the 100 s gap before the pickup held about 30 s of standing
+    # (about 70 s of it were needed to drive there at 10 m/s), the 60 s before the dropoff held
+    # about 5 s; check-outs and end_task carry the time of the fix that left
+    assert 70_000 <= lifecycle[0][1] <= 100_000
+    assert 250_000 <= lifecycle[2][1] <= 260_000
+    assert [lifecycle[i][1] for i in (1, 3, 4)] == [200_000, 340_000, 340_000]
+    locations = [c for c in calls if c.endpoint is Endpoint.UPDATE_DRIVER_LOCATION]
+    assert len(locations) == len(trace)
+    assert locations[0].body["started_tasks"] == [1]
+    assert w.orders() == {}
+    assert w.finished == 1
+
+
+def test_late_positions_are_counted_not_forwarded_and_never_move_a_stop_back() -> None:
+    w = walker()
+    w.add_order(order(1), T0)
+    for t in range(100, 160, 10):
+        w.feed(at("van-1", PICKUP, t))
+    assert w.stop_state(1, StopKind.PICKUP) is StopState.CHECKED_IN
+    late = w.feed(at("van-1", (60.1650, 24.9300), 90, 10.0))
+    assert (late.late, late.calls) == (1, [])
+    assert w.feed(at("van-1", PICKUP, 150)).calls == []  # an exact repeat is ignored silently
+    assert w.stop_state(1, StopKind.PICKUP) is StopState.CHECKED_IN
+
+
+def test_a_device_not_in_the_map_is_refused_naming_it() -> None:
+    with pytest.raises(PositionError, match=r"stranger"):
+        walker().feed(at("stranger", PICKUP, 0))
+    with pytest.raises(ConfigError, match="device_map"):
+        FleetWalker({})
+
+
+def test_a_snapshot_restores_orders_queues_and_checked_in_stops() -> None:
+    w = walker(AssignRule.CONFIG)
+    w.add_order(order(1), T0)
+    w.add_order(order(2), T0)
+    w.add_order(order(3), T0)
+    for t in range(100, 160, 10):
+        w.feed(at("van-1", PICKUP, t))
+    again = walker(AssignRule.CONFIG)
+    again.restore(w.snapshot())
+    assert again.orders() == w.orders()
+    assert again.active_order("drv-1") == 1
+    assert again.stop_state(1, StopKind.PICKUP) is StopState.CHECKED_IN
+    left = [at("van-1", (60.1695, 24.9500), 200, 10.0)]
+    assert endpoints(again, left) == ["update_driver_location", "checkout"]
+
+
+def test_an_update_moves_a_stop_that_was_not_checked_in_yet() -> None:
+    w = walker()
+    w.add_order(order(1, pickup=(60.18, 24.92)), T0)
+    change = WayPointChange(id=5, position=1, lat=PICKUP[0], lng=PICKUP[1])
+    assert w.update_order(DeliveryUpdated(1, "da-1", way_point=change)).changed
+    for t in range(100, 160, 10):
+        w.feed(at("van-1", PICKUP, t))
+    assert w.stop_state(1, StopKind.PICKUP) is StopState.CHECKED_IN
+    assert w.snapshot()["walks"][0]["order"]["pickup"]["lat"] == PICKUP[0]
+
+
+def test_resend_repeats_the_last_position_with_its_original_time() -> None:
+    w = walker()
+    assert w.resend_last("drv-1").calls == []
+    w.feed(at("van-1", PICKUP, 10))
+    (call,) = w.resend_last("drv-1").calls
+    assert (call.endpoint, call.reported_time_ms) == (Endpoint.UPDATE_DRIVER_LOCATION, T0 + 10_000)

@@ -1,0 +1,96 @@
+"""Tests for driver_agent.sim.stopplan: parking near a stop, the dwell, and one leg of a drive."""
+
+from __future__ import annotations
+
+import random
+import statistics
+
+import pytest
+
+from driver_agent.core.model import StopKind
+from driver_agent.geo.geometry import LocalProjection, haversine_m
+from driver_agent.geo.roads import route_files
+from driver_agent.geo.tracks import Track, load_track, straight_track
+from driver_agent.sim.stopplan import Leg, draw_stop_plan
+
+
+def _eastbound() -> Track:
+    return Track.from_xy(
+        [(0.0, 0.0), (500.0, 0.0)], LocalProjection(60.17, 24.94), road_classes=["residential"]
+    )
+
+
+def test_plans_repeat_for_a_seed_and_add_up() -> None:
+    a = draw_stop_plan(StopKind.DROPOFF, random.Random(1))
+    b = draw_stop_plan(StopKind.DROPOFF, random.Random(1))
+    assert a == b
+    assert a.dwell_s == pytest.approx(a.parking_s + a.walk_s + a.handover_s + a.proof_s)
+
+
+@pytest.mark.parametrize(
+    ("kind", "park_range_m", "median_dwell_range_s"),
+    [
+        (StopKind.PICKUP, (0.0, 15.0), (180.0, 480.0)),
+        (StopKind.DROPOFF, (3.0, 120.0), (120.0, 360.0)),
+    ],
+)
+def test_plans_per_stop_kind_have_plausible_distributions(
+    kind: StopKind, park_range_m: tuple[float, float], median_dwell_range_s: tuple[float, float]
+) -> None:
+    rng = random.Random(42)
+    plans = [draw_stop_plan(kind, rng) for _ in range(2_000)]
+    for plan in plans:
+        assert plan.kind is kind
+        assert park_range_m[0] <= plan.park_before_m <= park_range_m[1]
+        assert 2.0 <= plan.curb_offset_m <= 6.0
+        assert min(plan.parking_s, plan.walk_s, plan.handover_s, plan.proof_s) > 0.0
+    median = statistics.median(p.dwell_s for p in plans)
+    assert median_dwell_range_s[0] <= median <= median_dwell_range_s[1]
+
+
+def test_pickups_load_longer_than_dropoffs_hand_over() -> None:
+    rng = random.Random(9)
+    pickups = [draw_stop_plan(StopKind.PICKUP, rng).handover_s for _ in range(500)]
+    dropoffs = [draw_stop_plan(StopKind.DROPOFF, rng).handover_s for _ in range(500)]
+    assert statistics.median(pickups) > 2 * statistics.median(dropoffs)
+
+
+def test_a_leg_parks_short_of_the_stop_on_the_right_and_dwells() -> None:
+    track = _eastbound()
+    leg = Leg(track, StopKind.DROPOFF, random.Random(3))
+    plan = leg.plan
+    # driving east, the right-hand curb is to the south
+    assert leg.parked_at[0] < track.end[0]
+    expected_m = (plan.park_before_m**2 + plan.curb_offset_m**2) ** 0.5
+    assert haversine_m(*leg.parked_at, *track.end) == pytest.approx(expected_m, rel=1e-3)
+    assert leg.depart_s == pytest.approx(leg.arrive_s + plan.dwell_s)
+    before = leg.position_at(leg.arrive_s / 2)
+    assert not before.parked
+    assert before.speed_mps > 0.0
+    assert not leg.arrived(leg.arrive_s - 0.1)
+    assert leg.arrived(leg.arrive_s)
+    for t in (leg.arrive_s, leg.arrive_s + leg.dwell_s / 2, leg.depart_s + 100.0):
+        here = leg.position_at(t)
+        assert here.parked
+        assert (here.lat, here.lng, here.speed_mps) == (*leg.parked_at, 0.0)
+
+
+def test_a_leg_on_a_committed_route_checks_in_near_the_stop() -> None:
+    track = load_track(route_files()[0])
+    leg = Leg(track, StopKind.PICKUP, random.Random(8))
+    assert haversine_m(*leg.parked_at, *track.end) <= 20.0
+    assert 60.0 < leg.arrive_s < 900.0
+
+
+def test_a_leg_shorter_than_its_parking_gap_still_arrives() -> None:
+    track = straight_track(60.17, 24.94, 60.17001, 24.94)  # about 1 m
+    leg = Leg(track, StopKind.DROPOFF, random.Random(4))
+    assert leg.movement.distance_m == pytest.approx(track.length_m / 2, rel=1e-3)
+    assert leg.position_at(leg.arrive_s).parked
+
+
+def test_lat_lng_at_is_the_positions_lat_lng_driving_and_parked() -> None:
+    leg = Leg(_eastbound(), StopKind.DROPOFF, random.Random(5))
+    for t_s in (0.0, 3.0, leg.arrive_s / 2, leg.arrive_s, leg.depart_s + 10.0):
+        where = leg.position_at(t_s)
+        assert leg.lat_lng_at(t_s) == (where.lat, where.lng)
