@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 from hypothesis import given, settings
@@ -43,12 +42,10 @@ FAST = settings(max_examples=300, deadline=200, derandomize=True)
     ],
 )
 def test_bad_bodies_are_a_400_naming_the_problem(raw: bytes, fragment: str) -> None:
-    started = time.perf_counter()
     with pytest.raises(BodyError) as caught:
         decode_json(raw)
     assert caught.value.status == 400
     assert fragment in caught.value.message
-    assert time.perf_counter() - started < 0.5
 
 
 def nested(depth: int) -> list[object]:

@@ -217,11 +217,9 @@ async def test_a_framing_violation_fails_at_once_and_its_socket_is_never_reused(
 ) -> None:
     transport = engine()
     async with scripted(first_then_ok(answer)) as server, client_on(transport) as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        # at once: waiting for the client's timeout would end in ReadTimeout instead
         with pytest.raises(httpx.RemoteProtocolError) as caught:
             await client.post(server.url, json={"n": 1})
-        assert loop.time() - started < 1.0  # at once, not at the 5 s timeout
         assert not isinstance(caught.value, OutcomeUnknownError)
         assert caught.value.request.url == httpx.URL(server.url)
         after = await client.post(server.url, json={"n": 2})
@@ -393,11 +391,9 @@ async def test_a_1_gb_body_fails_fast_after_the_cap_in_bounded_memory(head: byte
         scripted(first_then_ok(head, STREAM_ZEROS)) as server,
         client_on(transport) as client,
     ):
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        # at the cap: reading on to the end would take the client's timeout (ReadTimeout)
         with pytest.raises(ResponseTooLargeError, match="max_response_bytes"):
             await client.post(server.url, json={})
-        assert loop.time() - started < 1.0
         await asyncio.wait_for(asyncio.gather(*server.tasks), 5.0)  # the server stopped
     assert server.streamed < 64 * cap  # it stopped when the client closed, far short of 1 GB
     assert rss_kb() - rss_before < 20 * 1024
@@ -442,11 +438,8 @@ async def test_a_server_that_does_not_read_gives_a_write_timeout() -> None:
     url = f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/"
     timeout = httpx.Timeout(5.0, write=0.2)
     async with listener, httpx.AsyncClient(transport=engine(), timeout=timeout) as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
-        with pytest.raises(httpx.WriteTimeout):
+        with pytest.raises(httpx.WriteTimeout):  # not the 5 s read timeout
             await client.post(url, content=bytes(64 * 1024 * 1024))
-        assert loop.time() - started < 2.0
         await parked.stop()
 
 
@@ -506,10 +499,8 @@ async def test_an_answer_before_the_body_was_written_is_returned_and_the_socket_
     timeout = httpx.Timeout(5.0, write=5.0)
     transport = engine()
     async with listener, httpx.AsyncClient(transport=transport, timeout=timeout) as client:
-        loop = asyncio.get_running_loop()
-        started = loop.time()
+        # returned, not a WriteTimeout: the answer ended the write
         response = await client.post(url, content=bytes(64 * 1024 * 1024))
-        assert loop.time() - started < 2.0  # not the 5 s write timeout
         assert (response.status_code, response.content) == (413, b"big!")
         assert transport.statistics()["idle"] == 0  # half-written: never reused
         await parked.stop()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import random
-import time
 from pathlib import Path
 
 import pytest
@@ -62,11 +61,10 @@ def test_at_least_fifty_committed_routes_lie_on_the_graph_at_plausible_lengths(
         assert [w.name for w in track.waypoints][1] == "dropoff"
 
 
-def test_routes_between_random_road_points_stay_on_roads_and_are_fast(
+def test_routes_between_random_road_points_stay_on_roads(
     network: RoadNetwork,
 ) -> None:
     rng = random.Random(7)
-    started = time.perf_counter()
     lengths = []
     for _ in range(60):
         a, b = network.random_point(rng), network.random_point(rng)
@@ -76,7 +74,6 @@ def test_routes_between_random_road_points_stay_on_roads_and_are_fast(
         assert haversine_m(*track.end, *b) < 0.5
         lengths.append(track.length_m / max(track.straight_line_m(), 1.0))
         assert _max_off_graph_m(network, track) < 0.5
-    assert (time.perf_counter() - started) / 60 < 0.05  # well under 50 ms a route
     assert all(r >= 0.99 for r in lengths)
 
 
