@@ -37,7 +37,8 @@ from driver_agent.bridge.outbox import NewCall, Outbox, PendingCall
 from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
 from driver_agent.bridge.sender import OutboxSender
 from driver_agent.bridge.sources import Source, create_input_app, iter_lines, read_ndjson
-from driver_agent.bridge.walker import AssignRule, Endpoint, FleetWalker, Step
+from driver_agent.bridge.walker import AssignRule, FleetWalker, Step
+from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError, OutboxError
 from driver_agent.core.model import MAX_PING_GAP_S
 from driver_agent.core.serving import serve_app

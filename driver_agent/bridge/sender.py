@@ -28,7 +28,7 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from driver_agent.bridge.walker import Endpoint
+from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ApiError, ApiUnavailable, AuthError
 from driver_agent.core.model import StopKind
 from driver_agent.fleetapi.client import TOKEN_ENDPOINT

@@ -36,23 +36,13 @@ from driver_agent.bridge.geofence import (
     StopState,
 )
 from driver_agent.bridge.positions import Position, PositionError
+from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Order, Stop, StopKind
 from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated
 
 EARTH_RADIUS_M = 6_371_008.8
 DEFAULT_DRIVER_NAME = "Delivery Driver"
-
-
-class Endpoint(StrEnum):
-    """The fleet calls the bridge makes; values are the API's endpoint names."""
-
-    ASSIGN_DRIVER = "assign_driver"
-    START_TASK = "start_task"
-    UPDATE_DRIVER_LOCATION = "update_driver_location"
-    CHECKIN = "checkin"
-    CHECKOUT = "checkout"
-    END_TASK = "end_task"
 
 
 class AssignRule(StrEnum):

@@ -20,22 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from driver_agent.core.endpoints import ENDPOINTS, default_path
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Secret
-
-FLEET_ENDPOINTS = (
-    "assign_driver",
-    "start_task",
-    "update_driver_location",
-    "checkin",
-    "create_note",
-    "checkout",
-    "end_task",
-    "cancel_delivery",
-    "update_task",
-    "cluster_check_in",
-    "cluster_check_out",
-)
 
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{0,32}")
 
@@ -73,7 +60,7 @@ class ApiConfig:
         return self.token_url or self.api_url.rstrip("/") + "/oauth/token"
 
     def path(self, endpoint: str) -> str:
-        return self.paths.get(endpoint, f"/open_fleet_services/{endpoint}")
+        return self.paths.get(endpoint, default_path(endpoint))
 
 
 @dataclass(frozen=True)
@@ -371,7 +358,7 @@ def _validate(config: Config) -> None:
                 "required when api.api_url is set (set DRIVER_AGENT_CLIENT_SECRET)",
             )
     for name, path in api.paths.items():
-        if name not in FLEET_ENDPOINTS:
+        if name not in ENDPOINTS:
             raise ConfigError(f"api.paths.{name}", "unknown endpoint")
         if not path.startswith("/"):
             raise ConfigError(f"api.paths.{name}", f"must start with '/', got {path!r}")

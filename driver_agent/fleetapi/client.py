@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from driver_agent.core.config import FLEET_ENDPOINTS
+from driver_agent.core.endpoints import ENDPOINTS, Resend
 from driver_agent.core.errors import (
     ApiError,
     ApiUnavailable,
@@ -68,7 +68,6 @@ from driver_agent.fleetapi.ratelimit import (
     server_wait_s,
 )
 from driver_agent.fleetapi.resend import (
-    Resend,
     is_already_done,
     may_have_applied,
     note_external_id,
@@ -142,12 +141,12 @@ class FleetClient:
             raise ConfigError("api.max_retries", f"must be >= 0, got {config.max_retries}")
         if not (0 <= config.backoff_base_s <= config.backoff_cap_s):
             raise ConfigError("api.backoff_base_s", "must be >= 0 and <= api.backoff_cap_s")
-        unknown = sorted(set(config.paths) - set(FLEET_ENDPOINTS))
+        unknown = sorted(set(config.paths) - set(ENDPOINTS))
         if unknown:
             raise ConfigError(f"api.paths.{unknown[0]}", "not a fleet endpoint")
         base = config.api_url.rstrip("/")
         self._urls: dict[str, httpx.URL] = {}
-        for endpoint in FLEET_ENDPOINTS:
+        for endpoint in ENDPOINTS:
             path = config.path(endpoint)
             if path.startswith(("http://", "https://")):
                 url = check_url(path, f"api.paths.{endpoint}", allow_insecure_http=insecure)

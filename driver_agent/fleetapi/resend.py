@@ -1,6 +1,6 @@
 """When a fleet call may be sent again, and which refusals of a resent call mean success (pure).
 
-Two kinds of endpoint:
+Two kinds of endpoint (the `resend` column of `core.endpoints.ENDPOINTS`):
 
 - **free**: `update_driver_location` (the same `reported_time` twice is the same fix) and
   `update_task` (it sets values: the same ETA twice is one ETA). Resent after any
@@ -26,33 +26,13 @@ unknown outcome means the order exists).
 from __future__ import annotations
 
 import hashlib
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from driver_agent.core.endpoints import ENDPOINTS, Resend
 from driver_agent.core.model import StopKind, TaskStatus
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
-
-
-class Resend(StrEnum):
-    FREE = "free"
-    RECONCILED = "reconciled"
-
-
-RESEND: dict[str, Resend] = {
-    "update_driver_location": Resend.FREE,
-    "update_task": Resend.FREE,
-    "assign_driver": Resend.RECONCILED,
-    "start_task": Resend.RECONCILED,
-    "checkin": Resend.RECONCILED,
-    "create_note": Resend.RECONCILED,
-    "checkout": Resend.RECONCILED,
-    "end_task": Resend.RECONCILED,
-    "cancel_delivery": Resend.RECONCILED,
-    "cluster_check_in": Resend.RECONCILED,
-    "cluster_check_out": Resend.RECONCILED,
-}
 
 # refusals that say the order is already where the call would have put it
 ALREADY: dict[str, tuple[str, ...]] = {
@@ -78,8 +58,10 @@ RECONCILED_STATUS: dict[str, TaskStatus] = {
 
 
 def resend_policy(endpoint: str) -> Resend:
-    """How `endpoint` may be resent; unknown endpoints are treated as order-changing."""
-    return RESEND.get(endpoint, Resend.RECONCILED)
+    """How `endpoint` may be resent (its row in `core.endpoints`); unknown endpoints are treated
+    as order-changing."""
+    spec = ENDPOINTS.get(endpoint)
+    return spec.resend if spec is not None else Resend.RECONCILED
 
 
 def may_have_applied(status: int | None, outcome_unknown: bool) -> bool:

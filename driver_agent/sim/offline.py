@@ -36,11 +36,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from driver_agent.core.endpoints import ENDPOINTS, Endpoint
+
 P = TypeVar("P")
 
 THIN_S = 30.0
 MAX_LOCATIONS = 128  # one per THIN_S: an hour of reported time
-CANCEL_AFTER_REFUSAL = frozenset({"start_task", "checkin", "checkout", "end_task"})
+CANCEL_AFTER_REFUSAL = frozenset(
+    {Endpoint.START_TASK, Endpoint.CHECKIN, Endpoint.CHECKOUT, Endpoint.END_TASK}
+)
 
 
 class EntryKind(StrEnum):
@@ -50,16 +54,13 @@ class EntryKind(StrEnum):
     CLEANUP = "cleanup"  # the cancel of a given-up order
 
 
-LOCATION_ENDPOINT = "update_driver_location"
-EXTRA_ENDPOINTS = frozenset({"create_note", "update_task"})
-
-
 def entry_kind(endpoint: str) -> EntryKind:
     """The kind of a queued call by its endpoint (a given-up order's cancel is queued as
     CLEANUP by the caller)."""
-    if endpoint == LOCATION_ENDPOINT:
+    if endpoint == Endpoint.UPDATE_DRIVER_LOCATION:
         return EntryKind.LOCATION
-    if endpoint in EXTRA_ENDPOINTS:
+    spec = ENDPOINTS.get(endpoint)
+    if spec is not None and not spec.lifecycle:
         return EntryKind.EXTRA
     return EntryKind.LIFECYCLE
 

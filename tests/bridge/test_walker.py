@@ -6,7 +6,8 @@ import pytest
 
 from driver_agent.bridge.geofence import GeofenceConfig, StopState
 from driver_agent.bridge.positions import Position, PositionError
-from driver_agent.bridge.walker import AssignRule, Endpoint, FleetWalker
+from driver_agent.bridge.walker import AssignRule, FleetWalker
+from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Order, Stop, StopKind
 from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated, WayPointChange

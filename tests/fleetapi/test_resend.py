@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from driver_agent.core.config import FLEET_ENDPOINTS
+from driver_agent.core.endpoints import ENDPOINTS, Resend
 from driver_agent.core.model import StopKind, TaskStatus
 from driver_agent.fleetapi.resend import (
-    Resend,
     is_already_done,
     may_have_applied,
     note_external_id,
@@ -17,7 +16,7 @@ from driver_agent.fleetapi.resend import (
 
 
 def test_every_fleet_endpoint_has_a_policy_and_only_idempotent_ones_are_free() -> None:
-    free = {e for e in FLEET_ENDPOINTS if resend_policy(e) is Resend.FREE}
+    free = {e for e in ENDPOINTS if resend_policy(e) is Resend.FREE}
     assert free == {"update_driver_location", "update_task"}
     assert resend_policy("some_new_call") is Resend.RECONCILED  # unknown: the careful way
 
