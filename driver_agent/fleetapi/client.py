@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from driver_agent.core.endpoints import ENDPOINTS, Resend
+from driver_agent.core.endpoints import ENDPOINTS, Endpoint, Resend
 from driver_agent.core.errors import (
     ApiError,
     ApiUnavailable,
@@ -239,8 +239,8 @@ class FleetClient:
         else:
             body["user_external_id"] = user_external_id
         _put_extras(body, delivery_cost_cents, green_delivery)
-        answer = await self._call("assign_driver", body, ("assign_driver", task_id))
-        return self._task("assign_driver", answer, task_id)
+        answer = await self._call(Endpoint.ASSIGN_DRIVER, body, (Endpoint.ASSIGN_DRIVER, task_id))
+        return self._task(Endpoint.ASSIGN_DRIVER, answer, task_id)
 
     async def start_task(
         self,
@@ -254,8 +254,8 @@ class FleetClient:
     ) -> TaskView:
         body = wire.task_body(task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms)
         _put_extras(body, delivery_cost_cents, green_delivery)
-        answer = await self._call("start_task", body, ("start_task", task_id))
-        return self._task("start_task", answer, task_id)
+        answer = await self._call(Endpoint.START_TASK, body, (Endpoint.START_TASK, task_id))
+        return self._task(Endpoint.START_TASK, answer, task_id)
 
     async def update_driver_location(
         self,
@@ -275,7 +275,7 @@ class FleetClient:
             reported_time_ms=reported_time_ms,
             started_tasks=started_tasks,
         )
-        await self._call("update_driver_location", body)
+        await self._call(Endpoint.UPDATE_DRIVER_LOCATION, body)
 
     async def checkin(
         self,
@@ -289,8 +289,8 @@ class FleetClient:
         body = wire.task_body(
             task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms, kind=kind
         )
-        answer = await self._call("checkin", body, ("checkin", task_id, kind))
-        return self._task("checkin", answer, task_id)
+        answer = await self._call(Endpoint.CHECKIN, body, (Endpoint.CHECKIN, task_id, kind))
+        return self._task(Endpoint.CHECKIN, answer, task_id)
 
     async def checkout(
         self,
@@ -304,8 +304,8 @@ class FleetClient:
         body = wire.task_body(
             task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms, kind=kind
         )
-        answer = await self._call("checkout", body, ("checkout", task_id, kind))
-        return self._task("checkout", answer, task_id, kind)
+        answer = await self._call(Endpoint.CHECKOUT, body, (Endpoint.CHECKOUT, task_id, kind))
+        return self._task(Endpoint.CHECKOUT, answer, task_id, kind)
 
     async def create_note(
         self,
@@ -327,7 +327,9 @@ class FleetClient:
         body.update(fields)
         external_id = note_external_id(task_id, kind, reported_time_ms, fields)
         body["external_id"] = external_id
-        return await self._call("create_note", body, ("create_note", task_id, external_id))
+        return await self._call(
+            Endpoint.CREATE_NOTE, body, (Endpoint.CREATE_NOTE, task_id, external_id)
+        )
 
     async def end_task(
         self,
@@ -341,8 +343,8 @@ class FleetClient:
         """Complete Order."""
         body = wire.task_body(task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms)
         _put_extras(body, delivery_cost_cents, None)
-        answer = await self._call("end_task", body, ("end_task", task_id))
-        return self._task("end_task", answer, task_id)
+        answer = await self._call(Endpoint.END_TASK, body, (Endpoint.END_TASK, task_id))
+        return self._task(Endpoint.END_TASK, answer, task_id)
 
     async def cancel_delivery(
         self,
@@ -358,8 +360,10 @@ class FleetClient:
         body["reason_id"] = reason_id
         if reason is not None:
             body["reason"] = reason
-        answer = await self._call("cancel_delivery", body, ("cancel_delivery", task_id))
-        return self._task("cancel_delivery", answer, task_id)
+        answer = await self._call(
+            Endpoint.CANCEL_DELIVERY, body, (Endpoint.CANCEL_DELIVERY, task_id)
+        )
+        return self._task(Endpoint.CANCEL_DELIVERY, answer, task_id)
 
     async def update_task(
         self,
@@ -380,7 +384,7 @@ class FleetClient:
         if fleet_extras is not None:
             body["fleet_extras"] = dict(fleet_extras)
         _put_extras(body, delivery_cost_cents, green_delivery)
-        return await self._call("update_task", body)
+        return await self._call(Endpoint.UPDATE_TASK, body)
 
     async def cluster_check_in(
         self,
@@ -395,9 +399,9 @@ class FleetClient:
         body = wire.cluster_body(
             task_ids, kind=kind, lat=lat, lng=lng, reported_time_ms=reported_time_ms
         )
-        key = ("cluster_check_in", tuple(task_ids), kind)
-        answer = await self._call("cluster_check_in", body, key)
-        return self._ids("cluster_check_in", answer, "way_points_checked_in")
+        key = (Endpoint.CLUSTER_CHECK_IN, tuple(task_ids), kind)
+        answer = await self._call(Endpoint.CLUSTER_CHECK_IN, body, key)
+        return self._ids(Endpoint.CLUSTER_CHECK_IN, answer, "way_points_checked_in")
 
     async def cluster_check_out(
         self,
@@ -412,9 +416,9 @@ class FleetClient:
         body = wire.cluster_body(
             task_ids, kind=kind, lat=lat, lng=lng, reported_time_ms=reported_time_ms
         )
-        key = ("cluster_check_out", tuple(task_ids), kind)
-        answer = await self._call("cluster_check_out", body, key)
-        return self._ids("cluster_check_out", answer, "way_points_checked_out")
+        key = (Endpoint.CLUSTER_CHECK_OUT, tuple(task_ids), kind)
+        answer = await self._call(Endpoint.CLUSTER_CHECK_OUT, body, key)
+        return self._ids(Endpoint.CLUSTER_CHECK_OUT, answer, "way_points_checked_out")
 
     # -- the machinery ----------------------------------------------------------------------
 

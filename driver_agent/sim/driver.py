@@ -38,6 +38,7 @@ import structlog
 
 from driver_agent.core.clock import Clock, Wakeup
 from driver_agent.core.config import DriverConfig
+from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ApiError, ApiUnavailable, TransitionError
 from driver_agent.core.model import NoteKind, Order, Stop, StopKind
 from driver_agent.fleetapi.client import FleetClient
@@ -367,13 +368,13 @@ class Driver:
                     external_id=self.driver_id, name=self.spec.name, phone=self.spec.phone
                 )
                 send = partial(client.assign_driver, task_id, user=profile)
-            if await self._call("assign_driver", at, send, command) is not FAILED:
+            if await self._call(Endpoint.ASSIGN_DRIVER, at, send, command) is not FAILED:
                 self._known_to_api = True
                 await self._feed(Assigned(), self._clock.now())
         elif isinstance(command, StartOrder):
             lat, lng = self._reported(at)
             send = partial(client.start_task, task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
-            if await self._call("start_task", at, send, command) is not FAILED:
+            if await self._call(Endpoint.START_TASK, at, send, command) is not FAILED:
                 now = self._clock.now()
                 self._stats.driver_busy(self.driver_id, True, _ms(at))
                 self._last_sent = at
@@ -396,7 +397,7 @@ class Driver:
                 lng=command.lng,
                 reported_time_ms=_ms(at),
             )
-            if await self._call("checkin", at, send, command) is not FAILED:
+            if await self._call(Endpoint.CHECKIN, at, send, command) is not FAILED:
                 self._record("checkin", task_id, command.lat, command.lng, at)
                 await self._feed(CheckedIn(command.kind, self._plan_notes(command.kind)), at)
         elif isinstance(command, AddNote):
@@ -409,13 +410,13 @@ class Driver:
                 client.checkout, task_id, kind=command.kind, lat=lat, lng=lng,
                 reported_time_ms=_ms(at),
             )  # fmt: skip
-            if await self._call("checkout", at, send, command) is not FAILED:
+            if await self._call(Endpoint.CHECKOUT, at, send, command) is not FAILED:
                 self._record("checkout", task_id, lat, lng, at)
                 await self._feed(CheckedOut(command.kind), at)
         elif isinstance(command, CompleteOrder):
             lat, lng = self._reported(at)
             send = partial(client.end_task, task_id, lat=lat, lng=lng, reported_time_ms=_ms(at))
-            if await self._call("end_task", at, send, command) is not FAILED:
+            if await self._call(Endpoint.END_TASK, at, send, command) is not FAILED:
                 await self._feed(Completed(), at)
                 self._finish(order, "completed", at)
         elif isinstance(command, CancelOrder):
@@ -429,11 +430,11 @@ class Driver:
                 lng=lng,
                 reported_time_ms=_ms(at),
             )
-            await self._call("cancel_delivery", at, send, command)
+            await self._call(Endpoint.CANCEL_DELIVERY, at, send, command)
         elif isinstance(command, UpdateOrder):
             eta = WayPointUpdate(command.kind, eta=_iso(command.eta_ms))
             send = partial(client.update_task, task_id, way_points=[eta], reported_time_ms=_ms(at))
-            await self._call("update_task", at, send, command)
+            await self._call(Endpoint.UPDATE_TASK, at, send, command)
         elif isinstance(command, StopWork):
             self._stop_work(order, at)
         else:  # pragma: no cover - the lifecycle emits nothing else
@@ -456,7 +457,7 @@ class Driver:
         t0 = clock.monotonic()
         pacer = self._ctx.pacer
         if pacer is not None:
-            lifecycle = endpoint != "update_driver_location"
+            lifecycle = endpoint != Endpoint.UPDATE_DRIVER_LOCATION
             delay_s = pacer.delay_s(t0, lifecycle=lifecycle)
             if delay_s > 0.0:
                 await clock.sleep_real(delay_s)
@@ -708,13 +709,13 @@ class Driver:
         )
         command = CancelOrder(task_id, reason_id, "given up")
         if self._backlog is not None:
-            job = self._enqueue("cancel_delivery", at, send, command, kind=EntryKind.CLEANUP)
+            job = self._enqueue(Endpoint.CANCEL_DELIVERY, at, send, command, kind=EntryKind.CLEANUP)
             job.after = self._cancelled_after_give_up
             return
         try:
             await send()
         except ApiUnavailable as exc:
-            job = self._enqueue("cancel_delivery", at, send, command, exc, EntryKind.CLEANUP)
+            job = self._enqueue(Endpoint.CANCEL_DELIVERY, at, send, command, exc, EntryKind.CLEANUP)
             job.after = self._cancelled_after_give_up
         except ApiError as exc:
             log.warning(
@@ -762,7 +763,7 @@ class Driver:
                 reported_time_ms=_ms(at),
                 started_tasks=started,
             )
-            sent = await self._call("update_driver_location", at, call, command)
+            sent = await self._call(Endpoint.UPDATE_DRIVER_LOCATION, at, call, command)
             if sent is FAILED:
                 return
             offline = isinstance(sent, ApiUnavailable)
@@ -778,7 +779,7 @@ class Driver:
                 started_tasks=started,
             )
             exc = sent if isinstance(sent, ApiUnavailable) else None
-            sent = self._enqueue("update_driver_location", at, send, command, exc)
+            sent = self._enqueue(Endpoint.UPDATE_DRIVER_LOCATION, at, send, command, exc)
         if task_id is not None:
             self._last_sent = at
         if isinstance(sent, _Job):  # waits for the API: counted when it has gone out
@@ -860,7 +861,7 @@ class Driver:
             self._client.create_note,
             command.task_id, note, kind=command.kind, lat=lat, lng=lng, reported_time_ms=_ms(at),
         )  # fmt: skip
-        await self._call("create_note", at, send, command)
+        await self._call(Endpoint.CREATE_NOTE, at, send, command)
 
     def _stop_work(self, order: Order, at: float) -> None:
         outcome = self.lifecycle.outcome
