@@ -17,7 +17,7 @@ from typing import TextIO
 
 import anyio
 
-from driver_agent.core.model import Secret
+from driver_agent.core.model import MASK, Secret
 from driver_agent.sandbox.app import serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
 
@@ -112,7 +112,7 @@ def describe(settings: SandboxSettings, url: str, out: TextIO) -> None:
     """The start banner: where it listens and which credentials work (defaults shown in full)."""
 
     def shown(value: Secret, default: Secret) -> str:
-        return value.reveal() if value == default else "[secure] (from flag or environment)"
+        return value.reveal() if value == default else f"{MASK} (from flag or environment)"
 
     d = _DEFAULTS
     print(f"Bringg sandbox listening on {url}", file=out)

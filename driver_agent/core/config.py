@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from driver_agent.core.endpoints import ENDPOINTS, default_path
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Secret
+from driver_agent.core.redaction import redact
 
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{0,32}")
 
@@ -206,20 +207,8 @@ def load_config(
 
 
 def masked(config: Config) -> dict[str, Any]:
-    """The configuration as plain data with every secret shown as `[secure]`."""
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, Secret):
-            return "[secure]" if value else ""
-        if dataclasses.is_dataclass(value) and not isinstance(value, type):
-            return {f.name: walk(getattr(value, f.name)) for f in dataclasses.fields(value)}
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        if isinstance(value, tuple | list):
-            return [walk(v) for v in value]
-        return value
-
-    result: dict[str, Any] = walk(config)
+    """The configuration as plain data with every secret masked (`core.redaction.redact`)."""
+    result: dict[str, Any] = redact(dataclasses.asdict(config))
     return result
 
 

@@ -85,6 +85,9 @@ class Order:
         return self.pickup if kind is StopKind.PICKUP else self.dropoff
 
 
+MASK = "[secure]"  # how a secret shows wherever it would appear
+
+
 class Secret:
     """A secret string that never shows itself in reprs, logs or reports."""
 
@@ -106,6 +109,6 @@ class Secret:
         return hash(self._value)
 
     def __repr__(self) -> str:
-        return "[secure]"
+        return MASK
 
     __str__ = __repr__

@@ -59,6 +59,7 @@ from driver_agent.core.errors import (
     RejectedError,
 )
 from driver_agent.core.model import TOKEN_TTL_S, StopKind
+from driver_agent.core.redaction import redact_text
 from driver_agent.fleetapi import wire
 from driver_agent.fleetapi.ratelimit import (
     RateLimitBudget,
@@ -647,16 +648,11 @@ class FleetClient:
         return self._scrub(wire.error_message(body, fallback or "no reason given"))
 
     def _scrub(self, text: str) -> str:
-        """Cut to size and mask the secret and the token, should a server echo them."""
-        text = text[:MAX_MESSAGE_CHARS]
-        secret = self._config.client_secret.reveal()
-        if secret and secret in text:
-            text = text.replace(secret, "[secure]")
-        if self._auth is not None:
-            token = self._auth["Authorization"].removeprefix("Bearer ")
-            if token and token in text:
-                text = text.replace(token, "[secure]")
-        return text
+        """Cut to size and mask secrets (the client secret and the token included), should a
+        server echo them."""
+        auth = self._auth
+        token = auth["Authorization"].removeprefix("Bearer ") if auth is not None else ""
+        return redact_text(text[:MAX_MESSAGE_CHARS], self._config.client_secret.reveal(), token)
 
 
 def _put_extras(

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import os
 import platform
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 from driver_agent import __version__
 from driver_agent.core.model import MAX_PING_GAP_S, Secret
+from driver_agent.core.redaction import redact
 from driver_agent.metrics.thresholds import OrderCounts, ThresholdResult, error_count
 from driver_agent.report.page import (
     TRACK_COLOURS,
@@ -53,9 +53,6 @@ REPORT_SCHEMA_VERSION = 1
 MAX_TRACK_POINTS = 20_000  # over all drivers, in report.html
 MAX_MAP_EVENTS = 5_000
 OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-MASK = "[secure]"
-_SENSITIVE = re.compile(r"secret|token|password|passwd|authorization|api[_-]?key|credential", re.I)
-_URL_USERINFO = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
 _PERCENTILES = ("p50", "p90", "p95", "p99", "max")
 
 
@@ -157,26 +154,19 @@ def totals_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = No
 
 
 def mask_config(value: Any, key: str = "") -> Any:
-    """A JSON-ready copy with secrets replaced by `[secure]`: Secret values, the values of keys
-    that mention secret/token/password/authorization/api_key (numbers under `*_s`/`*_ms` keys,
-    such as `token_refresh_margin_s`, stay), and user:password@ in URLs."""
-    if isinstance(value, Secret):
-        return MASK
-    if key and _SENSITIVE.search(key) and value not in (None, ""):
-        is_duration = key.endswith(("_s", "_ms")) and isinstance(value, int | float)
-        if not is_duration or isinstance(value, bool):
-            return MASK
+    """A JSON-ready copy (mapping keys as text, sequences as lists, other objects as their
+    text) with every secret masked by `core.redaction.redact`."""
+    return redact(_json_ready(value), key)
+
+
+def _json_ready(value: Any) -> Any:
     if isinstance(value, Mapping):
-        return {str(k): mask_config(v, str(k)) for k, v in value.items()}
+        return {str(k): _json_ready(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
-        return [mask_config(v, key) for v in value]
-    if isinstance(value, str):
-        return _URL_USERINFO.sub(r"\g<scheme>[secure]@", value)
-    if value is None or isinstance(value, bool | int | float):
+        return [_json_ready(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str | Secret):
         return value
-    if isinstance(value, Path):
-        return str(value)
-    return _URL_USERINFO.sub(r"\g<scheme>[secure]@", str(value))
+    return str(value)
 
 
 def downsample_tracks(

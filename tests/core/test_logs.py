@@ -4,21 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 
-import pytest
 import structlog
 
 from driver_agent.core.logs import Terminal, configure_logging
 from driver_agent.core.model import Secret
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    stream = io.StringIO()
-    configure_logging("info", "json", stream)
-    yield stream
-    structlog.reset_defaults()
 
 
 def test_secrets_never_reach_the_log(log_lines: io.StringIO) -> None:

@@ -37,6 +37,7 @@ from driver_agent.core.errors import (
     RejectedError,
 )
 from driver_agent.core.model import NoteKind, Secret, StopKind, TaskStatus
+from driver_agent.core.redaction import redact_text
 from driver_agent.fleetapi.client import FleetClient, open_fleet_client
 from driver_agent.fleetapi.wire import DriverProfile, IntegrationEvent, Note, WayPointUpdate
 
@@ -481,6 +482,20 @@ async def test_other_refusals_raise_rejected_error_without_retry(
             await client.start_task(3)
     assert message in caught.value.message
     assert len(fleet.calls) == 1
+
+
+async def test_a_refusal_that_echoes_secrets_is_masked_by_the_one_redaction(
+    fleet: FakeFleet, clock: VirtualClock
+) -> None:
+    echo = f"bad request from https://bob:pw@x.example/ with {SECRET} and Bearer abc.def"
+    fleet.script(Fault(400, {"status": 400, "title": echo}))
+    async with open_fleet_client(_config(fleet.url), clock) as client:
+        with pytest.raises(RejectedError) as caught:
+            await client.start_task(3)
+    assert caught.value.message == redact_text(echo, SECRET)
+    assert caught.value.message == (
+        "bad request from https://[secure]@x.example/ with [secure] and Bearer [secure]"
+    )
 
 
 async def test_5xx_forever_raises_api_unavailable_after_max_retries(
