@@ -9,7 +9,6 @@ wrapped in `Secret` so they cannot leak into a repr, a log line or a report.
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import re
 import tomllib
 import types
@@ -18,12 +17,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
-from driver_agent.core.endpoints import ENDPOINTS, default_path
+from driver_agent.core.endpoints import default_path
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Secret
 from driver_agent.core.redaction import redact
+from driver_agent.core.validation import (
+    check_api,
+    is_loopback_host,
+    non_negative,
+    one_of,
+    port,
+    positive,
+    ratio,
+)
 
 RUN_ID = re.compile(r"[A-Za-z0-9_-]{0,32}")
 
@@ -283,122 +290,49 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
     raise ConfigError(where, f"unsupported setting type {hint!r}")  # pragma: no cover
 
 
-def _positive(where: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigError(where, f"must be > 0, got {value!r}")
-
-
-def _non_negative(where: str, value: float) -> None:
-    if value < 0:
-        raise ConfigError(where, f"must be >= 0, got {value!r}")
-
-
-def _ratio(where: str, value: float) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise ConfigError(where, f"must be between 0 and 1, got {value!r}")
-
-
-def _one_of(where: str, value: str, allowed: tuple[str, ...]) -> None:
-    if value not in allowed:
-        raise ConfigError(where, f"must be one of {', '.join(allowed)}; got {value!r}")
-
-
-def _port(where: str, value: int) -> None:
-    if not 0 <= value <= 65535:
-        raise ConfigError(where, f"must be a port number 0-65535, got {value!r}")
-
-
-def is_loopback_host(host: str) -> bool:
-    """127.0.0.0/8, ::1 and `localhost` (names under `.localhost` too)."""
-    name = host.strip("[]").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
-def _url(where: str, value: str, allow_insecure: bool) -> None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(where, f"must be an http(s) URL, got {value!r}")
-    if parts.username or parts.password or parts.query:
-        raise ConfigError(where, "credentials and query strings do not belong in the URL")
-    if parts.scheme == "http" and not allow_insecure and not is_loopback_host(parts.hostname):
-        raise ConfigError(
-            where,
-            f"plain http is refused except to loopback ({value!r}); use https, "
-            "or set api.allow_insecure_http = true",
-        )
-
-
 def _validate(config: Config) -> None:
-    api = config.api
-    if api.api_url:
-        _url("api.api_url", api.api_url, api.allow_insecure_http)
-        if api.token_url:
-            _url("api.token_url", api.token_url, api.allow_insecure_http)
-        if not api.client_id:
-            raise ConfigError("api.client_id", "required when api.api_url is set")
-        if not api.client_secret:
-            raise ConfigError(
-                "api.client_secret",
-                "required when api.api_url is set (set DRIVER_AGENT_CLIENT_SECRET)",
-            )
-    for name, path in api.paths.items():
-        if name not in ENDPOINTS:
-            raise ConfigError(f"api.paths.{name}", "unknown endpoint")
-        if not path.startswith("/"):
-            raise ConfigError(f"api.paths.{name}", f"must start with '/', got {path!r}")
-    _positive("api.timeout_s", api.timeout_s)
-    _positive("api.max_in_flight", api.max_in_flight)
-    _non_negative("api.max_retries", api.max_retries)
-    _one_of("api.transport", api.transport, ("builtin", "aiohttp", "httpx"))
-    _positive("api.max_response_bytes", api.max_response_bytes)
-    _positive("api.keepalive_expiry_s", api.keepalive_expiry_s)
-    _positive("api.give_up_after_s", api.give_up_after_s)
-    _port("webhooks.port", config.webhooks.port)
+    check_api(config.api)
+    port("webhooks.port", config.webhooks.port)
     d = config.driver
-    _positive("driver.ping_interval_s", d.ping_interval_s)
+    positive("driver.ping_interval_s", d.ping_interval_s)
     if d.ping_interval_s > 30:
         raise ConfigError(
             "driver.ping_interval_s", f"must be <= 30 (Bringg's rule), got {d.ping_interval_s!r}"
         )
-    _positive("driver.idle_ping_interval_s", d.idle_ping_interval_s)
-    _positive("driver.geofence_radius_m", d.geofence_radius_m)
+    positive("driver.idle_ping_interval_s", d.idle_ping_interval_s)
+    positive("driver.geofence_radius_m", d.geofence_radius_m)
     for key in ("note_text_ratio", "note_photo_ratio", "note_signature_ratio"):
-        _ratio(f"driver.{key}", getattr(d, key))
+        ratio(f"driver.{key}", getattr(d, key))
     r = config.run
-    _non_negative("run.drivers", r.drivers)
-    _non_negative("run.orders", r.orders)
-    _positive("run.speed", r.speed)
-    _non_negative("run.duration_s", r.duration_s)
-    _positive("run.ramp_up_per_s", r.ramp_up_per_s)
-    _non_negative("run.max_request_rate", r.max_request_rate)
-    _positive("run.relocate_beyond_km", r.relocate_beyond_km)
-    _one_of("run.on_stop", r.on_stop, ("finish", "cancel"))
-    _ratio("run.manhattan_share", r.manhattan_share)
+    non_negative("run.drivers", r.drivers)
+    non_negative("run.orders", r.orders)
+    positive("run.speed", r.speed)
+    non_negative("run.duration_s", r.duration_s)
+    positive("run.ramp_up_per_s", r.ramp_up_per_s)
+    non_negative("run.max_request_rate", r.max_request_rate)
+    positive("run.relocate_beyond_km", r.relocate_beyond_km)
+    one_of("run.on_stop", r.on_stop, ("finish", "cancel"))
+    ratio("run.manhattan_share", r.manhattan_share)
     if not RUN_ID.fullmatch(r.run_id):
         raise ConfigError("run.run_id", f"must be 0-32 of A-Z a-z 0-9 _ -, got {r.run_id!r}")
-    _port("run.live_map_port", r.live_map_port)
+    port("run.live_map_port", r.live_map_port)
     b = config.bridge
-    _port("bridge.listen_port", b.listen_port)
-    _positive("bridge.replay_speed", b.replay_speed)
-    _positive("bridge.radius_in_m", b.radius_in_m)
+    port("bridge.listen_port", b.listen_port)
+    positive("bridge.replay_speed", b.replay_speed)
+    positive("bridge.radius_in_m", b.radius_in_m)
     if b.radius_out_m < b.radius_in_m:
         raise ConfigError("bridge.radius_out_m", "must be >= bridge.radius_in_m (hysteresis)")
-    _one_of("bridge.assign", b.assign, ("nearest", "config"))
-    _non_negative("bridge.orders", b.orders)
-    _non_negative("bridge.duration_s", b.duration_s)
-    _non_negative("bridge.drain_timeout_s", b.drain_timeout_s)
-    _positive("bridge.outbox_max_rows", b.outbox_max_rows)
-    _positive("bridge.outbox_max_age_s", b.outbox_max_age_s)
+    one_of("bridge.assign", b.assign, ("nearest", "config"))
+    non_negative("bridge.orders", b.orders)
+    non_negative("bridge.duration_s", b.duration_s)
+    non_negative("bridge.drain_timeout_s", b.drain_timeout_s)
+    positive("bridge.outbox_max_rows", b.outbox_max_rows)
+    positive("bridge.outbox_max_age_s", b.outbox_max_age_s)
     if not b.input_key and not is_loopback_host(b.listen_host):
         raise ConfigError(
             "bridge.input_key",
             f"required when bridge.listen_host ({b.listen_host!r}) is not a loopback address "
             "(set DRIVER_AGENT_BRIDGE_INPUT_KEY)",
         )
-    _one_of("log.level", config.log.level, ("debug", "info", "warning", "error"))
-    _one_of("log.format", config.log.format, ("auto", "console", "json"))
+    one_of("log.level", config.log.level, ("debug", "info", "warning", "error"))
+    one_of("log.format", config.log.format, ("auto", "console", "json"))

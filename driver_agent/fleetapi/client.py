@@ -53,13 +53,13 @@ from driver_agent.core.errors import (
     ApiError,
     ApiUnavailable,
     AuthError,
-    ConfigError,
     ForbiddenError,
     OutcomeUnknown,
     RejectedError,
 )
 from driver_agent.core.model import TOKEN_TTL_S, StopKind
 from driver_agent.core.redaction import redact_text
+from driver_agent.core.validation import check_api
 from driver_agent.fleetapi import wire
 from driver_agent.fleetapi.ratelimit import (
     RateLimitBudget,
@@ -75,7 +75,7 @@ from driver_agent.fleetapi.resend import (
     reconciled_status,
     resend_policy,
 )
-from driver_agent.fleetapi.transport import check_url, open_http_pool
+from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.fleetapi.wire import TaskView
 
 if TYPE_CHECKING:
@@ -127,34 +127,10 @@ class FleetClient:
         limiter: anyio.CapacityLimiter | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
-        insecure = config.allow_insecure_http
-        check_url(config.api_url, "api.api_url", allow_insecure_http=insecure)
-        token_url = check_url(
-            config.resolved_token_url(),
-            "api.token_url",
-            allow_insecure_http=insecure,
-        )
-        if not config.client_id:
-            raise ConfigError("api.client_id", "required")
-        if not config.client_secret:
-            raise ConfigError("api.client_secret", "required")
-        if config.max_retries < 0:
-            raise ConfigError("api.max_retries", f"must be >= 0, got {config.max_retries}")
-        if not (0 <= config.backoff_base_s <= config.backoff_cap_s):
-            raise ConfigError("api.backoff_base_s", "must be >= 0 and <= api.backoff_cap_s")
-        unknown = sorted(set(config.paths) - set(ENDPOINTS))
-        if unknown:
-            raise ConfigError(f"api.paths.{unknown[0]}", "not a fleet endpoint")
+        check_api(config, remote=True)
         base = config.api_url.rstrip("/")
-        self._urls: dict[str, httpx.URL] = {}
-        for endpoint in ENDPOINTS:
-            path = config.path(endpoint)
-            if path.startswith(("http://", "https://")):
-                url = check_url(path, f"api.paths.{endpoint}", allow_insecure_http=insecure)
-            else:
-                url = base + ("" if path.startswith("/") else "/") + path
-            self._urls[endpoint] = httpx.URL(url)
-        self._token_url = httpx.URL(token_url)
+        self._urls = {name: httpx.URL(base + config.path(name)) for name in ENDPOINTS}
+        self._token_url = httpx.URL(config.resolved_token_url())
 
         self._config = config
         self._clock = clock

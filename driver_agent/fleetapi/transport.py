@@ -27,13 +27,12 @@ import ssl
 import time
 from json import dumps as json_dumps
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 import httpx
 
 from driver_agent import __version__
-from driver_agent.core.config import is_loopback_host
 from driver_agent.core.errors import ConfigError
+from driver_agent.core.validation import check_pool
 from driver_agent.fleetapi.http11 import Http11Transport, PoolKey
 
 if TYPE_CHECKING:
@@ -60,7 +59,6 @@ TLS12_CIPHERS = (
 )
 
 USER_AGENT = f"driver-agent/{__version__}"
-TRANSPORTS = ("builtin", "aiohttp", "httpx")
 
 
 def tls_context(ca_file: str = "") -> ssl.SSLContext:
@@ -80,41 +78,13 @@ def tls_context(ca_file: str = "") -> ssl.SSLContext:
     return context
 
 
-def check_url(url: str, where: str, *, allow_insecure_http: bool) -> str:
-    """`url` if the policy allows it, else ConfigError naming the config key `where`."""
-    if not url:
-        raise ConfigError(where, "a URL is required")
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError as exc:
-        raise ConfigError(where, f"not a URL: {exc}") from None
-    if parts.scheme not in ("http", "https") or not host:
-        raise ConfigError(where, f"{url!r} is not an http(s) URL with a host")
-    if parts.username is not None or parts.password is not None:
-        raise ConfigError(where, "credentials in the URL are refused; they go in headers")
-    if parts.scheme == "http" and not allow_insecure_http and not is_loopback_host(host):
-        raise ConfigError(
-            where,
-            f"plain http to {host!r} is refused; use https, or set api.allow_insecure_http = true",
-        )
-    return url
-
-
 def open_http_pool(config: ApiConfig) -> httpx.AsyncClient:
     """The one shared `httpx.AsyncClient`: explicit timeout, keep-alive = max connections,
     Bringg's TLS policy, no redirects, no proxy settings from the environment.
 
     The caller owns it: `await pool.aclose()` (or `async with`).
     """
-    if config.max_in_flight < 1:
-        raise ConfigError("api.max_in_flight", f"must be >= 1, got {config.max_in_flight}")
-    if not config.timeout_s > 0:
-        raise ConfigError("api.timeout_s", f"must be > 0, got {config.timeout_s}")
-    if config.transport not in TRANSPORTS:
-        raise ConfigError(
-            "api.transport", f"one of {', '.join(TRANSPORTS)}; got {config.transport!r}"
-        )
+    check_pool(config)
     context = tls_context(config.ca_file)
     limits = httpx.Limits(
         max_connections=config.max_in_flight,

@@ -1,4 +1,5 @@
-"""Tests for fleetapi.transport: TLS policy, URL policy and the shared pool's settings."""
+"""Tests for fleetapi.transport: TLS policy and the shared pool's settings (the URL policy:
+tests/core/test_validation.py)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,10 @@ import httpx
 import pytest
 
 from driver_agent.core.config import ApiConfig
-from driver_agent.core.errors import ConfigError
 from driver_agent.fleetapi.http11 import Http11Transport, ResponseTooLargeError
 from driver_agent.fleetapi.transport import (
     TLS12_CIPHERS,
     PooledClient,
-    check_url,
-    is_loopback_host,
     open_http_pool,
     tls_context,
 )
@@ -56,59 +54,6 @@ def test_tls_context_offers_only_the_suites_bringg_lists() -> None:
     assert tls12 <= SEED_000_TLS12
     assert tls12 == set(TLS12_CIPHERS)  # every suite we asked for is available
     assert all(c["protocol"] in ("TLSv1.2", "TLSv1.3") for c in offered)
-
-
-@pytest.mark.parametrize(
-    ("host", "expected"),
-    [
-        ("127.0.0.1", True),
-        ("127.255.0.9", True),
-        ("::1", True),
-        ("[::1]", True),
-        ("localhost", True),
-        ("LOCALHOST", True),
-        ("api.localhost", True),
-        ("10.0.0.1", False),
-        ("128.0.0.1", False),
-        ("localhost.example.com", False),
-        ("us2-admin-api.bringg.com", False),
-    ],
-)
-def test_loopback_hosts_are_recognised(host: str, expected: bool) -> None:
-    assert is_loopback_host(host) is expected
-
-
-@pytest.mark.parametrize(
-    ("url", "allow_insecure_http", "message"),
-    [
-        pytest.param("http://10.1.2.3/api", False, "plain http", id="private address"),
-        pytest.param("http://api.example.com", False, "allow_insecure_http", id="names the flag"),
-        pytest.param("ws://127.0.0.1", False, "not an http", id="other scheme"),
-        pytest.param("https://", False, "not an http", id="no host"),
-        pytest.param("https://u:p@h.example.com", True, "credentials", id="userinfo"),
-        pytest.param("", False, "required", id="empty"),
-    ],
-)
-def test_url_policy_refuses_with_a_config_error(
-    url: str, allow_insecure_http: bool, message: str
-) -> None:
-    with pytest.raises(ConfigError, match=message) as caught:
-        check_url(url, "api.api_url", allow_insecure_http=allow_insecure_http)
-    assert caught.value.where == "api.api_url"
-    assert "u:p" not in str(caught.value)
-
-
-@pytest.mark.parametrize(
-    ("url", "allow_insecure_http"),
-    [
-        ("https://us2-admin-api.bringg.com", False),
-        ("http://127.0.0.1:8080", False),
-        ("http://[::1]:8080/x", False),
-        ("http://fleet.lan", True),
-    ],
-)
-def test_url_policy_allows_https_loopback_and_opt_in(url: str, allow_insecure_http: bool) -> None:
-    assert check_url(url, "api.api_url", allow_insecure_http=allow_insecure_http) == url
 
 
 @pytest.mark.parametrize("transport", ["httpx", "aiohttp"])
