@@ -49,6 +49,7 @@ from driver_agent.core.model import MAX_PING_GAP_S, Order, Stop, StopKind
 from driver_agent.fleetapi.client import FleetClient
 from driver_agent.fleetapi.webhook_payloads import DeliveryCreated, WebhookEvent
 from driver_agent.geo.geometry import destination
+from driver_agent.geo.nearest import CELL_DEG  # one driver per cell: the nearest search is O(1)
 from driver_agent.metrics.histogram import Histogram
 from driver_agent.metrics.stats import StatsCollector
 from driver_agent.sim.driver import DriverContext, DriverSpec
@@ -56,7 +57,6 @@ from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 
 GRID_COLUMNS = 500
-CELL_DEG = 0.02  # one driver per dispatcher cell: finding the nearest idle driver stays O(1)
 LEG_M = 50_000.0  # relocation distance from the pickup: about an hour of straight driving
 ARRIVAL_TOLERANCE_S = 1.0
 

@@ -40,8 +40,9 @@ from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Order, Stop, StopKind
 from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated
+from driver_agent.geo.geometry import haversine_m
+from driver_agent.geo.nearest import NearestIndex
 
-EARTH_RADIUS_M = 6_371_008.8
 DEFAULT_DRIVER_NAME = "Delivery Driver"
 
 
@@ -294,12 +295,23 @@ class FleetWalker:
 
     def _choose_driver(self, pickup: Stop) -> str:
         idle = [d for d in self.drivers if not self._queues[d]]
+        if self.assign is AssignRule.NEAREST and idle:
+            # the nearest idle vehicle; ties and never-seen vehicles go in device-map order
+            seen = NearestIndex()
+            for rank, d in enumerate(idle):
+                p = self._last.get(d)
+                if p is not None:
+                    seen.add(d, p.lat, p.lng, rank)
+            nearest = seen.nearest(pickup.lat, pickup.lng)
+            return idle[0] if nearest is None else nearest
         candidates = idle or self.drivers
-        if self.assign is AssignRule.NEAREST:
+        if self.assign is AssignRule.NEAREST:  # all busy: the shortest queue, nearest first
 
             def key(d: str) -> tuple[int, float, int]:
                 p = self._last.get(d)
-                distance_m = math.inf if p is None else _distance_m(p, pickup)
+                distance_m = (
+                    math.inf if p is None else haversine_m(p.lat, p.lng, pickup.lat, pickup.lng)
+                )
                 return (len(self._queues[d]), distance_m, self.drivers.index(d))
 
         else:
@@ -374,13 +386,6 @@ class FleetWalker:
 
 def _task_body(task_id: int, lat: float, lng: float, t_ms: int) -> dict[str, Any]:
     return {"task_id": task_id, "lat": lat, "lng": lng, "reported_time": t_ms}
-
-
-def _distance_m(p: Position, stop: Stop) -> float:
-    phi1, phi2 = math.radians(p.lat), math.radians(stop.lat)
-    dphi, dlmb = phi2 - phi1, math.radians(stop.lng - p.lng)
-    a = math.sin(dphi / 2) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 def _stop_json(stop: Stop) -> dict[str, Any]:

@@ -1,23 +1,21 @@
 """Who drives which order: the nearest idle driver gets each new order; a freed driver the oldest.
 
 Pure: the fleet (`sim.fleet`) tells it what happened (a driver went idle, an order arrived, was
-cancelled or ended) and carries out the assignments it returns. Idle drivers sit in a coarse grid
-so that "nearest" costs a few cells, not a scan of thousands of drivers. A driver farther from the
-pickup than `relocate_beyond_m` is relocated by the caller to a short drive from it (a simulated
-driver should not cross a continent for one parcel); the assignment says so.
+cancelled or ended) and carries out the assignments it returns. Idle drivers sit in a
+`geo.nearest.NearestIndex`, so that "nearest" costs a few cells, not a scan of thousands. A
+driver farther from the pickup than `relocate_beyond_m` is relocated by the caller to a short
+drive from it (a simulated driver should not cross a continent for one parcel); the assignment
+says so.
 """
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from dataclasses import dataclass
 
 from driver_agent.core.model import Order
 from driver_agent.geo.geometry import haversine_m
-
-CELL_DEG = 0.02  # about 2 km north-south
-MAX_RINGS = 12  # beyond this many rings of cells, scan every idle driver
+from driver_agent.geo.nearest import NearestIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,8 +28,7 @@ class Assignment:
 class Dispatcher:
     def __init__(self, relocate_beyond_m: float = 20_000.0) -> None:
         self.relocate_beyond_m = relocate_beyond_m
-        self._idle: dict[str, tuple[float, float]] = {}
-        self._grid: dict[tuple[int, int], set[str]] = {}
+        self._idle = NearestIndex()
         self._queue: deque[Order] = deque()
         self._holder: dict[int, str] = {}  # task_id -> driver_id
         self._known: set[int] = set()
@@ -44,7 +41,7 @@ class Dispatcher:
         if self._queue and not self.closed:
             order = self._queue.popleft()
             return self._assign(driver_id, lat, lng, order)
-        self._add_idle(driver_id, lat, lng)
+        self._idle.add(driver_id, lat, lng)
         return None
 
     def order_arrived(self, order: Order) -> Assignment | None:
@@ -52,12 +49,11 @@ class Dispatcher:
         if order.task_id in self._known or self.closed:
             return None
         self._known.add(order.task_id)
-        found = self._nearest_idle(order.pickup.lat, order.pickup.lng)
-        if found is None:
+        driver_id = self._idle.nearest(order.pickup.lat, order.pickup.lng)
+        if driver_id is None:
             self._queue.append(order)
             return None
-        driver_id, (lat, lng) = found
-        self._remove_idle(driver_id)
+        lat, lng = self._idle.remove(driver_id)
         return self._assign(driver_id, lat, lng, order)
 
     def order_ended(self, task_id: int) -> None:
@@ -105,46 +101,3 @@ class Dispatcher:
         self._holder[order.task_id] = driver_id
         far = haversine_m(lat, lng, order.pickup.lat, order.pickup.lng) > self.relocate_beyond_m
         return Assignment(driver_id, order, far)
-
-    @staticmethod
-    def _cell(lat: float, lng: float) -> tuple[int, int]:
-        return math.floor(lat / CELL_DEG), math.floor(lng / CELL_DEG)
-
-    def _add_idle(self, driver_id: str, lat: float, lng: float) -> None:
-        self._idle[driver_id] = (lat, lng)
-        self._grid.setdefault(self._cell(lat, lng), set()).add(driver_id)
-
-    def _remove_idle(self, driver_id: str) -> None:
-        lat, lng = self._idle.pop(driver_id)
-        cell = self._cell(lat, lng)
-        members = self._grid[cell]
-        members.discard(driver_id)
-        if not members:
-            del self._grid[cell]
-
-    def _nearest_idle(self, lat: float, lng: float) -> tuple[str, tuple[float, float]] | None:
-        if not self._idle:
-            return None
-        ci, cj = self._cell(lat, lng)
-        # the narrowest side of a cell here, in metres: ring k is at least (k - 1) of them away
-        cell_m = CELL_DEG * 111_000.0 * max(math.cos(math.radians(lat)), 0.01)
-        best: tuple[float, str] | None = None
-        ring = 0
-        while ring <= MAX_RINGS:
-            if best is not None and (ring - 1) * cell_m > best[0]:
-                break  # nothing in this ring or beyond can be nearer
-            for i in range(ci - ring, ci + ring + 1):
-                for j in range(cj - ring, cj + ring + 1):
-                    if max(abs(i - ci), abs(j - cj)) != ring:
-                        continue
-                    for driver_id in self._grid.get((i, j), ()):
-                        d = haversine_m(lat, lng, *self._idle[driver_id])
-                        if best is None or (d, driver_id) < best:
-                            best = (d, driver_id)
-            ring += 1
-        else:  # idle drivers are far and few: look at all of them
-            best = min(
-                (haversine_m(lat, lng, *pos), driver_id) for driver_id, pos in self._idle.items()
-            )
-        assert best is not None
-        return best[1], self._idle[best[1]]
