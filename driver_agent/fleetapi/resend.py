@@ -18,9 +18,9 @@ The phrases are Bringg's refusal wording as far as it is known (the python SDK h
 checkin of a done task"; the rest is the sandbox's documented wording, sandbox/fleet.py), matched
 case-insensitively as substrings. A refusal that does not name the target state is a refusal.
 
-The merchant's Create Order lives outside this client (merchant.py): it reconciles the same way
-on its natural key, the order's `external_id` ("Task with external id X exists already" after an
-unknown outcome means the order exists).
+The merchant's Create Order lives outside this client (fleetapi/merchant.py): it reconciles the
+same way on its natural key, the order's `external_id` ("Task with external id X exists already"
+after an unknown outcome means the order exists).
 """
 
 from __future__ import annotations

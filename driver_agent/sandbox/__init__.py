@@ -1,7 +1,7 @@
 """The embedded Bringg sandbox: a local HTTP server playing Bringg for one fleet and one merchant.
 
-Pure rules (rules.py with fleet.py, merchant.py, manhattan.py, records.py, world.py, faults.py,
-geocode.py, settings.py) under a thin ASGI shell (app.py) and a webhook sender; the
+Pure rules (rules.py with fleet.py, merchant_orders.py, manhattan.py, records.py, world.py,
+faults.py, geocode.py, settings.py) under a thin ASGI shell (app.py) and a webhook sender; the
 `driver-agent sandbox` command is `driver_agent.commands.sandbox`. The HTTP side is imported on
 first use, so importing a pure module of this package does not pull in anyio, httpx or uvicorn.
 The sandbox is our test oracle, so it imports only `driver_agent.core` (import-linter checks it).

@@ -8,7 +8,7 @@ Bringg task id, and the order's external id is the fulfillment id.
 from __future__ import annotations
 
 from driver_agent.sandbox.fleet import cancel_order
-from driver_agent.sandbox.merchant import _Draft, cancelled_job, new_order, store_order
+from driver_agent.sandbox.merchant_orders import _Draft, cancelled_job, new_order, store_order
 from driver_agent.sandbox.records import Order
 from driver_agent.sandbox.world import JsonDict, Reply, Violation, World
 

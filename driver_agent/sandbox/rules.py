@@ -17,7 +17,7 @@ from enum import StrEnum
 from driver_agent.sandbox.faults import FaultBook
 from driver_agent.sandbox.fleet import FLEET_HANDLERS
 from driver_agent.sandbox.manhattan import manhattan_cancel, manhattan_create, manhattan_get
-from driver_agent.sandbox.merchant import (
+from driver_agent.sandbox.merchant_orders import (
     create_task,
     merchant_cancel,
     merchant_update,

@@ -16,7 +16,7 @@ import pytest
 
 from driver_agent.core.serving import serve_app_in_thread
 from driver_agent.sandbox import SandboxSettings, serve_sandbox_in_thread
-from driver_agent.sandbox.merchant import MAX_WAY_POINTS_MESSAGE
+from driver_agent.sandbox.merchant_orders import MAX_WAY_POINTS_MESSAGE
 
 START_S = 1_767_225_600.0  # 2026-01-01: the seed-001 dates (2017) stay within '10 years'
 FLEET = {

@@ -12,7 +12,7 @@ import pytest
 from driver_agent.core.model import Secret, TaskStatus
 from driver_agent.sandbox.faults import FaultBook
 from driver_agent.sandbox.geocode import geocode, normalise_address
-from driver_agent.sandbox.merchant import MAX_WAY_POINTS_MESSAGE
+from driver_agent.sandbox.merchant_orders import MAX_WAY_POINTS_MESSAGE
 from driver_agent.sandbox.records import DateError, iso_ms, parse_date
 from driver_agent.sandbox.rules import SandboxState, TokenScope
 from driver_agent.sandbox.settings import SandboxSettings
