@@ -42,7 +42,7 @@ from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_
 from driver_agent.report.document import (
     RunReport,
     runtime_versions,
-    totals_from_stats,
+    summary_from_stats,
     write_report,
 )
 from driver_agent.report.livemap import create_live_map_app
@@ -241,8 +241,8 @@ async def run_fleet(
     )
     report = RunReport(
         stats=snapshot,
-        totals=dataclasses.replace(
-            totals_from_stats(snapshot, orders_total=expected),
+        summary=dataclasses.replace(
+            summary_from_stats(snapshot, orders_total=expected),
             drivers=progress.drivers_started,
             relocations=progress.relocations,
         ),

@@ -38,6 +38,7 @@ from typing import Any
 from driver_agent import __version__
 from driver_agent.core.model import MAX_PING_GAP_S, Secret
 from driver_agent.core.redaction import redact
+from driver_agent.metrics.stats_snapshot import Resilience, StatsSnapshot, Totals
 from driver_agent.metrics.thresholds import OrderCounts, ThresholdResult, error_count
 from driver_agent.report.page import (
     TRACK_COLOURS,
@@ -80,28 +81,22 @@ class MapEvent:
 
 
 @dataclass(frozen=True, slots=True)
-class Totals:
-    """Run-wide counts for the summary."""
+class RunSummary:
+    """The run's figures for the summary and report.json's `totals`: the statistics snapshot's
+    own typed blocks, with what the run knows better (the orders it planned, the drivers it
+    started, the relocations it made)."""
 
+    totals: Totals
+    resilience: Resilience
+    orders: OrderCounts
     orders_total: int = 0
-    orders_done: int = 0
-    orders_cancelled: int = 0
-    orders_failed: int = 0
     drivers: int = 0
     relocations: int = 0
-    requests: int = 0
-    errors: int = 0
-    retries: int = 0  # resends (the client's and the drivers' backlogs)
-    reconciled: int = 0  # resends the API had already applied: success, counted once
-    queued_calls: int = 0  # calls that waited for the API in a driver's backlog
-    queued_locations: int = 0
-    thinned_locations: int = 0
-    given_up: int = 0  # orders given up (failed), each with its last error
-    cancelled_after_give_up: int = 0
 
     @property
     def error_rate(self) -> float | None:
-        return self.errors / self.requests if self.requests else None
+        calls = self.totals.calls
+        return self.totals.errors / calls if calls else None
 
 
 @dataclass(frozen=True)
@@ -109,7 +104,7 @@ class RunReport:
     """Everything a finished run reports. `config` should already be masked; it is masked again."""
 
     stats: Mapping[str, Any]
-    totals: Totals
+    summary: RunSummary
     mode: str = "embedded"
     seed: int | None = None
     started_at_ms: int = 0
@@ -128,28 +123,19 @@ class RunReport:
 # ----------------------------------------------------------------------------- data shaping
 
 
-def totals_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = None) -> Totals:
-    """Totals from the snapshot's `totals` block. `orders_total` overrides the number of orders
-    (the snapshot counts only orders that ended); reassigned orders are not counted twice."""
-    totals: Mapping[str, Any] = stats.get("totals") or {}
-    orders = OrderCounts.from_outcomes(totals.get("orders") or {})
-    outage: Mapping[str, Any] = stats.get("resilience") or {}
-    return Totals(
+def summary_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = None) -> RunSummary:
+    """The summary of a snapshot (`StatsSnapshot.to_dict()`). `orders_total` overrides the number
+    of orders (the snapshot counts only orders that ended); reassigned orders are not counted
+    twice."""
+    snapshot = StatsSnapshot.from_dict(stats)
+    orders = OrderCounts.from_outcomes(snapshot.totals.orders)
+    return RunSummary(
+        totals=snapshot.totals,
+        resilience=snapshot.resilience,
+        orders=orders,
         orders_total=orders.total if orders_total is None else orders_total,
-        orders_done=orders.completed,
-        orders_cancelled=orders.cancelled,
-        orders_failed=orders.failed,
-        drivers=int(totals.get("drivers") or 0),
-        relocations=int(totals.get("relocations") or 0),
-        requests=int(totals.get("calls") or 0),
-        errors=int(totals.get("errors") or 0),
-        retries=int(outage.get("retries") or 0),
-        reconciled=int(outage.get("reconciled") or 0),
-        queued_calls=int(outage.get("queued_calls") or 0),
-        queued_locations=int(outage.get("queued_locations") or 0),
-        thinned_locations=int(outage.get("thinned_locations") or 0),
-        given_up=int(outage.get("given_up") or 0),
-        cancelled_after_give_up=int(outage.get("cancelled_after_give_up") or 0),
+        drivers=snapshot.totals.drivers,
+        relocations=snapshot.totals.relocations,
     )
 
 
@@ -239,29 +225,34 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "ended_at": _iso(report.ended_at_ms),
         "duration_s": max(0, report.ended_at_ms - report.started_at_ms) / 1000,
         "passed": report.passed,
-        "totals": {
-            "orders_total": report.totals.orders_total,
-            "orders_done": report.totals.orders_done,
-            "orders_cancelled": report.totals.orders_cancelled,
-            "orders_failed": report.totals.orders_failed,
-            "drivers": report.totals.drivers,
-            "relocations": report.totals.relocations,
-            "requests": report.totals.requests,
-            "errors": report.totals.errors,
-            "error_rate": report.totals.error_rate,
-            "retries": report.totals.retries,
-            "reconciled_retries": report.totals.reconciled,
-            "queued_calls": report.totals.queued_calls,
-            "queued_locations": report.totals.queued_locations,
-            "thinned_locations": report.totals.thinned_locations,
-            "orders_given_up": report.totals.given_up,
-            "cancelled_after_give_up": report.totals.cancelled_after_give_up,
-        },
+        "totals": _totals_dict(report.summary),
         "thresholds": [result.to_dict() for result in report.thresholds],
         "events_by_kind": kinds,
         "stats": mask_config(report.stats),
         "config": mask_config(report.config),
         "versions": dict(report.versions),
+    }
+
+
+def _totals_dict(summary: RunSummary) -> dict[str, Any]:
+    outage = summary.resilience
+    return {
+        "orders_total": summary.orders_total,
+        "orders_done": summary.orders.completed,
+        "orders_cancelled": summary.orders.cancelled,
+        "orders_failed": summary.orders.failed,
+        "drivers": summary.drivers,
+        "relocations": summary.relocations,
+        "requests": summary.totals.calls,
+        "errors": summary.totals.errors,
+        "error_rate": summary.error_rate,
+        "retries": outage.retries,
+        "reconciled_retries": outage.reconciled,
+        "queued_calls": outage.queued_calls,
+        "queued_locations": outage.queued_locations,
+        "thinned_locations": outage.thinned_locations,
+        "orders_given_up": outage.given_up,
+        "cancelled_after_give_up": outage.cancelled_after_give_up,
     }
 
 
@@ -275,29 +266,27 @@ def render_json(report: RunReport) -> str:
 
 def render_summary(report: RunReport) -> str:
     """The plain-text table printed at the end of a run."""
-    t = report.totals
+    t, outage = report.summary, report.summary.resilience
     duration_s = max(0, report.ended_at_ms - report.started_at_ms) / 1000
     seed = "-" if report.seed is None else str(report.seed)
     lines = [
         f"driver-agent run: mode {report.mode}, seed {seed}, {fmt_num(duration_s)} s",
-        f"orders   {t.orders_done}/{t.orders_total} done, {t.orders_cancelled} cancelled, "
-        f"{t.orders_failed} failed; drivers {t.drivers}; relocations {t.relocations}",
-        f"requests {t.requests:,}, errors {t.errors:,} ({fmt_pct(t.error_rate)})",
+        f"orders   {t.orders.completed}/{t.orders_total} done, {t.orders.cancelled} cancelled, "
+        f"{t.orders.failed} failed; drivers {t.drivers}; relocations {t.relocations}",
+        f"requests {t.totals.calls:,}, errors {t.totals.errors:,} ({fmt_pct(t.error_rate)})",
     ]
-    if t.retries or t.queued_calls or t.given_up or t.reconciled:
+    if outage.retries or outage.queued_calls or outage.given_up or outage.reconciled:
         lines.append(
-            f"outages  retries {t.retries:,} ({t.reconciled:,} reconciled); "
-            f"queued {t.queued_calls:,} calls, {t.queued_locations:,} locations "
-            f"({t.thinned_locations:,} thinned); given up {t.given_up:,} "
-            f"({t.cancelled_after_give_up:,} cancelled)"
+            f"outages  retries {outage.retries:,} ({outage.reconciled:,} reconciled); "
+            f"queued {outage.queued_calls:,} calls, {outage.queued_locations:,} locations "
+            f"({outage.thinned_locations:,} thinned); given up {outage.given_up:,} "
+            f"({outage.cancelled_after_give_up:,} cancelled)"
         )
-    outage: Mapping[str, Any] = report.stats.get("resilience") or {}
-    for given_up in outage.get("given_up_orders") or ():
-        status = given_up.get("status")
+    for given_up in outage.given_up_orders:
+        status = "no answer" if given_up.status is None else given_up.status
         lines.append(
-            f"given up order {given_up.get('task_id')} ({given_up.get('driver_id')}): "
-            f"{given_up.get('endpoint')} -> {'no answer' if status is None else status}: "
-            f"{given_up.get('message')} [{given_up.get('reason')}]"
+            f"given up order {given_up.task_id} ({given_up.driver_id}): "
+            f"{given_up.endpoint} -> {status}: {given_up.message} [{given_up.reason}]"
         )
     worst, over, driver = worst_ping_gap(report.stats)
     if worst is None:
@@ -328,7 +317,12 @@ def render_summary(report: RunReport) -> str:
     overall: Mapping[str, Any] = (report.stats.get("totals") or {}).get("latency_ms") or {}
     if overall:  # the snapshot has no run-wide histogram yet: then there is no "all" row
         rows.append(
-            ("all", f"{t.requests:,}", f"{t.errors:,}", *(fmt_num(overall.get(p)) for p in _P4))
+            (
+                "all",
+                f"{t.totals.calls:,}",
+                f"{t.totals.errors:,}",
+                *(fmt_num(overall.get(p)) for p in _P4),
+            )
         )
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:

@@ -11,20 +11,25 @@ import pytest
 
 from driver_agent.core.model import Secret
 from driver_agent.metrics.stats import GivenUpOrder, StatsCollector
-from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
+from driver_agent.metrics.stats_snapshot import StatsSnapshot
+from driver_agent.metrics.thresholds import (
+    OrderCounts,
+    evaluate,
+    metrics_from_stats,
+    parse_thresholds,
+)
 from driver_agent.report.document import (
     EventKind,
     MapEvent,
     RunReport,
-    Totals,
     downsample_tracks,
     mask_config,
     render_html,
     render_json,
     render_summary,
     report_dict,
+    summary_from_stats,
     thin_events,
-    totals_from_stats,
     write_report,
 )
 
@@ -67,7 +72,7 @@ def _report(**changes: Any) -> RunReport:
     )
     fields: dict[str, Any] = {
         "stats": stats,
-        "totals": totals_from_stats(stats),
+        "summary": summary_from_stats(stats),
         "mode": "embedded",
         "seed": 42,
         "started_at_ms": T0_MS,
@@ -200,7 +205,7 @@ def test_summary_of_a_passing_run_says_all_thresholds_passed() -> None:
 
 def test_summary_of_an_empty_run_shows_dashes_not_errors() -> None:
     stats = StatsCollector().statistics().to_dict()
-    report = RunReport(stats=stats, totals=totals_from_stats(stats))
+    report = RunReport(stats=stats, summary=summary_from_stats(stats))
     summary = render_summary(report)
     assert "requests 0, errors 0 (-)" in summary
     assert "ping gap -" in summary
@@ -245,7 +250,7 @@ def test_html_shows_cards_tables_and_charts() -> None:
 
 def test_html_of_an_empty_run_renders_placeholders() -> None:
     stats = StatsCollector().statistics().to_dict()
-    page = render_html(RunReport(stats=stats, totals=totals_from_stats(stats)), tile_url=None)
+    page = render_html(RunReport(stats=stats, summary=summary_from_stats(stats)), tile_url=None)
     assert page.count(">no data</text>") == 3
     assert "No requests were made." in page
     assert _data_block(page)["tracks"] == []
@@ -304,19 +309,16 @@ def test_thin_events_keeps_every_cancellation() -> None:
     assert sum(e.kind is EventKind.CANCEL for e in thinned) == 30
 
 
-def test_totals_take_an_order_count_override() -> None:
-    totals = totals_from_stats(_stats(), orders_total=10)
-    assert totals == Totals(
-        orders_total=10,
-        orders_done=2,
-        orders_cancelled=1,
-        orders_failed=0,
-        drivers=2,
-        relocations=0,
-        requests=420,
-        errors=4,
-    )
-    assert totals.error_rate == pytest.approx(4 / 420)
+def test_the_summary_takes_an_order_count_override() -> None:
+    stats = _stats()
+    summary = summary_from_stats(stats, orders_total=10)
+    snapshot = StatsSnapshot.from_dict(stats)
+    assert summary.totals == snapshot.totals  # the snapshot's own totals, not a copy of them
+    assert summary.resilience == snapshot.resilience
+    assert summary.orders == OrderCounts(total=3, completed=2, cancelled=1, failed=0)
+    assert (summary.orders_total, summary.drivers, summary.relocations) == (10, 2, 0)
+    assert (summary.totals.calls, summary.totals.errors) == (420, 4)
+    assert summary.error_rate == pytest.approx(4 / 420)
 
 
 # ----------------------------------------------------------------------------- files
@@ -363,7 +365,7 @@ def _outage_report() -> RunReport:
     stats.record_cancel_after_give_up(cancelled=True)
     stats.record_order("d-9", "failed", {}, 0.0)
     data = stats.statistics().to_dict()
-    return _report(stats=data, totals=totals_from_stats(data))
+    return _report(stats=data, summary=summary_from_stats(data))
 
 
 def test_an_outage_shows_as_retries_and_given_up_orders_with_their_last_error() -> None:

@@ -22,7 +22,7 @@ from driver_agent.report.document import (
     MapEvent,
     RunReport,
     render_html,
-    totals_from_stats,
+    summary_from_stats,
 )
 
 if TYPE_CHECKING:
@@ -86,7 +86,7 @@ def _report() -> RunReport:
     snapshot = stats.statistics().to_dict()
     return RunReport(
         stats=snapshot,
-        totals=totals_from_stats(snapshot),
+        summary=summary_from_stats(snapshot),
         seed=7,
         started_at_ms=T0_MS,
         ended_at_ms=T0_MS + 60_000,
