@@ -17,21 +17,21 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "driver_agent"
 
 VALUES = {
-    "core", "core.errors", "core.model",
+    "core", "core.errors", "core.model", "core.endpoints",
     "fleetapi", "fleetapi.wire",
     "geo", "sim", "sim.lifecycle_messages",
     "metrics", "metrics.stats_snapshot", "metrics.histogram",
     "report",
 }  # fmt: skip
 PURE = {
-    "core.config", "core.jsonbody", "core.redaction",
+    "core.config", "core.jsonbody", "core.redaction", "core.validation",
     "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend",
-    "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads",
+    "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
     "metrics.stats", "metrics.thresholds",
     "report.document", "report.page", "report.chart", "report.recorder",
-    "sandbox.rules", "sandbox.fleet", "sandbox.merchant", "sandbox.manhattan",
+    "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
 }  # fmt: skip
