@@ -93,7 +93,7 @@ OnResponse = Callable[[str, int | None, float], None]
 OnRetry = Callable[[str, bool], None]
 CallKey = tuple[object, ...]
 # never sent: the connection was not made, or no pooled connection was free
-_NEVER_SENT = (
+NEVER_SENT = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
@@ -556,7 +556,7 @@ class FleetClient:
             if hook is not None:
                 hook(endpoint, None, clock.monotonic() - started)
             message = self._scrub(_describe(exc))
-            if isinstance(exc, _NEVER_SENT):
+            if isinstance(exc, NEVER_SENT):
                 raise ApiUnavailable(endpoint, None, message) from None
             raise OutcomeUnknown(endpoint, None, message) from None
         except httpx.HTTPError as exc:

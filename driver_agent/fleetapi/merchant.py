@@ -14,17 +14,21 @@ the first attempt was applied: the order exists once, and `create` reports it as
 
 from __future__ import annotations
 
+import random
+
 import httpx
 
 from driver_agent.core.clock import Clock
 from driver_agent.core.errors import ApiUnavailable, AuthError, OutcomeUnknown, RejectedError
 from driver_agent.core.model import Secret
+from driver_agent.fleetapi.client import NEVER_SENT
+from driver_agent.fleetapi.ratelimit import backoff_s
+from driver_agent.fleetapi.resend import may_have_applied
 from driver_agent.fleetapi.wire import OrderRequest
 
 MANHATTAN_PATH = "/partner-integrations-service/v1/integrations/manhattan/orders"
 TOKEN_MARGIN_S = 60.0
 EXISTS_ALREADY = "exists already"  # seed 004's refusal of a second order with one external id
-NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class MerchantClient:
@@ -47,6 +51,7 @@ class MerchantClient:
         self._http = http
         self._max_retries = max_retries
         self._backoff = (backoff_base_s, backoff_cap_s)
+        self._rng = random.Random(0)  # the back-off's jitter
         self._base = base_url.rstrip("/")
         self._token_url = token_url or self._base + "/oauth/token"
         self._client_id = client_id
@@ -70,21 +75,26 @@ class MerchantClient:
         while True:
             try:
                 return await self._create_once(request)
-            except OutcomeUnknown:
-                maybe_applied = True
-                if attempt >= self._max_retries:
+            except ApiUnavailable as exc:  # OutcomeUnknown included
+                unknown = isinstance(exc, OutcomeUnknown)
+                maybe_applied = maybe_applied or may_have_applied(exc.status, unknown)
+                attempt += 1
+                if attempt > self._max_retries:
                     raise
-            except ApiUnavailable as exc:
-                maybe_applied = maybe_applied or (exc.status is not None and exc.status >= 500)
-                if attempt >= self._max_retries:
-                    raise
+                base_s, cap_s = self._backoff
+                await self._clock.sleep_real(
+                    backoff_s(
+                        attempt,
+                        base_s=base_s,
+                        cap_s=cap_s,
+                        rng=self._rng,
+                        server_wait_s=exc.retry_after_s,
+                    )
+                )
             except RejectedError as exc:
                 if maybe_applied and EXISTS_ALREADY in exc.message:
                     return None  # our earlier attempt was applied: the order exists once
                 raise
-            attempt += 1
-            base_s, cap_s = self._backoff
-            await self._clock.sleep_real(min(cap_s, base_s * 2 ** (attempt - 1)))
 
     async def _create_once(self, request: OrderRequest) -> int:
         if request.kind == "manhattan":

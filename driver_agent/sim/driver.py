@@ -30,7 +30,7 @@ import math
 import random
 import zlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 from typing import Protocol
 
@@ -165,14 +165,6 @@ class _Ended:
     stage_durations_s: dict[str, float]
     distance_m: float
     at: float
-
-
-@dataclass(order=True, slots=True)
-class _Timer:
-    at: float
-    seq: int
-    kind: str = field(compare=False)
-    payload: object = field(compare=False, default=None)
 
 
 class Driver:
