@@ -24,7 +24,7 @@ VALUES = {
     "report",
 }  # fmt: skip
 PURE = {
-    "core.config", "core.jsonbody", "core.redaction", "core.validation",
+    "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
     "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend",
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
