@@ -329,3 +329,82 @@ async def test_duration_ends_the_run_gracefully_with_the_orders_in_hand_finished
     assert result.outcomes == {"completed": 2, "not_started": 4}
     assert sorted(o["status_name"] for o in sandbox["orders"]) == ["accepted"] * 4 + ["done"] * 2
     assert result.exit_code == 1
+
+
+# Maps whose keys are data (endpoint names, outcomes, error classes, stages): their keys show as *.
+_DATA_KEYED = {
+    "events_by_kind", "versions", "stats.totals.errors_by_class", "stats.totals.orders",
+    "stats.endpoints[].errors", "stats.stages_s", "stats.drivers[].orders",
+    "stats.resilience.retries_by_endpoint",
+}  # fmt: skip
+_SUMMARY = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
+REPORT_JSON_FIELDS = {
+    "schema_version", "mode", "seed", "started_at", "ended_at", "duration_s", "passed",
+    "events_by_kind", "events_by_kind.*", "config", "versions", "versions.*",
+    "totals", *(f"totals.{k}" for k in (
+        "orders_total", "orders_done", "orders_cancelled", "orders_failed", "drivers",
+        "relocations", "requests", "errors", "error_rate", "retries", "reconciled_retries",
+        "queued_calls", "queued_locations", "thinned_locations", "orders_given_up",
+        "cancelled_after_give_up",
+    )),
+    "thresholds", *(f"thresholds[].{k}" for k in (
+        "expr", "metric", "op", "limit", "actual", "passed",
+    )),
+    "stats", "stats.bucket_s", "stats.max_ping_gap_s",
+    "stats.totals", "stats.totals.errors_by_class", "stats.totals.orders", "stats.totals.orders.*",
+    *(f"stats.totals.{k}" for k in (
+        "calls", "errors", "first_at_s", "last_at_s", "distance_m", "drivers", "pings",
+        "gaps_over_limit", "max_gap_s", "relocations",
+    )),
+    "stats.endpoints", "stats.endpoints[].endpoint", "stats.endpoints[].count",
+    "stats.endpoints[].errors", "stats.endpoints[].latency_ms",
+    *(f"stats.endpoints[].latency_ms.{k}" for k in _SUMMARY),
+    "stats.timeline", *(f"stats.timeline[].{k}" for k in (
+        "start_s", "count", "errors", "p50_ms", "p95_ms", "max_ms",
+    )),
+    "stats.stages_s", "stats.stages_s.*", *(f"stats.stages_s.*.{k}" for k in _SUMMARY),
+    "stats.ping_lateness_ms", *(f"stats.ping_lateness_ms.{k}" for k in _SUMMARY),
+    "stats.drivers", "stats.drivers[].orders", "stats.drivers[].orders.*",
+    *(f"stats.drivers[].{k}" for k in (
+        "driver_id", "pings", "max_gap_s", "gaps_over_limit", "distance_m", "relocations",
+    )),
+    "stats.resilience", "stats.resilience.retries_by_endpoint", "stats.resilience.given_up_orders",
+    *(f"stats.resilience.{k}" for k in (
+        "retries", "reconciled", "queued_calls", "queued_locations", "thinned_locations",
+        "dropped_locations", "given_up", "cancelled_after_give_up", "cancel_failed",
+    )),
+}  # fmt: skip
+
+
+def field_paths(value: object, path: str = "") -> set[str]:
+    """Every key of a JSON document as a dotted path (`stats.endpoints[].count`); list items
+    share `[]`, the keys of data-keyed maps show as `*`; the masked config is not entered."""
+    found = {path} if path and not path.endswith("[]") else set()
+    if path == "config":
+        return found
+    if isinstance(value, dict):
+        for key, item in value.items():
+            step = "*" if path in _DATA_KEYED else key
+            found |= field_paths(item, f"{path}.{step}" if path else step)
+    elif isinstance(value, list):
+        for item in value:
+            found |= field_paths(item, f"{path}[]")
+    return found
+
+
+async def test_report_json_of_a_real_run_has_exactly_its_documented_fields(
+    tmp_path: Path,
+) -> None:
+    result, _ = await run_embedded(
+        tmp_path, drivers=2, orders=2, **{"thresholds.checks": ["p95_ms < 800"]}
+    )
+    report = json.loads(result.json_path.read_text())
+    assert field_paths(report) == REPORT_JSON_FIELDS
+    assert list(report) == [
+        "schema_version", "mode", "seed", "started_at", "ended_at", "duration_s", "passed",
+        "totals", "thresholds", "events_by_kind", "stats", "config", "versions",
+    ]  # fmt: skip
+    assert list(report["stats"]) == [
+        "bucket_s", "max_ping_gap_s", "totals", "endpoints", "timeline", "stages_s",
+        "ping_lateness_ms", "drivers", "resilience",
+    ]  # fmt: skip

@@ -391,3 +391,18 @@ def test_an_outage_shows_as_retries_and_given_up_orders_with_their_last_error() 
 
 def test_a_run_without_trouble_has_no_outage_line() -> None:
     assert "outages" not in render_summary(_report())
+
+
+def test_report_json_lists_given_up_orders_with_their_fields_in_order() -> None:
+    resilience = json.loads(render_json(_outage_report()))["stats"]["resilience"]
+    assert resilience["retries_by_endpoint"] == {"checkin": 7}
+    [given_up] = resilience["given_up_orders"]
+    assert list(given_up.items()) == [
+        ("driver_id", "d-9"),
+        ("task_id", 77),
+        ("endpoint", "checkout"),
+        ("status", 400),
+        ("message", "Can not checkout"),
+        ("reason", "refused"),
+    ]
+    assert list(resilience)[-1] == "given_up_orders"
