@@ -20,7 +20,7 @@ VALUES = {
     "core", "core.errors", "core.model", "core.endpoints",
     "fleetapi", "fleetapi.wire",
     "geo", "sim", "sim.lifecycle_messages",
-    "metrics", "metrics.stats_snapshot", "metrics.histogram",
+    "metrics",
     "report",
 }  # fmt: skip
 PURE = {
@@ -29,8 +29,9 @@ PURE = {
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
-    "metrics.stats", "metrics.thresholds",
-    "report.document", "report.page", "report.chart", "report.recorder",
+    "metrics.histogram", "metrics.stats_snapshot", "metrics.stats", "metrics.thresholds",
+    "report.run", "report.fmt", "report.summary", "report.document", "report.page",
+    "report.chart", "report.recorder",
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",

@@ -39,15 +39,11 @@ from driver_agent.geo.geometry import destination
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
 from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
-from driver_agent.report.document import (
-    RunReport,
-    runtime_versions,
-    summary_from_stats,
-    write_report,
-)
+from driver_agent.report.document import runtime_versions, write_report
 from driver_agent.report.livemap import create_live_map_app
 from driver_agent.report.progress import ProgressView
 from driver_agent.report.recorder import TrackRecorder
+from driver_agent.report.run import RunReport, summary_from_stats
 from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sim.driver import DriverContext, DriverSpec, ProofAssets
@@ -234,7 +230,7 @@ async def run_fleet(
             services.cancel_scope.cancel()
     expected = config.run.orders
     progress = fleet.progress()
-    snapshot = stats.statistics().to_dict()
+    snapshot = stats.statistics()
     results = evaluate(
         parse_thresholds(config.thresholds.checks, "thresholds.checks"),
         metrics_from_stats(snapshot, orders_total=expected),

@@ -14,7 +14,7 @@ from driver_agent.cli import EXIT_OK, add_config_argument, config_from_args
 from driver_agent.commands.fleetrun import RunResult, RunStopper, run_fleet, settle_collector
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import Config
-from driver_agent.report.document import render_summary
+from driver_agent.report.summary import render_summary
 
 log = structlog.get_logger("driver_agent.run")
 

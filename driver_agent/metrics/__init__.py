@@ -1,6 +1,7 @@
 """What a run measured (pure): constant-memory histograms, statistics, thresholds.
 
-`histogram` and `stats_snapshot` are values; `stats` collects latencies, errors and ping-gap
+`histogram` (and its summary) and `stats_snapshot` (msgspec structs, with their JSON form);
+`stats` collects latencies, errors and ping-gap
 compliance into a `statistics()` snapshot; `thresholds` decides pass or fail.
 """
 

@@ -13,17 +13,19 @@ costs almost nothing. `record` is O(1).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from driver_agent.core.typed import convert, to_builtins
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable
 
 SUMMARY_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
 
-@dataclass(frozen=True, slots=True)
-class HistogramSummary:
+class HistogramSummary(msgspec.Struct, frozen=True):
     """What a report shows of one histogram; all zero when `count` is 0."""
 
     count: int
@@ -35,34 +37,16 @@ class HistogramSummary:
     p99: float
     max: float
 
-    def to_dict(self) -> dict[str, float | int]:
-        return {
-            "count": self.count,
-            "min": self.min,
-            "mean": self.mean,
-            "p50": self.p50,
-            "p90": self.p90,
-            "p95": self.p95,
-            "p99": self.p99,
-            "max": self.max,
-        }
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form: {count, min, mean, p50, p90, p95, p99, max}."""
+        out: dict[str, Any] = to_builtins(self)
+        return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> HistogramSummary:
-        """The inverse of `to_dict`; a missing or mistyped field raises ValueError naming it."""
-        count = data.get("count")
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise ValueError(f"histogram summary: 'count' must be an integer, got {count!r}")
-        floats: dict[str, float] = {}
-        for name in _SUMMARY_FLOATS:
-            value = data.get(name)
-            if not isinstance(value, int | float) or isinstance(value, bool):
-                raise ValueError(f"histogram summary: {name!r} must be a number, got {value!r}")
-            floats[name] = float(value)
-        return cls(count=count, **floats)
-
-
-_SUMMARY_FLOATS = ("min", "mean", "p50", "p90", "p95", "p99", "max")
+    def from_dict(cls, data: object, where: str = "") -> HistogramSummary:
+        """The inverse of `to_dict`; a missing or mistyped field raises ConfigError naming the
+        dotted key under `where` and the value."""
+        return convert(data, cls, where=where)
 
 
 class Histogram:

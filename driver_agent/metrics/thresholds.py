@@ -2,7 +2,7 @@
 
 A threshold is `[<endpoint>.]<metric> <op> <number>`, e.g. `error_rate < 0.01` or
 `update_driver_location.p95_ms < 500`. Run-wide metrics come from `metrics_from_stats`, which
-reads the stats snapshot dict; a metric with no data (say, no requests at all) fails its threshold,
+reads the typed stats snapshot; a metric with no data (say, no requests at all) fails its threshold,
 so an idle run never passes by accident. Pure: no I/O, no logging.
 """
 
@@ -14,9 +14,13 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from driver_agent.core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from driver_agent.metrics.histogram import HistogramSummary
+    from driver_agent.metrics.stats_snapshot import StatsSnapshot
 
 
 class Op(StrEnum):
@@ -180,7 +184,7 @@ def all_passed(results: Iterable[ThresholdResult]) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class OrderCounts:
-    """Orders by how they ended, from the snapshot's `totals.orders` ({outcome: n}).
+    """Orders by how they ended, from the snapshot's `Totals.orders` ({outcome: n}).
 
     `total` leaves out `reassigned` (the order ends again, under another driver)."""
 
@@ -192,63 +196,65 @@ class OrderCounts:
     @classmethod
     def from_outcomes(cls, outcomes: Mapping[str, int]) -> OrderCounts:
         return cls(
-            total=sum(int(n) for outcome, n in outcomes.items() if outcome != "reassigned"),
-            completed=int(outcomes.get("completed", 0)),
-            cancelled=int(outcomes.get("cancelled", 0)),
-            failed=int(outcomes.get("failed", 0)),
+            total=sum(n for outcome, n in outcomes.items() if outcome != "reassigned"),
+            completed=outcomes.get("completed", 0),
+            cancelled=outcomes.get("cancelled", 0),
+            failed=outcomes.get("failed", 0),
         )
 
 
 def metrics_from_stats(
-    stats: Mapping[str, Any], orders_total: int | None = None
+    stats: StatsSnapshot, orders_total: int | None = None
 ) -> dict[str, float | None]:
-    """Derive threshold metrics from a stats snapshot dict (`StatsSnapshot.to_dict()`).
+    """Derive threshold metrics from a stats snapshot.
 
-    Reads `endpoints[]`, `totals` and `drivers[]`. Run-wide latency percentiles come from
-    `totals.latency_ms` when the snapshot has it, else from the worst endpoint (an upper bound, so
-    a threshold never passes by averaging). `orders_total` overrides the count of orders that
-    ended, for runs where some never did. Metrics without data are None.
+    Run-wide latency percentiles are the worst endpoint's (`run_latency_ms`: a threshold never
+    passes by averaging). `orders_total` overrides the count of orders that ended, for runs where
+    some never did. Metrics without data are None.
     """
     metrics: dict[str, float | None] = {}
-    worst: dict[str, float | None] = dict.fromkeys(_PERCENTILES)
-    requests = errors = 0
-    for ep in stats.get("endpoints") or ():
-        name = str(ep.get("endpoint"))
-        count = int(ep.get("count") or 0)
-        n_errors = error_count(ep)
-        requests += count
-        errors += n_errors
-        metrics[f"{name}.requests"] = float(count)
-        metrics[f"{name}.error_rate"] = n_errors / count if count else None
-        latency: Mapping[str, Any] = ep.get("latency_ms") or {}
-        for p in _PERCENTILES:
-            value = latency.get(p) if count else None
-            metrics[f"{name}.{p}_ms"] = None if value is None else float(value)
-            if value is not None:
-                current = worst[p]
-                worst[p] = float(value) if current is None else max(current, float(value))
-    totals: Mapping[str, Any] = stats.get("totals") or {}
-    overall: Mapping[str, Any] = totals.get("latency_ms") or {}
-    for p in _PERCENTILES:
-        value = overall.get(p) if requests else None
-        metrics[f"{p}_ms"] = float(value) if value is not None else worst[p]
+    for ep in stats.endpoints:
+        metrics[f"{ep.endpoint}.requests"] = float(ep.count)
+        metrics[f"{ep.endpoint}.error_rate"] = ep.error_rate
+        for p, value in latency_percentiles(ep.latency_ms).items():
+            metrics[f"{ep.endpoint}.{p}_ms"] = value if ep.count else None
+    for p, worst in run_latency_ms(stats).items():
+        metrics[f"{p}_ms"] = worst
+    requests = sum(ep.count for ep in stats.endpoints)
+    errors = sum(ep.error_count for ep in stats.endpoints)
     metrics["requests"] = float(requests)
     metrics["error_rate"] = errors / requests if requests else None
 
-    has_drivers = bool(stats.get("drivers"))
-    metrics["max_ping_gap_s"] = float(totals.get("max_gap_s") or 0.0) if has_drivers else None
-    over = float(totals.get("gaps_over_limit") or 0)
-    metrics["gaps_over_30s"] = over if has_drivers else None
+    totals = stats.totals
+    has_drivers = bool(stats.drivers)
+    metrics["max_ping_gap_s"] = totals.max_gap_s if has_drivers else None
+    metrics["gaps_over_30s"] = float(totals.gaps_over_limit) if has_drivers else None
 
-    orders = OrderCounts.from_outcomes(totals.get("orders") or {})
+    orders = OrderCounts.from_outcomes(totals.orders)
     total = orders.total if orders_total is None else orders_total
     metrics["orders_completed_ratio"] = orders.completed / total if total else None
     return metrics
 
 
-def error_count(endpoint: Mapping[str, Any]) -> int:
-    """Errors of one endpoint entry: the sum of `errors` by class (or an int)."""
-    errors = endpoint.get("errors") or 0
-    if isinstance(errors, Mapping):
-        return sum(int(n) for n in errors.values())
-    return int(errors)
+def run_latency_ms(stats: StatsSnapshot) -> dict[str, float | None]:
+    """p50, p90, p95, p99 and max over all endpoints: the worst endpoint's (an upper bound: the
+    snapshot has no run-wide histogram); None without calls."""
+    worst: dict[str, float | None] = dict.fromkeys(_PERCENTILES)
+    for ep in stats.endpoints:
+        if not ep.count:
+            continue
+        for p, value in latency_percentiles(ep.latency_ms).items():
+            current = worst[p]
+            worst[p] = value if current is None else max(current, value)
+    return worst
+
+
+def latency_percentiles(summary: HistogramSummary) -> dict[str, float]:
+    """p50, p90, p95, p99 and max of a latency summary, by their names in metrics and tables."""
+    return {
+        "p50": summary.p50,
+        "p90": summary.p90,
+        "p95": summary.p95,
+        "p99": summary.p99,
+        "max": summary.max,
+    }

@@ -1,142 +1,41 @@
-"""The run report: a finished run's data as report.json, a self-contained report.html and a
-plain-text summary table for the terminal.
+"""report.json and report.html of a finished run, and the two files written.
 
-Pure, except `write_report` (the one function that writes files) and the two readers of this
-package's own read-only files (`load_assets`, `runtime_versions`). Secrets never reach the output:
-`mask_config` replaces Secret values and the value of any key that looks sensitive.
+Pure, except `write_report` (the one function that writes files) and `runtime_versions` (reads
+installed package metadata). Secrets never reach the output: `mask_config` replaces Secret values
+and the value of any key that looks sensitive, in the config and in the statistics.
 
-`RunReport.stats` is the stats snapshot dict (`stats.StatsSnapshot.to_dict()`); the parts read:
-```
-totals: {calls, errors, orders: {<outcome>: n}, drivers, relocations, max_gap_s, gaps_over_limit,
-         latency_ms?: {p50, p90, p95, p99, max}}        run-wide latency, when the stats have it
-endpoints: [{endpoint, count, errors: {<error class>: n}, latency_ms: {p50, p90, p95, p99, max}}]
-timeline: [{start_s, count, errors, p50_ms, p95_ms}]     per bucket_s of real run time
-drivers: [{driver_id, orders: {<outcome>: n}, distance_m, max_gap_s, gaps_over_limit, pings}]
-stages_s: {<stage>: {count, p50, p95, max}}              lifecycle stages, simulated seconds
-ping_lateness_ms: {count, p50, p99, max}                 how late pings left after their tick
-resilience: {retries, reconciled, queued_calls, queued_locations, thinned_locations,
-             dropped_locations, given_up, cancelled_after_give_up, cancel_failed,
-             given_up_orders: [{driver_id, task_id, endpoint, status, message, reason}]}
-                                                         how the run rode out API trouble
-```
+report.json holds, in this order: `schema_version`, `mode`, `seed`, `started_at`, `ended_at`,
+`duration_s`, `passed`, `totals` (the summary's figures), `thresholds` (each result),
+`events_by_kind`, `stats` (the typed `StatsSnapshot` as `to_dict()` gives it, masked: it reads back
+with `StatsSnapshot.from_dict`), `config` (masked) and `versions`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from driver_agent import __version__
-from driver_agent.core.model import MAX_PING_GAP_S, Secret
+from driver_agent.core.model import Secret
 from driver_agent.core.redaction import redact
-from driver_agent.metrics.stats_snapshot import Resilience, StatsSnapshot, Totals
-from driver_agent.metrics.thresholds import OrderCounts, ThresholdResult, error_count
-from driver_agent.report.page import (
-    TRACK_COLOURS,
-    ReportAssets,
-    fmt_actual,
-    fmt_num,
-    fmt_pct,
-    render_page,
-    worst_ping_gap,
-)
+from driver_agent.metrics.stats_snapshot import StatsSnapshot
+from driver_agent.report.page import TRACK_COLOURS, ReportAssets, render_page
+from driver_agent.report.run import EventKind, MapEvent, RunReport, RunSummary, iso
 
 REPORT_SCHEMA_VERSION = 1
 MAX_TRACK_POINTS = 20_000  # over all drivers, in report.html
 MAX_MAP_EVENTS = 5_000
 OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-_PERCENTILES = ("p50", "p90", "p95", "p99", "max")
-
-
-class EventKind(StrEnum):
-    """What happened at a point on the map."""
-
-    PICKUP = "pickup"
-    DROPOFF = "dropoff"
-    CHECKIN = "checkin"
-    CHECKOUT = "checkout"
-    CANCEL = "cancel"
-    RELOCATION = "relocation"
-
-
-@dataclass(frozen=True, slots=True)
-class MapEvent:
-    """One marker on the map: a stop, a check-in/out, a cancellation or a relocation."""
-
-    kind: EventKind
-    lat: float
-    lng: float
-    driver_id: str
-    task_id: int | None = None
-    t_ms: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """The run's figures for the summary and report.json's `totals`: the statistics snapshot's
-    own typed blocks, with what the run knows better (the orders it planned, the drivers it
-    started, the relocations it made)."""
-
-    totals: Totals
-    resilience: Resilience
-    orders: OrderCounts
-    orders_total: int = 0
-    drivers: int = 0
-    relocations: int = 0
-
-    @property
-    def error_rate(self) -> float | None:
-        calls = self.totals.calls
-        return self.totals.errors / calls if calls else None
-
-
-@dataclass(frozen=True)
-class RunReport:
-    """Everything a finished run reports. `config` should already be masked; it is masked again."""
-
-    stats: Mapping[str, Any]
-    summary: RunSummary
-    mode: str = "embedded"
-    seed: int | None = None
-    started_at_ms: int = 0
-    ended_at_ms: int = 0
-    tracks: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
-    events: Sequence[MapEvent] = ()
-    thresholds: Sequence[ThresholdResult] = ()
-    config: Mapping[str, Any] = field(default_factory=dict)
-    versions: Mapping[str, str] = field(default_factory=dict)
-
-    @property
-    def passed(self) -> bool:
-        return all(result.passed for result in self.thresholds)
 
 
 # ----------------------------------------------------------------------------- data shaping
-
-
-def summary_from_stats(stats: Mapping[str, Any], *, orders_total: int | None = None) -> RunSummary:
-    """The summary of a snapshot (`StatsSnapshot.to_dict()`). `orders_total` overrides the number
-    of orders (the snapshot counts only orders that ended); reassigned orders are not counted
-    twice."""
-    snapshot = StatsSnapshot.from_dict(stats)
-    orders = OrderCounts.from_outcomes(snapshot.totals.orders)
-    return RunSummary(
-        totals=snapshot.totals,
-        resilience=snapshot.resilience,
-        orders=orders,
-        orders_total=orders.total if orders_total is None else orders_total,
-        drivers=snapshot.totals.drivers,
-        relocations=snapshot.totals.relocations,
-    )
 
 
 def mask_config(value: Any, key: str = "") -> Any:
@@ -206,14 +105,9 @@ def _evenly_any(items: list[MapEvent], budget: int) -> list[MapEvent]:
     return [items[int(i * step)] for i in range(budget)]
 
 
-def _iso(ms: int) -> str | None:
-    if not ms:
-        return None
-    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
-
-
 def report_dict(report: RunReport) -> dict[str, Any]:
-    """The JSON document: stats as collected, plus run metadata, totals and threshold results."""
+    """The JSON document: the statistics snapshot (masked), run metadata, the summary's totals
+    and the threshold results."""
     kinds: dict[str, int] = {}
     for event in report.events:
         kinds[str(event.kind)] = kinds.get(str(event.kind), 0) + 1
@@ -221,14 +115,14 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "schema_version": REPORT_SCHEMA_VERSION,
         "mode": report.mode,
         "seed": report.seed,
-        "started_at": _iso(report.started_at_ms),
-        "ended_at": _iso(report.ended_at_ms),
-        "duration_s": max(0, report.ended_at_ms - report.started_at_ms) / 1000,
+        "started_at": iso(report.started_at_ms),
+        "ended_at": iso(report.ended_at_ms),
+        "duration_s": report.duration_s,
         "passed": report.passed,
         "totals": _totals_dict(report.summary),
         "thresholds": [result.to_dict() for result in report.thresholds],
         "events_by_kind": kinds,
-        "stats": mask_config(report.stats),
+        "stats": mask_config(report.stats.to_dict()),
         "config": mask_config(report.config),
         "versions": dict(report.versions),
     }
@@ -261,95 +155,6 @@ def render_json(report: RunReport) -> str:
     return json.dumps(report_dict(report), indent=2, allow_nan=False, default=str) + "\n"
 
 
-# ----------------------------------------------------------------------------- terminal summary
-
-
-def render_summary(report: RunReport) -> str:
-    """The plain-text table printed at the end of a run."""
-    t, outage = report.summary, report.summary.resilience
-    duration_s = max(0, report.ended_at_ms - report.started_at_ms) / 1000
-    seed = "-" if report.seed is None else str(report.seed)
-    lines = [
-        f"driver-agent run: mode {report.mode}, seed {seed}, {fmt_num(duration_s)} s",
-        f"orders   {t.orders.completed}/{t.orders_total} done, {t.orders.cancelled} cancelled, "
-        f"{t.orders.failed} failed; drivers {t.drivers}; relocations {t.relocations}",
-        f"requests {t.totals.calls:,}, errors {t.totals.errors:,} ({fmt_pct(t.error_rate)})",
-    ]
-    if outage.retries or outage.queued_calls or outage.given_up or outage.reconciled:
-        lines.append(
-            f"outages  retries {outage.retries:,} ({outage.reconciled:,} reconciled); "
-            f"queued {outage.queued_calls:,} calls, {outage.queued_locations:,} locations "
-            f"({outage.thinned_locations:,} thinned); given up {outage.given_up:,} "
-            f"({outage.cancelled_after_give_up:,} cancelled)"
-        )
-    for given_up in outage.given_up_orders:
-        status = "no answer" if given_up.status is None else given_up.status
-        lines.append(
-            f"given up order {given_up.task_id} ({given_up.driver_id}): "
-            f"{given_up.endpoint} -> {status}: {given_up.message} [{given_up.reason}]"
-        )
-    worst, over, driver = worst_ping_gap(report.stats)
-    if worst is None:
-        lines.append("ping gap -")
-    else:
-        lines.append(
-            f"ping gap worst {fmt_num(worst)} s ({driver}), {over} gap(s) over {MAX_PING_GAP_S:g} s"
-        )
-    lateness: Mapping[str, Any] = report.stats.get("ping_lateness_ms") or {}
-    if lateness.get("count"):
-        lines.append(
-            f"ping lateness after the scheduled tick: p50 {fmt_num(lateness.get('p50'))} ms, "
-            f"p99 {fmt_num(lateness.get('p99'))} ms, max {fmt_num(lateness.get('max'))} ms"
-        )
-    lines.append("")
-    header = ("endpoint", "count", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms")
-    rows = []
-    for ep in sorted(report.stats.get("endpoints") or (), key=lambda ep: str(ep.get("endpoint"))):
-        lat: Mapping[str, Any] = ep.get("latency_ms") or {}
-        rows.append(
-            (
-                str(ep.get("endpoint")),
-                f"{int(ep.get('count') or 0):,}",
-                f"{error_count(ep):,}",
-                *(fmt_num(lat.get(p)) for p in _P4),
-            )
-        )
-    overall: Mapping[str, Any] = (report.stats.get("totals") or {}).get("latency_ms") or {}
-    if overall:  # the snapshot has no run-wide histogram yet: then there is no "all" row
-        rows.append(
-            (
-                "all",
-                f"{t.totals.calls:,}",
-                f"{t.totals.errors:,}",
-                *(fmt_num(overall.get(p)) for p in _P4),
-            )
-        )
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        cells = [row[0].ljust(widths[0])] + [
-            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
-        ]
-        lines.append("  ".join(cells).rstrip())
-    if report.thresholds:
-        lines.append("")
-        lines.append("thresholds")
-        width = max(len(r.expr) for r in report.thresholds)
-        for r in report.thresholds:
-            actual = "no data" if r.actual is None else fmt_actual(r.actual)
-            verdict = "PASS" if r.passed else "FAIL"
-            lines.append(f"  {verdict}  {r.expr.ljust(width)}  actual {actual}")
-        failed = sum(not r.passed for r in report.thresholds)
-        lines.append(
-            f"  {failed} of {len(report.thresholds)} threshold(s) failed"
-            if failed
-            else f"  all {len(report.thresholds)} threshold(s) passed"
-        )
-    return "\n".join(lines) + "\n"
-
-
-_P4 = ("p50", "p95", "p99", "max")
-
-
 # ----------------------------------------------------------------------------- HTML
 
 
@@ -370,7 +175,7 @@ def map_data(report: RunReport, tile_url: str | None = OSM_TILE_URL) -> dict[str
                 "lng": round(e.lng, 5),
                 "d": e.driver_id,
                 "task": e.task_id,
-                "t": _iso(e.t_ms) if e.t_ms else None,
+                "t": iso(e.t_ms),
             }
             for e in thin_events(report.events)
         ],
@@ -382,7 +187,19 @@ def render_html(
 ) -> str:
     """report.html: one self-contained page. With `tile_url=None` the map has no tile layer (and
     makes no network request); the tracks and markers draw either way."""
-    return render_page(report_dict(report), map_data(report, tile_url), assets)
+    return render_page(as_shown(report), map_data(report, tile_url), assets)
+
+
+def as_shown(report: RunReport) -> RunReport:
+    """The report as report.json shows it: config and statistics masked. The statistics read
+    back from their masked JSON form; masking changes only their text (a driver id, a message),
+    as none of the snapshot's keys (fields, endpoints, outcomes, stages, error classes) looks
+    like a secret's."""
+    return dataclasses.replace(
+        report,
+        stats=StatsSnapshot.from_dict(mask_config(report.stats.to_dict())),
+        config=mask_config(report.config),
+    )
 
 
 def runtime_versions() -> dict[str, str]:

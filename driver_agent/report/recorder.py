@@ -6,7 +6,7 @@ thinned by dropping every other one when the cap is reached) and `max_events` ev
 
 from __future__ import annotations
 
-from driver_agent.report.document import EventKind, MapEvent
+from driver_agent.report.run import EventKind, MapEvent
 
 _KINDS = {
     "checkin": EventKind.CHECKIN,

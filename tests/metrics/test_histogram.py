@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import random
 
+import msgspec
 import pytest
 
+from driver_agent.core.errors import ConfigError
 from driver_agent.metrics.histogram import Histogram, HistogramSummary
 
 
@@ -68,7 +69,7 @@ def test_merge_equals_recording_everything_in_one() -> None:
     left.merge(right)
     merged, whole = left.summary(), one.summary()
     assert merged.mean == pytest.approx(whole.mean)
-    assert dataclasses.replace(merged, mean=0.0) == dataclasses.replace(whole, mean=0.0)
+    assert msgspec.structs.replace(merged, mean=0.0) == msgspec.structs.replace(whole, mean=0.0)
     assert left.count == 20_000
 
 
@@ -122,5 +123,20 @@ def test_a_summary_round_trips_through_json() -> None:
 def test_a_summary_with_a_missing_field_names_it() -> None:
     data = Histogram().summary().to_dict()
     del data["p95"]
-    with pytest.raises(ValueError, match="'p95'"):
-        HistogramSummary.from_dict(data)
+    with pytest.raises(ConfigError, match=r"^latency_ms\.p95: missing"):
+        HistogramSummary.from_dict(data, "latency_ms")
+
+
+def test_a_summary_with_a_mistyped_field_names_it_and_its_value() -> None:
+    data = Histogram().summary().to_dict()
+    data["count"] = True
+    with pytest.raises(ConfigError, match=r"^latency_ms\.count: expected an integer, got True"):
+        HistogramSummary.from_dict(data, "latency_ms")
+
+
+def test_a_summary_goes_to_json_in_field_order() -> None:
+    summary = HistogramSummary(3, 1.0, 2.0, 2.0, 3.0, 3.0, 3.0, 3.0)
+    assert list(summary.to_dict().items()) == [
+        ("count", 3), ("min", 1.0), ("mean", 2.0), ("p50", 2.0), ("p90", 3.0), ("p95", 3.0),
+        ("p99", 3.0), ("max", 3.0),
+    ]  # fmt: skip

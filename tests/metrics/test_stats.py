@@ -1,12 +1,10 @@
-"""The stats collector: calls and errors, the timeline, ping gaps, orders, the JSON snapshot."""
+"""The stats collector: calls and errors, the timeline, ping gaps, orders, API trouble."""
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
@@ -14,9 +12,7 @@ from driver_agent.core.model import Order, Stop, StopKind
 from driver_agent.metrics.stats import (
     MAX_GIVEN_UP_LISTED,
     GivenUpOrder,
-    Resilience,
     StatsCollector,
-    StatsSnapshot,
 )
 from driver_agent.sim.lifecycle import (
     Assigned,
@@ -201,45 +197,6 @@ def test_bad_input_is_refused_naming_the_field(
     assert stats.statistics() == StatsCollector().statistics()  # nothing half-recorded
 
 
-def test_a_snapshot_round_trips_through_json() -> None:
-    stats = StatsCollector(bucket_s=2.0)
-    rng = random.Random(9)
-    for i in range(500):
-        error = rng.choice([None, None, None, "ApiUnavailable", "RejectedError"])
-        stats.record_call(rng.choice(["checkin", "checkout"]), rng.uniform(1, 400), error, i / 10)
-    stats.driver_busy("d1", True, at_ms=T0_MS)
-    stats.record_ping("d1", T0_MS + 35_000, 3.5)
-    stats.record_order("d1", "completed", {"end_to_end": 900.0}, 4200.0)
-    stats.record_relocation("d2")
-    snapshot = stats.statistics()
-    text = json.dumps(snapshot.to_dict())
-    assert StatsSnapshot.from_dict(json.loads(text)) == snapshot
-
-
-@pytest.mark.parametrize(
-    ("path", "message"),
-    [
-        (("totals", "pings"), "totals.pings is missing"),
-        (("drivers", 0, "pings"), r"drivers\[0\].pings is missing"),
-        (("stages_s", "end_to_end", "p95"), "stages_s.end_to_end.*'p95'"),
-    ],
-    ids=["totals", "driver", "stage"],
-)
-def test_a_snapshot_with_a_missing_field_names_its_path(
-    path: tuple[str | int, ...], message: str
-) -> None:
-    stats = StatsCollector()
-    stats.record_ping("d1", T0_MS, 0.0)
-    stats.record_order("d1", "completed", {"end_to_end": 900.0}, 4200.0)
-    data = stats.statistics().to_dict()
-    parent: Any = data
-    for key in path[:-1]:
-        parent = parent[key]
-    del parent[path[-1]]
-    with pytest.raises(ValueError, match=message):
-        StatsSnapshot.from_dict(data)
-
-
 # ----------------------------------------------------------------------------- API trouble
 
 
@@ -278,20 +235,6 @@ def test_the_list_of_given_up_orders_is_bounded_but_all_are_counted() -> None:
     outage = stats.statistics().resilience
     assert outage.given_up == MAX_GIVEN_UP_LISTED + 5
     assert len(outage.given_up_orders) == MAX_GIVEN_UP_LISTED
-
-
-def test_resilience_round_trips_and_an_older_snapshot_without_it_still_reads() -> None:
-    stats = StatsCollector()
-    _outage(stats)
-    snapshot = stats.statistics()
-    data = json.loads(json.dumps(snapshot.to_dict()))
-    assert StatsSnapshot.from_dict(data) == snapshot
-    del data["resilience"]
-    assert StatsSnapshot.from_dict(data).resilience == Resilience()
-    data = snapshot.to_dict()
-    data["resilience"]["given_up_orders"][0]["status"] = "503"
-    with pytest.raises(ValueError, match=r"resilience.given_up_orders\[0\].status"):
-        StatsSnapshot.from_dict(data)
 
 
 def test_negative_backlog_counts_are_refused() -> None:

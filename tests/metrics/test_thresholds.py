@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+import msgspec
 import pytest
 
 from driver_agent.core.errors import ConfigError
+from driver_agent.metrics.histogram import Histogram
 from driver_agent.metrics.stats import StatsCollector
+from driver_agent.metrics.stats_snapshot import EndpointSnapshot, StatsSnapshot
 from driver_agent.metrics.thresholds import (
     Op,
     OrderCounts,
@@ -17,6 +18,7 @@ from driver_agent.metrics.thresholds import (
     metrics_from_stats,
     parse_threshold,
     parse_thresholds,
+    run_latency_ms,
 )
 
 
@@ -126,7 +128,7 @@ def test_all_passed_is_false_when_any_threshold_fails() -> None:
     assert all_passed(results[:1])
 
 
-def _snapshot() -> dict[str, Any]:
+def _snapshot() -> StatsSnapshot:
     """A small run through the real StatsCollector: 1,000 calls, 9 errors, 2 drivers."""
     stats = StatsCollector(bucket_s=10.0)
     for i in range(900):
@@ -147,16 +149,15 @@ def _snapshot() -> dict[str, Any]:
         outcome = "completed" if i < 9 else "cancelled"
         stats.record_order(f"d-{1 + i % 2}", outcome, {"end_to_end": 600.0 + i}, 1_000.0)
     stats.record_order("d-1", "reassigned", {}, 0.0)
-    return stats.statistics().to_dict()
+    return stats.statistics()
 
 
 def test_metrics_from_stats_sums_errors_and_takes_the_worst_endpoint_percentile() -> None:
     snapshot = _snapshot()
     metrics = metrics_from_stats(snapshot)
-    endpoints = {ep["endpoint"]: ep for ep in snapshot["endpoints"]}
     assert metrics["requests"] == 1000.0
     assert metrics["error_rate"] == pytest.approx(9 / 1000)
-    assert metrics["p95_ms"] == max(ep["latency_ms"]["p95"] for ep in endpoints.values())
+    assert metrics["p95_ms"] == max(ep.latency_ms.p95 for ep in snapshot.endpoints)
     assert metrics["p95_ms"] == pytest.approx(78.5, rel=0.02)  # checkin's, 50..79 ms
     assert metrics["max_ms"] == pytest.approx(79.0)
     assert metrics["max_ping_gap_s"] == pytest.approx(41.5)
@@ -168,13 +169,16 @@ def test_metrics_from_stats_sums_errors_and_takes_the_worst_endpoint_percentile(
     assert "checkout.p95_ms" not in metrics
 
 
-def test_metrics_from_stats_prefer_the_run_wide_latency_when_present() -> None:
+def test_run_wide_latency_is_the_worst_endpoints_for_each_percentile() -> None:
     snapshot = _snapshot()
-    snapshot["totals"]["latency_ms"] = {"p50": 12.0, "p90": 33.0, "p95": 45.0, "p99": 88.0}
-    metrics = metrics_from_stats(snapshot)
-    assert metrics["p95_ms"] == 45.0
-    assert metrics["p50_ms"] == 12.0
-    assert metrics["max_ms"] == pytest.approx(79.0)  # not in totals: the worst endpoint's
+    by_name = {ep.endpoint: ep.latency_ms for ep in snapshot.endpoints}
+    worst = run_latency_ms(snapshot)
+    assert worst["p50"] == max(s.p50 for s in by_name.values())
+    assert worst["p50"] == by_name["checkin"].p50  # 50..79 ms against 10..59 ms
+    assert worst["max"] == max(s.max for s in by_name.values())
+    assert run_latency_ms(StatsCollector().statistics()) == dict.fromkeys(
+        ("p50", "p90", "p95", "p99", "max")
+    )
 
 
 def test_orders_total_override_counts_orders_that_never_ended() -> None:
@@ -184,9 +188,8 @@ def test_orders_total_override_counts_orders_that_never_ended() -> None:
 
 def test_an_endpoint_with_no_calls_has_no_latency_data() -> None:
     snapshot = _snapshot()
-    snapshot["endpoints"].append(
-        {"endpoint": "checkout", "count": 0, "errors": {}, "latency_ms": {"p95": 0.0}}
-    )
+    idle = EndpointSnapshot("checkout", 0, {}, Histogram().summary())
+    snapshot = msgspec.structs.replace(snapshot, endpoints=(*snapshot.endpoints, idle))
     metrics = metrics_from_stats(snapshot)
     assert metrics["checkout.p95_ms"] is None
     assert metrics["checkout.error_rate"] is None
@@ -195,17 +198,21 @@ def test_an_endpoint_with_no_calls_has_no_latency_data() -> None:
 
 
 def test_metrics_from_an_empty_run_have_no_data_and_fail_thresholds() -> None:
-    for snapshot in ({}, StatsCollector().statistics().to_dict()):
-        metrics = metrics_from_stats(snapshot)
-        assert metrics["requests"] == 0.0
-        results = evaluate(
-            parse_thresholds(
-                ["p95_ms < 800", "error_rate < 0.01", "orders_completed_ratio >= 0.99"]
-            ),
-            metrics,
-        )
-        assert [r.actual for r in results] == [None, None, None]
-        assert not any(r.passed for r in results)
+    metrics = metrics_from_stats(StatsCollector().statistics())
+    assert metrics["requests"] == 0.0
+    results = evaluate(
+        parse_thresholds(
+            [
+                "p95_ms < 800",
+                "error_rate < 0.01",
+                "orders_completed_ratio >= 0.99",
+                "gaps_over_30s == 0",
+            ]
+        ),
+        metrics,
+    )
+    assert [r.actual for r in results] == [None, None, None, None]
+    assert not any(r.passed for r in results)
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,8 @@ import pytest
 
 from driver_agent.metrics.stats import StatsCollector
 from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
-from driver_agent.report.document import (
-    EventKind,
-    MapEvent,
-    RunReport,
-    render_html,
-    summary_from_stats,
-)
+from driver_agent.report.document import render_html
+from driver_agent.report.run import EventKind, MapEvent, RunReport, summary_from_stats
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -83,7 +78,7 @@ def _report() -> RunReport:
         ]
     events.append(MapEvent(EventKind.CANCEL, *tracks["d-2"][100], "d-2", 999))
     events.append(MapEvent(EventKind.RELOCATION, *tracks["d-3"][50], "d-3", None))
-    snapshot = stats.statistics().to_dict()
+    snapshot = stats.statistics()
     return RunReport(
         stats=snapshot,
         summary=summary_from_stats(snapshot),
