@@ -9,6 +9,7 @@ import structlog
 from driver_agent.core import logs
 from driver_agent.core.clock import Clock
 from driver_agent.metrics.stats import StatsCollector
+from driver_agent.metrics.thresholds import run_latency_ms
 from driver_agent.sim.fleet import Fleet
 
 log = structlog.get_logger("driver_agent.progress")
@@ -39,7 +40,7 @@ class ProgressView:
         elapsed = max(now - self._last_at, 1e-9)
         rate = (requests - self._last_requests) / elapsed
         self._last_requests, self._last_at = requests, now
-        p95 = max((e.latency_ms.p95 for e in snap.endpoints), default=0.0)
+        p95 = run_latency_ms(snap)["p95"] or 0.0
         worst_gap = snap.totals.max_gap_s
         expected = progress.orders_expected
         return {
