@@ -15,27 +15,52 @@ from driver_agent.sim.gpsnoise import GpsNoise
 from driver_agent.sim.stopplan import Leg, draw_stop_plan
 
 MIN_LEG_M = 5.0  # a stop closer than this is a walk; the leg still has a tiny drive
+# walk from the van when it stands farther than this part of the geofence radius from the stop:
+# with GPS noise on top (sigma about 4 m), check-in then stays well inside the geofence
+WALK_BEYOND_FRACTION = 0.25
 
 
 class Navigator:
-    """Legs to stops, parked inside the stop's geofence: check-in happens where the van stands."""
+    """Legs to stops: drive to the road point nearest the stop, park, and walk the rest when the
+    van stands farther than `walk_beyond_m` (a quarter of the geofence) from the stop, so check-in
+    and check-out happen at the stop, well inside its geofence, even off the road."""
 
     def __init__(self, network: RoadNetwork | None, geofence_radius_m: float = 50.0) -> None:
         self.network = network
         self.geofence_radius_m = geofence_radius_m
+        self.walk_beyond_m = WALK_BEYOND_FRACTION * geofence_radius_m
 
-    def leg(self, from_lat: float, from_lng: float, stop: Stop, rng: random.Random) -> Leg:
+    def leg(
+        self,
+        from_lat: float,
+        from_lng: float,
+        stop: Stop,
+        rng: random.Random,
+        *,
+        van_at: tuple[float, float] | None = None,
+    ) -> Leg:
+        """The leg from where the driver stands to `stop`; `van_at`: where its van is parked,
+        when the driver is on foot (at the door of the last stop): the leg walks back first."""
+        start_lat, start_lng = van_at if van_at is not None else (from_lat, from_lng)
         to_lat, to_lng = stop.lat, stop.lng
-        if haversine_m(from_lat, from_lng, to_lat, to_lng) < MIN_LEG_M:
+        if haversine_m(start_lat, start_lng, to_lat, to_lng) < MIN_LEG_M:
             # already there: a short roll to the curb keeps every leg a real drive
             to_lat += MIN_LEG_M / 111_000.0
-        track = travel_track(self.network, from_lat, from_lng, to_lat, to_lng)
+        track = travel_track(self.network, start_lat, start_lng, to_lat, to_lng)
         plan = draw_stop_plan(stop.kind, rng)
-        # park inside the geofence: the driver checks in on arrival, where the van stands
+        # park inside the geofence of the road's end; the walk covers the rest
         limit = max(0.0, 0.8 * self.geofence_radius_m - plan.curb_offset_m)
         if plan.park_before_m > limit:
             plan = dataclasses.replace(plan, park_before_m=limit)
-        return Leg(track, stop.kind, rng, plan=plan)
+        return Leg(
+            track,
+            stop.kind,
+            rng,
+            plan=plan,
+            stop_at=(stop.lat, stop.lng),
+            walk_beyond_m=self.walk_beyond_m,
+            walk_from=(from_lat, from_lng) if van_at is not None else None,
+        )
 
     def noise(self, rng: random.Random) -> GpsNoise:
         return GpsNoise(rng)

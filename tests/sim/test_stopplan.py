@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import statistics
 
@@ -11,7 +12,7 @@ from driver_agent.core.model import StopKind
 from driver_agent.geo.geometry import LocalProjection, haversine_m
 from driver_agent.geo.roads import route_files
 from driver_agent.geo.tracks import Track, load_track, straight_track
-from driver_agent.sim.stopplan import Leg, draw_stop_plan
+from driver_agent.sim.stopplan import WALK_SPEED_MPS, Leg, draw_stop_plan
 
 
 def _eastbound() -> Track:
@@ -94,3 +95,50 @@ def test_lat_lng_at_is_the_positions_lat_lng_driving_and_parked() -> None:
     for t_s in (0.0, 3.0, leg.arrive_s / 2, leg.arrive_s, leg.depart_s + 10.0):
         where = leg.position_at(t_s)
         assert leg.lat_lng_at(t_s) == (where.lat, where.lng)
+
+
+def test_a_stop_off_the_road_is_reached_on_foot() -> None:
+    track = _eastbound()  # the road ends 500 m east; the door is 200 m north of its end
+    door = track.projection.inverse(500.0, 200.0)
+    leg = Leg(track, StopKind.DROPOFF, random.Random(4), stop_at=door, walk_beyond_m=12.5)
+    assert leg.walk_in is not None
+    assert leg.walk_out is None
+    assert leg.at_stop == door
+    walk_m = haversine_m(*leg.parked_at, *door)
+    assert leg.walk_in_s == pytest.approx(walk_m / WALK_SPEED_MPS)
+    assert leg.arrive_s == pytest.approx(leg.drive_s + leg.walk_in_s)
+    halfway = leg.position_at(leg.drive_s + leg.walk_in_s / 2)
+    assert halfway.on_foot
+    assert halfway.speed_mps == WALK_SPEED_MPS
+    assert haversine_m(halfway.lat, halfway.lng, *door) == pytest.approx(walk_m / 2, rel=0.01)
+    assert (halfway.lat, halfway.lng) == leg.lat_lng_at(leg.drive_s + leg.walk_in_s / 2)
+    # at the stop from arrival on: check-in and check-out happen at the door
+    for t in (leg.arrive_s, leg.depart_s, leg.depart_s + 60.0):
+        assert leg.lat_lng_at(t) == door
+    # the walk to the door and back is drawn now, so the dwell no longer holds it
+    plain = Leg(track, StopKind.DROPOFF, random.Random(4))
+    assert leg.plan.walk_s == pytest.approx(max(0.0, plain.plan.walk_s - 2 * leg.walk_in_s))
+    assert leg.driven_m_at(leg.arrive_s) == pytest.approx(leg.movement.distance_m)
+
+
+def test_a_stop_by_the_road_is_not_walked_to() -> None:
+    track = _eastbound()
+    leg = Leg(track, StopKind.PICKUP, random.Random(5), stop_at=track.end, walk_beyond_m=math.inf)
+    assert leg.walk_in is None
+    assert leg.at_stop == leg.parked_at
+    assert leg.arrive_s == leg.drive_s
+
+
+def test_a_leg_from_a_door_walks_back_to_the_van_first() -> None:
+    track = _eastbound()
+    door = track.projection.inverse(0.0, -80.0)  # 80 m south of where the van stands
+    leg = Leg(track, StopKind.PICKUP, random.Random(6), walk_from=door)
+    assert leg.walk_out is not None
+    assert leg.walk_out_s == pytest.approx(80.0 / WALK_SPEED_MPS, rel=0.01)
+    assert leg.lat_lng_at(0.0) == pytest.approx(door)
+    first = leg.position_at(leg.walk_out_s / 2)
+    assert first.on_foot
+    assert leg.driven_m_at(leg.walk_out_s) == 0.0
+    assert not leg.position_at(leg.walk_out_s + 1.0).on_foot
+    assert leg.arrive_s == pytest.approx(leg.walk_out_s + leg.drive_s)
+    assert leg.driven_m_at(leg.arrive_s) == pytest.approx(leg.movement.distance_m)
