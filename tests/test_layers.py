@@ -31,7 +31,7 @@ PURE = {
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
     "metrics.histogram", "metrics.stats_snapshot", "metrics.stats", "metrics.thresholds",
     "report.run", "report.fmt", "report.summary", "report.document", "report.page",
-    "report.chart", "report.recorder",
+    "report.chart", "report.recorder", "report.roadmap",
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",

@@ -43,6 +43,7 @@ from driver_agent.report.document import runtime_versions, write_report
 from driver_agent.report.livemap import create_live_map_app
 from driver_agent.report.progress import ProgressView
 from driver_agent.report.recorder import TrackRecorder
+from driver_agent.report.roadmap import road_lines_near
 from driver_agent.report.run import RunReport, summary_from_stats
 from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
@@ -248,6 +249,7 @@ async def run_fleet(
         ended_at_ms=clock.now_ms(),
         tracks=recorder.tracks,
         events=recorder.events,
+        roads=road_lines_near(network, _map_points(recorder)),
         thresholds=results,
         config=masked(config),
         versions=runtime_versions(),
@@ -379,3 +381,10 @@ async def _stop_after(clock: Clock, duration_s: float, fleet: Fleet) -> None:
 async def _stop_on(event: anyio.Event, fleet: Fleet) -> None:
     await event.wait()
     fleet.stop()
+
+
+def _map_points(recorder: TrackRecorder) -> list[tuple[float, float]]:
+    """Every point the report's map shows: the streets drawn are those around them."""
+    points = [p for track in recorder.tracks.values() for p in track]
+    points += [(e.lat, e.lng) for e in recorder.events]
+    return points

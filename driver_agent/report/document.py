@@ -163,6 +163,7 @@ def map_data(report: RunReport, tile_url: str | None = OSM_TILE_URL) -> dict[str
     tracks = downsample_tracks(report.tracks)
     return {
         "tiles": tile_url,
+        "roads": [list(line) for line in report.roads],
         "tracks": [
             {"id": driver, "c": TRACK_COLOURS[i % len(TRACK_COLOURS)], "p": points}
             for i, (driver, points) in enumerate(sorted(tracks.items()))

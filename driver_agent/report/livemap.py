@@ -18,6 +18,7 @@ from starlette.routing import Route
 
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.report.page import load_assets
+from driver_agent.report.roadmap import road_lines
 from driver_agent.sim.fleet import Fleet
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -50,15 +51,6 @@ def fleet_state(fleet: Fleet) -> dict[str, object]:
         "orders_done": progress.outcomes.get("completed", 0),
         "orders_total": expected if expected is not None else progress.orders_seen,
     }
-
-
-def road_lines(network: RoadNetwork) -> list[list[tuple[float, float]]]:
-    """The road graph as (lat, lng) polylines, so the map shows streets even without tiles."""
-    inverse = network.projection.inverse
-    return [
-        [(round(lat, 6), round(lng, 6)) for lat, lng in (inverse(x, y) for x, y in e.line.coords)]
-        for e in network.edges
-    ]
 
 
 def create_live_map_app(

@@ -290,12 +290,18 @@ def _charts(stats: StatsSnapshot) -> tuple[str, str, str]:
     return latency, requests, durations
 
 
-def _legend() -> str:
+def _legend(report: RunReport) -> str:
+    """The map's legend: only the kinds of marker this run has (no Cancellations when none)."""
+    present = {event.kind for event in report.events}
     items = "".join(
         f'<span class="legend-item"><span class="dot" style="background:{colour}"></span>'
         f"{_e(EVENT_LABELS[kind])}</span>"
         for kind, colour in EVENT_COLOURS.items()
+        if kind in present
     )
+    if report.roads:
+        items += '<span class="legend-item"><span class="line road"></span>road</span>'
+
     return f'{items}<span class="legend-item"><span class="line"></span>driver track</span>'
 
 
@@ -320,7 +326,7 @@ def render_page(
         ),
         cards=_cards(report),
         thresholds=_thresholds_table(report.thresholds),
-        legend=_legend(),
+        legend=_legend(report),
         latency_chart=latency,
         requests_chart=requests,
         stages_chart=durations,

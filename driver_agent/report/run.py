@@ -71,6 +71,7 @@ class RunReport:
     ended_at_ms: int = 0
     tracks: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
     events: Sequence[MapEvent] = ()
+    roads: Sequence[Sequence[tuple[float, float]]] = ()  # streets near the run, (lat, lng) lines
     thresholds: Sequence[ThresholdResult] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import json
 import re
@@ -101,3 +102,25 @@ def test_an_outage_shows_on_the_retries_card() -> None:
     page = render_html(outage_report(), tile_url=None)
     assert "Retries" in page
     assert "1 reconciled, 2 calls queued, 1 orders given up" in page
+
+
+def _legend(page: str) -> list[str]:
+    start = page.index('class="legend')
+    end = page.index("</div>", start)
+    return re.findall(r"</span>([^<]+)</span>", page[start:end])
+
+
+def test_the_legend_lists_only_the_kinds_present() -> None:
+    report = sample_report()  # pickups, dropoffs and a cancel; no check-ins, no relocations
+    legend = _legend(render_html(report, tile_url=None))
+    assert legend == ["Pickup", "Dropoff", "Cancellation", "driver track"]
+    quiet = dataclasses.replace(report, events=[e for e in report.events if e.kind != "cancel"])
+    assert "Cancellation" not in _legend(render_html(quiet, tile_url=None))
+
+
+def test_the_streets_travel_with_the_page_when_given() -> None:
+    roads = [((60.17, 24.94), (60.171, 24.941)), ((60.171, 24.941), (60.172, 24.943))]
+    page = render_html(dataclasses.replace(sample_report(), roads=roads), tile_url=None)
+    assert _data_block(page)["roads"] == [[list(p) for p in line] for line in roads]
+    assert "road" in _legend(page)
+    assert _data_block(render_html(sample_report(), tile_url=None))["roads"] == []

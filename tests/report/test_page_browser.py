@@ -87,6 +87,8 @@ def _report() -> RunReport:
         ended_at_ms=T0_MS + 60_000,
         tracks=tracks,
         events=events,
+        # two streets under the first track: the map draws them with no tile server
+        roads=[tuple(tracks["d-1"][:100]), tuple(tracks["d-1"][100:])],
         thresholds=evaluate(
             parse_thresholds(["p95_ms < 800", "max_ping_gap_s <= 30"]),
             metrics_from_stats(snapshot),
@@ -130,6 +132,15 @@ def test_map_script_ran_and_counted_the_tracks_and_events(dom: str) -> None:
     assert 'data-tracks="3"' in dom
     assert 'data-events="14"' in dom
     assert re.search(r'<div id="map"[^>]* class="[^"]*leaflet-container', dom)
+
+
+def test_map_draws_the_streets_offline_under_the_tracks(dom: str) -> None:
+    assert 'data-roads="2"' in dom
+    paths = _overlay_paths(dom)
+    roads = [i for i, (cls, d) in enumerate(paths) if cls.split()[0] == "road" and "L" in d]
+    tracks = [i for i, (cls, _d) in enumerate(paths) if cls.split()[0] == "track"]
+    assert len(roads) == 2
+    assert max(roads) < min(tracks)  # drawn first, so under the tracks
 
 
 def test_map_draws_one_visible_polyline_per_driver_track(dom: str) -> None:

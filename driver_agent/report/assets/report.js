@@ -38,6 +38,17 @@
   }
   var bounds = L.latLngBounds([]);
   var overlays = {};
+  if (data.roads && data.roads.length) {
+    // the streets from the road graph: the map reads offline, with no tile server
+    var roadLayer = L.layerGroup();
+    data.roads.forEach(function (line) {
+      roadLayer.addLayer(L.polyline(line, {
+        color: "#c3cad3", weight: 3, opacity: 1, interactive: false, className: "road"
+      }));
+    });
+    roadLayer.addTo(map);
+    overlays["Roads"] = roadLayer;
+  }
   var trackLayer = L.layerGroup();
   data.tracks.forEach(function (track) {
     var line = L.polyline(track.p, {
@@ -84,4 +95,5 @@
   }
   el.setAttribute("data-tracks", String(data.tracks.length));
   el.setAttribute("data-events", String(data.events.length));
+  el.setAttribute("data-roads", String((data.roads || []).length));
 })();
