@@ -26,7 +26,7 @@ VALUES = {
 PURE = {
     "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
     "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend",
-    "geo.geometry", "geo.gpx", "geo.geojson", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
+    "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
     "metrics.stats", "metrics.thresholds",
@@ -34,6 +34,7 @@ PURE = {
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
+    "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",  # i10-core
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving",
