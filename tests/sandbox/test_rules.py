@@ -721,7 +721,21 @@ def test_faults_by_count_by_duration_and_by_path() -> None:
         ({"status": 503}, "a fault needs count or duration_s"),
         ({"count": 1}, "a fault needs a status or a delay_s (or clear: true)"),
         ({"status": 503, "count": -1}, "count must be a number >= 1"),
-        ({"lose_answer": "yes", "count": 1}, "lose_answer must be true or false"),
+        (
+            {"lose_answer": "yes", "count": 1},
+            "lose_answer: expected true or false, got 'yes' (a string)",
+        ),
+        (
+            {"status": "503", "count": 1},
+            "status: expected an integer or null, got '503' (a string)",
+        ),
+        ({"status": 503, "count": True}, "count: expected a number or null, got True (a boolean)"),
+        (
+            {"status": 503, "count": 1, "paths": ["/a", 7]},
+            "paths[1]: expected a string, got 7 (an integer)",
+        ),
+        ({"clear": "yes"}, "clear: expected true or false, got 'yes' (a string)"),
+        ({"delay_s": -1, "count": 1}, "delay_s must be a number >= 0"),
     ],
 )
 def test_bad_fault_descriptions_are_refused(body: dict[str, Any], message: str) -> None:
