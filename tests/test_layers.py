@@ -44,6 +44,7 @@ EDGES = {
     "report.progress", "report.livemap",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
+    "sandbox.admin", "sandbox.bodies", "sandbox.clock",  # i10-core
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.sandbox", "commands.bridge", "commands.fleetrun"}  # fmt: skip
