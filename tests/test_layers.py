@@ -35,6 +35,7 @@ PURE = {
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
     "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",  # i10-core
+    "sandbox.requests",  # i10-core
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving",

@@ -25,9 +25,10 @@ import msgspec
 
 from driver_agent.sandbox.bodies import Receive, Scope, json_body
 from driver_agent.sandbox.clock import SandboxClock
+from driver_agent.sandbox.requests import decode
 from driver_agent.sandbox.rules import SandboxState
 from driver_agent.sandbox.webhook_sender import WebhookSender
-from driver_agent.sandbox.world import JsonDict, Reply, Violation, WebhookJob, decode
+from driver_agent.sandbox.world import JsonDict, Reply, Violation, WebhookJob
 
 MAX_CLOCK_OFFSET_S = 100 * 365.25 * 24 * 3600  # /_sandbox/clock moves at most this far ahead
 

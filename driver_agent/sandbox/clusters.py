@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from driver_agent.core.model import TaskStatus
 from driver_agent.sandbox.records import Order, iso_ms
+from driver_agent.sandbox.requests import Cluster, decode_api, fix, missing_words
 from driver_agent.sandbox.world import (
     JsonDict,
     Reply,
     World,
     missing,
-    optional_number,
     refused,
-    reported_ms,
 )
 
 
 def _cluster_orders(world: World, body: JsonDict) -> list[Order]:
-    task_ids = body.get("task_ids")
-    if not isinstance(task_ids, list) or not task_ids:
+    task_ids = decode_api(body, Cluster, missing_words("task_ids")).task_ids
+    if not task_ids:
         raise missing("task_ids")
     orders = [world.order(t) for t in task_ids]
     for order in orders:
@@ -36,8 +35,8 @@ def cluster_check_in(world: World, body: JsonDict, now_s: float) -> Reply:
         if order.pickup.checkin_time is not None:
             order.repeated("checkin:pickup")
             raise refused(f"Already checked in at pickup (task {order.id})")
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    when = iso_ms(reported_ms(body, now_s) / 1000)
+    at = fix(body)
+    lat, lng, when = at.lat, at.lng, iso_ms(at.ms(now_s) / 1000)
     for order in orders:
         wp = order.pickup
         wp.checkin_time, wp.checkin_lat, wp.checkin_lng = when, lat, lng
@@ -55,8 +54,8 @@ def cluster_check_out(world: World, body: JsonDict, now_s: float) -> Reply:
         if order.pickup.checkout_time is not None:
             order.repeated("checkout:pickup")
             raise refused(f"Already checked out of pickup (task {order.id})")
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    when = iso_ms(reported_ms(body, now_s) / 1000)
+    at = fix(body)
+    lat, lng, when = at.lat, at.lng, iso_ms(at.ms(now_s) / 1000)
     for order in orders:
         wp = order.pickup
         wp.checkout_time, wp.checkout_lat, wp.checkout_lng = when, lat, lng

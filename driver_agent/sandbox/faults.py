@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from driver_agent.sandbox.world import JsonDict, Violation, decode
+from driver_agent.sandbox.requests import decode
+from driver_agent.sandbox.world import JsonDict, Violation
 
 
 @dataclass(slots=True)

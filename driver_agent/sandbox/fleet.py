@@ -44,16 +44,25 @@ from driver_agent.sandbox.fleet_checks import (
 )
 from driver_agent.sandbox.notes import create_note
 from driver_agent.sandbox.records import DateError, Driver, Order, WayPoint, iso_ms, parse_date
+from driver_agent.sandbox.requests import (
+    ASSIGNEE_WORDS,
+    LOCATION_WORDS,
+    TASK_UPDATE_WORDS,
+    Assignee,
+    CancelReason,
+    Location,
+    TaskUpdate,
+    cost,
+    decode_api,
+    fix,
+)
 from driver_agent.sandbox.world import (
     JsonDict,
     Reply,
     Violation,
     World,
     missing,
-    optional_bool,
-    optional_number,
     refused,
-    reported_ms,
 )
 
 _PHONE = re.compile(r"^\+\d{6,15}$")
@@ -67,42 +76,38 @@ def assign_driver(world: World, body: JsonDict, now_s: float) -> Reply:
     refuse_finished(order, "assign driver")
     if order.status is TaskStatus.REJECTED:
         raise refused("Can not assign driver of a rejected task")
-    cost = optional_number(body, "delivery_cost")
-    green = optional_bool(body, "green_delivery")
-    user = body.get("user")
+    changed = cost(body)
+    new_cost, green = changed.delivery_cost, changed.green_delivery
+    user = decode_api(body, Assignee, ASSIGNEE_WORDS).user
     driver: Driver | None
     if user is not None:
-        if not isinstance(user, dict):
-            raise Violation(400, "user must be an object")
-        external_id = user.get("external_id")
-        if not isinstance(external_id, str) or not external_id:
+        external_id = user.external_id
+        if not external_id:
             raise missing("user.external_id")
         if len(external_id) > 255:
             raise Violation(400, "user.external_id is longer than 255 characters")
-        name = user.get("name")
-        if not isinstance(name, str) or not name:
+        name = user.name
+        if not name:
             raise missing("user.name")
-        phone = user.get("phone")
-        if phone is not None and (not isinstance(phone, str) or not _PHONE.match(phone)):
-            raise Violation(400, "user.phone must be in international format: +<country code>...")
-        profile = {
-            k: user[k] for k in ("job_description", "profile_image", "phone", "email") if k in user
-        }
+        if isinstance(user.phone, str) and not _PHONE.match(user.phone):
+            raise Violation(400, ASSIGNEE_WORDS["user.phone"])
+        profile = user.profile()
         known = world.drivers_by_external_id.get(external_id)
         driver = world.drivers[known] if known is not None else None
         new_driver = driver is None
     else:
-        external_id = body.get("user_external_id", body.get("external_id"))
-        if external_id is None:
+        given_id = body.get("user_external_id", body.get("external_id"))
+        if given_id is None:
             raise missing("user")
-        if not isinstance(external_id, str):
+        if not isinstance(given_id, str):  # either key: one message, Bringg's
             raise Violation(400, "user_external_id must be a string")
+        external_id = given_id
         known = world.drivers_by_external_id.get(external_id)
         if known is None:
             raise Violation(403, f"Driver with external_id {external_id} was not found")
         driver, new_driver, name, profile = world.drivers[known], False, "", {}
     same_driver = driver is not None and order.user_id == driver.user_id
-    changes_cost = cost is not None or green is not None
+    changes_cost = new_cost is not None or green is not None
     if order.status in STARTED and not same_driver:
         raise refused("Can not reassign a started task")
     if same_driver and not changes_cost:
@@ -124,8 +129,8 @@ def assign_driver(world: World, body: JsonDict, now_s: float) -> Reply:
     order.user_id = driver.user_id
     if order.status not in STARTED:
         order.status = TaskStatus.ASSIGNED
-    if cost is not None:
-        order.delivery_cost = cost
+    if new_cost is not None:
+        order.delivery_cost = new_cost
     if green is not None:
         order.green_delivery = green
     return task_reply(order)
@@ -140,17 +145,17 @@ def start_task(world: World, body: JsonDict, now_s: float) -> Reply:
     driver = driver_of(world, order)
     if driver is None or order.status is not TaskStatus.ASSIGNED:
         raise refused("Can not start a task with no driver assigned")
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    t_ms = reported_ms(body, now_s)
-    cost = optional_number(body, "delivery_cost")
-    green = optional_bool(body, "green_delivery")
+    at = fix(body)
+    lat, lng, t_ms = at.lat, at.lng, at.ms(now_s)
+    changed = cost(body)
+    new_cost, green = changed.delivery_cost, changed.green_delivery
     wp = order.active_way_point
     at_stop = wp.checkin_time is not None and wp.checkout_time is None
     order.status = TaskStatus.CHECKED_IN if at_stop else TaskStatus.ON_THE_WAY
     order.started_time = t_ms / 1000
     order.start_lat, order.start_lng = lat, lng
-    if cost is not None:
-        order.delivery_cost = cost
+    if new_cost is not None:
+        order.delivery_cost = new_cost
     if green is not None:
         order.green_delivery = green
     driver.order_started(order.id, t_ms)
@@ -165,8 +170,8 @@ def checkin(world: World, body: JsonDict, now_s: float) -> Reply:
     if wp.checkin_time is not None:
         order.repeated(f"checkin:{wp.option}")
         raise refused(f"Already checked in at {wp.option}")
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    t_ms = reported_ms(body, now_s)
+    at = fix(body)
+    lat, lng, t_ms = at.lat, at.lng, at.ms(now_s)
     wp.checkin_time, wp.checkin_lat, wp.checkin_lng = iso_ms(t_ms / 1000), lat, lng
     order.status = TaskStatus.CHECKED_IN
     order.transitions.append(f"checkin:{wp.option}")
@@ -182,8 +187,8 @@ def checkout(world: World, body: JsonDict, now_s: float) -> Reply:
     if wp.checkout_time is not None:
         order.repeated(f"checkout:{wp.option}")
         raise refused(f"Already checked out of {wp.option}")
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    t_ms = reported_ms(body, now_s)
+    at = fix(body)
+    lat, lng, t_ms = at.lat, at.lng, at.ms(now_s)
     wp.checkout_time, wp.checkout_lat, wp.checkout_lng = iso_ms(t_ms / 1000), lat, lng
     wp.done = True
     order.transitions.append(f"checkout:{wp.option}")
@@ -202,16 +207,16 @@ def end_task(world: World, body: JsonDict, now_s: float) -> Reply:
     at_dropoff = order.active_way_point is dropoff and dropoff.checkin_time is not None
     if world.settings.strict_complete and not at_dropoff:
         raise refused("Can not end a task before checking in at the dropoff")
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    cost = optional_number(body, "delivery_cost")
-    t_ms = reported_ms(body, now_s)
+    at = fix(body)
+    new_cost = cost(body).delivery_cost
+    lat, lng, t_ms = at.lat, at.lng, at.ms(now_s)
     order.status = TaskStatus.DONE
     order.ended_time = t_ms / 1000
     dropoff.done = True
     if lat is not None and lng is not None and dropoff.checkout_lat is None:
         dropoff.checkout_lat, dropoff.checkout_lng = lat, lng
-    if cost is not None:
-        order.delivery_cost = cost
+    if new_cost is not None:
+        order.delivery_cost = new_cost
     driver = driver_of(world, order)
     if driver is not None:
         driver.order_stopped(order.id)
@@ -245,19 +250,15 @@ def cancel_delivery(world: World, body: JsonDict, now_s: float) -> Reply:
         order = world.orders[found]
     else:
         order = world.order(body.get("task_id"))
-    reason_id = body.get("reason_id")
+    why = decode_api(body, CancelReason)
+    reason_id, reason = why.reason_id, why.reason
     if reason_id is None:
         raise missing("reason_id")
-    if isinstance(reason_id, bool) or not isinstance(reason_id, int):
-        raise Violation(400, "reason_id must be an integer")
-    reason = body.get("reason")
-    if reason is not None and not isinstance(reason, str):
-        raise Violation(400, "reason must be a string")
     if order.status is TaskStatus.CANCELLED:
         order.repeated("cancel_delivery")
     refuse_uncancellable(order)
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    t_ms = reported_ms(body, now_s)
+    at = fix(body)
+    lat, lng, t_ms = at.lat, at.lng, at.ms(now_s)
     cancel_order(order, world, t_ms / 1000, by=5)
     order.cancellation_lat, order.cancellation_lng = lat, lng
     order.cancel_reason_id, order.cancel_reason = reason_id, reason
@@ -270,39 +271,31 @@ def update_task(world: World, body: JsonDict, now_s: float) -> Reply:
         raise refused("Can't update a done order")
     if order.status is TaskStatus.CANCELLED:
         raise refused("Can't update a cancelled order")
+    update = decode_api(body, TaskUpdate, TASK_UPDATE_WORDS)
     changes: list[tuple[WayPoint, dict[str, str]]] = []
-    way_points = body.get("way_points", [])
-    if not isinstance(way_points, list):
-        raise Violation(400, "way_points must be an array")
-    for i, entry in enumerate(way_points):
-        if not isinstance(entry, dict):
-            raise Violation(400, f"way_points[{i}] must be an object")
-        position = entry.get("way_point_position")
+    for i, entry in enumerate(update.way_points):
+        position = entry.way_point_position
         if position is None:
             raise missing(f"way_points[{i}].way_point_position")
-        if position not in (1, 2) or isinstance(position, bool):
+        if position not in (1, 2):
             raise Violation(400, f"way_points[{i}].way_point_position must be 1 or 2")
         fields: dict[str, str] = {}
         for key in ("scheduled_at", "no_earlier_than", "no_later_than", "eta"):
-            if entry.get(key) is not None:
+            value = getattr(entry, key)
+            if value is not None:
                 try:
-                    fields[key] = iso_ms(parse_date(entry[key], key, now_s))
+                    fields[key] = iso_ms(parse_date(value, key, now_s))
                 except DateError as e:
                     raise Violation(400, f"way_points[{i}]: {e.message}") from None
         changes.append((order.way_points[0] if position == 1 else order.dropoff, fields))
-    cost = optional_number(body, "delivery_cost")
-    green = optional_bool(body, "green_delivery")
-    event = body.get("integration_event")
-    if event is not None and not isinstance(event, dict):
-        raise Violation(400, "integration_event must be an object")
-    extras = body.get("fleet_extras")
-    if extras is not None and not isinstance(extras, dict):
-        raise Violation(400, "fleet_extras must be an object")
+    changed = cost(body)
+    new_cost, green = changed.delivery_cost, changed.green_delivery
+    event, extras = update.integration_event, update.fleet_extras
     for wp, fields in changes:
         for key, value in fields.items():
             setattr(wp, key, value)
-    if cost is not None:
-        order.delivery_cost = cost
+    if new_cost is not None:
+        order.delivery_cost = new_cost
     if green is not None:
         order.green_delivery = green
     if event is not None:
@@ -324,12 +317,13 @@ def update_driver_location(world: World, body: JsonDict, now_s: float) -> Reply:
     driver = world.drivers.get(user_id) if user_id is not None else None
     if driver is None:
         raise Violation(403, "User not found")
-    lat, lng = body.get("lat"), body.get("lng")
-    if isinstance(lat, bool) or not isinstance(lat, int | float):
-        raise Violation(400, "lat must be a number")
-    if isinstance(lng, bool) or not isinstance(lng, int | float):
-        raise Violation(400, "lng must be a number")
-    driver.record_fix(float(lat), float(lng), reported_ms(body, now_s))
+    at = decode_api(body, Location, LOCATION_WORDS)
+    if at.lat is None:
+        raise Violation(400, LOCATION_WORDS["lat"])
+    if at.lng is None:
+        raise Violation(400, LOCATION_WORDS["lng"])
+    t_ms = int(now_s * 1000) if at.reported_time is None else int(at.reported_time)
+    driver.record_fix(at.lat, at.lng, t_ms)
     return LOCATION_OK
 
 

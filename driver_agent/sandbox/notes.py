@@ -14,20 +14,20 @@ import re
 from driver_agent.core.model import TaskStatus
 from driver_agent.sandbox.fleet_checks import requested_stop
 from driver_agent.sandbox.records import iso_ms
+from driver_agent.sandbox.requests import NOTE_KEY_WORDS, NoteKey, NoteKind, decode_api, fix
 from driver_agent.sandbox.world import (
     JsonDict,
     Reply,
     Violation,
     World,
     missing,
-    optional_number,
     refused,
-    reported_ms,
 )
 
 NOTE_TYPES = frozenset(
     {"TaskNote", "TaskPhoto", "Signature", "Form", "Document", "HtmlTaskNote", "FormattedTaskNote"}
 )
+NOTE_KIND_WORDS = {"type": f"type must be one of {', '.join(sorted(NOTE_TYPES))}"}
 TEXT_NOTE_TYPES = frozenset({"TaskNote", "HtmlTaskNote", "FormattedTaskNote"})
 IMAGE_MAGIC = {"image/jpeg": b"\xff\xd8\xff", "image/png": b"\x89PNG\r\n\x1a\n"}
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+);base64,(?P<data>.*)$", re.DOTALL)
@@ -66,17 +66,17 @@ def create_note(world: World, body: JsonDict, now_s: float) -> Reply:
     order = world.order(body.get("task_id"))
     if order.status is TaskStatus.CANCELLED:
         raise refused("Can not add a note of a cancelled task")
-    key = body.get("external_id")
-    if key is not None and (not isinstance(key, str) or not key or len(key) > 255):
-        raise Violation(400, "external_id must be a string of 1 to 255 characters")
+    key = decode_api(body, NoteKey, NOTE_KEY_WORDS).external_id
+    if key is not None and not 1 <= len(key) <= 255:
+        raise Violation(400, NOTE_KEY_WORDS["external_id"])
     if key is not None and key in order.note_ids:
         order.repeated("create_note")
         note_id = order.note_ids[key]
         existing = next(n for wp in order.way_points for n in wp.notes if n["id"] == note_id)
         return Reply(200, {"success": True, "task": existing})
-    kind = body.get("type", "TaskNote")
-    if not isinstance(kind, str) or kind not in NOTE_TYPES:
-        raise Violation(400, f"type must be one of {', '.join(sorted(NOTE_TYPES))}")
+    kind = decode_api(body, NoteKind, NOTE_KIND_WORDS).type
+    if kind not in NOTE_TYPES:
+        raise Violation(400, NOTE_KIND_WORDS["type"])
     wanted = requested_stop(body)
     visited = [wp for wp in order.way_points if wp.checkin_time is not None]
     if not visited:
@@ -100,13 +100,14 @@ def create_note(world: World, body: JsonDict, now_s: float) -> Reply:
         if not isinstance(form, dict | list | str) or not form:
             raise missing("form")
     else:  # Document
-        key = next((k for k in ("document", "file", "image") if k in body), "document")
-        if isinstance(body.get("url"), str) and key not in body:
+        field = next((k for k in ("document", "file", "image") if k in body), "document")
+        if isinstance(body.get("url"), str) and field not in body:
             size = None
         else:
-            size = _decode_data_url(body.get(key), key, limit, images_only=False)
-    lat, lng = optional_number(body, "lat"), optional_number(body, "lng")
-    created = iso_ms(reported_ms(body, now_s) / 1000)
+            size = _decode_data_url(body.get(field), field, limit, images_only=False)
+    at = fix(body)
+    lat, lng = at.lat, at.lng
+    created = iso_ms(at.ms(now_s) / 1000)
     note_id = world.note_id()
     note: JsonDict = {
         "id": note_id,

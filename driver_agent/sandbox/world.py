@@ -12,16 +12,13 @@ import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TypeVar
 
-from driver_agent.core.typed import convert
 from driver_agent.sandbox.records import Driver, Order
 from driver_agent.sandbox.settings import SandboxSettings
 
 _ASCII_ID = re.compile(r"[0-9]{1,19}")
 
 JsonDict = dict[str, object]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +49,6 @@ class Violation(Exception):
         if self.rc is not None:
             body["rc"] = self.rc
         return Reply(self.status, body)
-
-
-def _bad_field(where: str, message: str) -> Violation:
-    return Violation(400, f"{where}: {message}")
-
-
-def decode(body: JsonDict, type_: type[T]) -> T:
-    """`body` as a `type_` (a msgspec Struct); a wrong type is a 400 naming the field and the
-    value (`status: expected an integer or null, got 'x' (a string)`), never a 500."""
-    return convert(body, type_, error=_bad_field)
 
 
 def missing(field_name: str) -> Violation:
