@@ -45,10 +45,12 @@ def decode(body: JsonDict, type_: type[T]) -> T:
     return convert(body, type_, error=error)
 
 
-def decode_api(body: object, type_: type[T], words: Mapping[str, str] | None = None) -> T:
+def decode_api(
+    body: object, type_: type[T], words: Mapping[str, str] | None = None, *, where: str = ""
+) -> T:
     """An API body as a `type_`; a wrong field is a 400 saying `<field> must be <kind>`, or
     `words[field]` where the documented message says more (`[]` stands for any list index,
-    `{where}` for the field with its indices)."""
+    `{where}` for the field with its indices); `where` is the body's own place, if nested."""
 
     def error(where: str, message: str) -> Violation:
         said = words and words.get(_ANY_INDEX.sub("[]", where))
@@ -59,7 +61,14 @@ def decode_api(body: object, type_: type[T], words: Mapping[str, str] | None = N
             return Violation(400, f"{where} must be {_KINDS[expected['want']]}")
         return Violation(400, f"{where}: {message}")
 
-    return convert(body, type_, error=error)
+    return convert(body, type_, where=where, error=error)
+
+
+class Place(msgspec.Struct, frozen=True):
+    """A merchant way point's coordinates; missing ones are geocoded from its address."""
+
+    lat: float | None = None
+    lng: float | None = None
 
 
 class Fix(msgspec.Struct, frozen=True):
@@ -177,3 +186,9 @@ class NoteKind(msgspec.Struct, frozen=True):
 
 class Cluster(msgspec.Struct, frozen=True):
     task_ids: list[object] | None = None
+
+
+class Quantity(msgspec.Struct, frozen=True):
+    """The admin's inventory change: the new `original_quantity`."""
+
+    original_quantity: int | None = None

@@ -11,7 +11,7 @@ import pytest
 from driver_agent.sandbox.requests import Fix, decode, decode_api
 from driver_agent.sandbox.rules import SandboxState
 from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sandbox.world import Violation
+from driver_agent.sandbox.world import Reply, Violation
 
 NOW = 1_800_000_000.0
 
@@ -123,3 +123,49 @@ def test_fleet_calls_refuse_a_wrong_field_as_they_always_did(
     sent = {"task_id": task_id, **body} if with_task or call == "assign_driver" else body
     reply = state.fleet(call, sent, NOW)
     assert (reply.status, reply.body) == (400, {"success": False, "message": message})
+
+
+def _create(**fields: Any) -> dict[str, Any]:
+    return {**CREATE, **fields}
+
+
+WP = CREATE["way_points"]
+MERCHANT_WRONG: list[tuple[dict[str, Any], str]] = [
+    (_create(way_points={"a": 1}), "way_points must be an array"),
+    (_create(way_points=[WP[0], "x"]), "way_points[1] must be an object"),
+    (_create(way_points=[{**WP[0], "lat": "60"}, WP[1]]), "way_points[0].lat must be a number"),
+    (_create(way_points=[WP[0], {**WP[1], "customer": []}]),
+     "way_points[1].customer must be an object"),
+    (_create(customer="Jane"), "customer must be an object"),
+    (_create(way_points=[{**WP[0], "inventory": {}}, WP[1]]),
+     "way_points[0].inventory must be an array"),
+    (_create(way_points=[{**WP[0], "inventory": [{"name": "a"}, 2]}, WP[1]]),
+     "way_points[0].inventory[1] must be an object"),
+    (_create(way_points=[{**WP[0], "inventory": [{"inventory": [{}, None]}]}, WP[1]]),
+     "way_points[0].inventory[0].inventory[1] must be an object"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("body", "message"), MERCHANT_WRONG)
+def test_create_order_refuses_a_wrong_field_as_it_always_did(
+    body: dict[str, Any], message: str
+) -> None:
+    state = SandboxState(SandboxSettings(), token_part=lambda: "opaque")
+    reply = state.create_task(body, NOW)
+    assert (reply.status, reply.body) == (400, {"success": False, "message": message})
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"reason_id": True}, "reason_id must be an integer"),
+        ({"reason": 5}, "reason must be a string"),
+    ],
+)
+def test_a_merchant_cancel_refuses_a_wrong_reason_as_it_always_did(
+    change: dict[str, Any], message: str
+) -> None:
+    state = SandboxState(SandboxSettings(), token_part=lambda: "opaque")
+    task_id: int = state.create_task(CREATE, NOW).body["task"]["id"]  # type: ignore[index]
+    reply = state.cancel_order(task_id, change, NOW)
+    assert reply == Reply(400, {"success": False, "message": message})
