@@ -7,13 +7,10 @@ from typing import Any
 
 import msgspec
 import pytest
+from sandbox_pure import CREATE, NOW, PureSandbox
 
 from driver_agent.sandbox.requests import Fix, decode, decode_api
-from driver_agent.sandbox.rules import SandboxState
-from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sandbox.world import Reply, Violation
-
-NOW = 1_800_000_000.0
 
 
 class Entry(msgspec.Struct):
@@ -64,15 +61,7 @@ def test_unknown_keys_are_ignored_and_a_fix_defaults_to_the_time_of_receipt() ->
 
 
 # Every fleet call's wrongly typed field: the answer the sandbox always gave (status, message).
-CREATE = {
-    "title": "Order",
-    "customer": {"name": "Jane", "address": "Aleksanterinkatu 1"},
-    "way_points": [
-        {"address": "Kamppi", "lat": 60.169, "lng": 24.932},
-        {"address": "Kallio", "lat": 60.184, "lng": 24.950},
-    ],
-}
-ASSIGN = {"user": {"external_id": "d1", "name": "Driver One"}}
+ASSIGN = {"user": {"external_id": "d1", "name": "Driver One"}}  # as PureSandbox.assigned
 MISSING_IDS = "param is missing or the value is empty: task_ids"
 BAD_NOTE_KEY = "external_id must be a string of 1 to 255 characters"
 WRONG: list[tuple[str, bool, dict[str, Any], str]] = [
@@ -116,12 +105,10 @@ WRONG: list[tuple[str, bool, dict[str, Any], str]] = [
 def test_fleet_calls_refuse_a_wrong_field_as_they_always_did(
     call: str, with_task: bool, body: dict[str, Any], message: str
 ) -> None:
-    state = SandboxState(SandboxSettings(), token_part=lambda: "opaque")
-    task = state.create_task(CREATE, NOW).body["task"]
-    task_id = task["id"]  # type: ignore[index]
-    assert state.fleet("assign_driver", {"task_id": task_id, **ASSIGN}, NOW).status == 200
+    pure = PureSandbox()
+    task_id = pure.assigned()
     sent = {"task_id": task_id, **body} if with_task or call == "assign_driver" else body
-    reply = state.fleet(call, sent, NOW)
+    reply = pure.call(call, **sent)
     assert (reply.status, reply.body) == (400, {"success": False, "message": message})
 
 
@@ -150,8 +137,7 @@ MERCHANT_WRONG: list[tuple[dict[str, Any], str]] = [
 def test_create_order_refuses_a_wrong_field_as_it_always_did(
     body: dict[str, Any], message: str
 ) -> None:
-    state = SandboxState(SandboxSettings(), token_part=lambda: "opaque")
-    reply = state.create_task(body, NOW)
+    reply = PureSandbox().state.create_task(body, NOW)
     assert (reply.status, reply.body) == (400, {"success": False, "message": message})
 
 
@@ -165,7 +151,6 @@ def test_create_order_refuses_a_wrong_field_as_it_always_did(
 def test_a_merchant_cancel_refuses_a_wrong_reason_as_it_always_did(
     change: dict[str, Any], message: str
 ) -> None:
-    state = SandboxState(SandboxSettings(), token_part=lambda: "opaque")
-    task_id: int = state.create_task(CREATE, NOW).body["task"]["id"]  # type: ignore[index]
-    reply = state.cancel_order(task_id, change, NOW)
+    pure = PureSandbox()
+    reply = pure.state.cancel_order(pure.create(), change, NOW)
     assert reply == Reply(400, {"success": False, "message": message})

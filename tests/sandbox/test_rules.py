@@ -454,23 +454,6 @@ def test_update_task_changes_the_window_and_cost() -> None:
     )
 
 
-def test_cluster_check_in_and_out_move_assigned_orders_past_pickup() -> None:
-    state = state_for()
-    a, b = create(state, external_id="a"), create(state, external_id="b")
-    for task_id in (a, b):
-        call(state, "assign_driver", task_id=task_id, user={"external_id": "d", "name": "D"})
-    checked_in = call(state, "cluster_check_in", task_ids=[a, b])
-    wp_ids = [state.world.orders[t].pickup.id for t in (a, b)]
-    assert checked_in.body == {"success": True, "way_points_checked_in": wp_ids}
-    checked_out = call(state, "cluster_check_out", task_ids=[a, b])
-    assert checked_out.body == {"success": True, "way_points_checked_out": wp_ids}
-    again = call(state, "cluster_check_out", task_ids=[a])
-    assert again.body["success"] is False
-    start = call(state, "start_task", task_id=a)
-    task: dict[str, Any] = start.body["task"]  # type: ignore[assignment]
-    assert task["active_way_point_id"] == state.world.orders[a].dropoff.id
-
-
 # -- tokens and limits ---------------------------------------------------------------------------
 
 
