@@ -8,6 +8,7 @@ import base64
 from typing import Any
 
 import pytest
+from sandbox_pure import CREATE
 
 from driver_agent.core.model import Secret, TaskStatus
 from driver_agent.sandbox.faults import FaultBook
@@ -29,16 +30,7 @@ def state_for(**overrides: Any) -> SandboxState:
 
 
 def create(state: SandboxState, **fields: Any) -> int:
-    body: dict[str, Any] = {
-        "title": "Order",
-        "customer": {"name": "Jane", "address": "Aleksanterinkatu 1"},
-        "way_points": [
-            {"address": "Kamppi", "lat": 60.169, "lng": 24.932},
-            {"address": "Kallio", "lat": 60.184, "lng": 24.950},
-        ],
-    }
-    body.update(fields)
-    reply = state.create_task(body, NOW)
+    reply = state.create_task({**CREATE, **fields}, NOW)
     assert reply.status == 200, reply.body
     assert reply.body["success"] is True
     task: dict[str, Any] = reply.body["task"]  # type: ignore[assignment]
