@@ -35,6 +35,8 @@ PURE = {
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
+    "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",  # i10-core
+    "sandbox.requests",  # i10-core
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving",
@@ -44,6 +46,7 @@ EDGES = {
     "report.progress", "report.livemap",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
+    "sandbox.admin", "sandbox.bodies", "sandbox.clock",  # i10-core
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.sandbox", "commands.bridge", "commands.fleetrun"}  # fmt: skip

@@ -10,7 +10,6 @@ GPX (points and tracks), GeoJSON tracks, and the configuration (generated tables
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import string
 import typing
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 import anyio
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -268,7 +268,7 @@ def test_geojson_raises_only_our_errors(text: str) -> None:
 
 EXAMPLE = (ROOT / "config.example.toml").read_text()
 SECTIONS = {
-    name: [f.name for f in dataclasses.fields(section)]
+    name: [f.name for f in msgspec.structs.fields(section)]
     for name, section in typing.get_type_hints(Config).items()
 }
 

@@ -10,11 +10,11 @@ durable either way.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import signal
 from typing import TYPE_CHECKING
 
 import anyio
+import msgspec
 import structlog
 
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
@@ -100,12 +100,12 @@ def bridge_config(args: argparse.Namespace) -> Config:
     config = config_from_args(args, overrides)
     b = config.bridge
     if args.device_map or args.gpx:
-        b = dataclasses.replace(
+        b = msgspec.structs.replace(
             b,
             device_map={**b.device_map, **dict(args.device_map)},
             gpx={**b.gpx, **dict(args.gpx)},
         )
-        config = dataclasses.replace(config, bridge=b)
+        config = msgspec.structs.replace(config, bridge=b)
     return config
 
 

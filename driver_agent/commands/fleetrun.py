@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 import anyio
+import msgspec
 import structlog
 
 import driver_agent.sim
@@ -159,8 +160,8 @@ async def run_fleet(
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened."""
     if not config.run.run_id:  # recorded in the report's config
-        config = dataclasses.replace(
-            config, run=dataclasses.replace(config.run, run_id=new_run_id())
+        config = msgspec.structs.replace(
+            config, run=msgspec.structs.replace(config.run, run_id=new_run_id())
         )
     log.info("run_started", run_id=config.run.run_id, seed=config.run.seed)
     network = RoadNetwork.load(config.run.road_network or None)
@@ -199,7 +200,7 @@ async def run_fleet(
                 api_url = await services.start(functools.partial(serve_sandbox, app=app))
                 if on_sandbox is not None:
                     on_sandbox(app, api_url)  # tests read and drive the sandbox itself
-                api = dataclasses.replace(
+                api = msgspec.structs.replace(
                     api,
                     api_url=api_url,
                     token_url="",

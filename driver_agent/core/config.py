@@ -1,27 +1,28 @@
-"""Configuration: a TOML file, the environment and command-line flags into frozen dataclasses.
+"""Configuration: a TOML file, the environment and command-line flags into frozen structs.
 
 Precedence, lowest first: defaults, the file, the environment (secrets only), flags. Every
 error names the dotted key and the bad value; unknown keys are errors too (a typo must not be
-silently ignored). Secrets come from the environment or the file, never from a flag, and are
-wrapped in `Secret` so they cannot leak into a repr, a log line or a report.
+silently ignored): the sections are msgspec Structs decoded by `core.typed.convert`. Secrets come
+from the environment or the file, never from a flag, and are wrapped in `Secret` so they cannot
+leak into a repr, a log line, an error or a report.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import msgspec
+from msgspec import Struct, field
 
 from driver_agent.core.endpoints import default_path
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Secret
 from driver_agent.core.redaction import redact
+from driver_agent.core.typed import convert, describe
 from driver_agent.core.validation import (
     check_api,
     is_loopback_host,
@@ -42,14 +43,24 @@ ENV_SECRETS = {
 }
 
 
-@dataclass(frozen=True)
-class ApiConfig:
+def _no_secret() -> Secret:
+    return Secret("")
+
+
+SECRET_KEYS = frozenset(f"{section}.{key}" for section, key in ENV_SECRETS.values())
+
+
+class Section(Struct, frozen=True, forbid_unknown_fields=True):
+    """A `[table]` of the config file: frozen, and a key it does not know is an error."""
+
+
+class ApiConfig(Section, frozen=True):
     """Where and how the fleet API client talks to Bringg (`[api]`)."""
 
     api_url: str = ""  # empty: run against the embedded sandbox
     token_url: str = ""  # default: <api_url>/oauth/token
     client_id: str = ""
-    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    client_secret: Secret = field(default_factory=_no_secret)
     paths: dict[str, str] = field(default_factory=dict)  # endpoint name -> path override
     timeout_s: float = 10.0
     max_in_flight: int = 64
@@ -71,22 +82,20 @@ class ApiConfig:
         return self.paths.get(endpoint, default_path(endpoint))
 
 
-@dataclass(frozen=True)
-class MerchantConfig:
+class MerchantConfig(Section, frozen=True):
     """Optional merchant credentials, to create orders on a remote sandbox (`[merchant]`)."""
 
     client_id: str = ""
-    client_secret: Secret = field(default_factory=lambda: Secret(""))
+    client_secret: Secret = field(default_factory=_no_secret)
     create_task_path: str = "/services/create_task"
 
 
-@dataclass(frozen=True)
-class WebhookConfig:
+class WebhookConfig(Section, frozen=True):
     """The fleet's webhook receiver (`[webhooks]`)."""
 
     host: str = "127.0.0.1"
     port: int = 8701
-    api_key: Secret = field(default_factory=lambda: Secret(""))
+    api_key: Secret = field(default_factory=_no_secret)
     delivery_created_path: str = "/webhooks/delivery_created"
     delivery_updated_path: str = "/webhooks/delivery_updated"
     delivery_cancelled_path: str = "/webhooks/delivery_cancelled"
@@ -94,8 +103,7 @@ class WebhookConfig:
     merchant_registered_path: str = "/webhooks/merchant_registered"
 
 
-@dataclass(frozen=True)
-class DriverConfig:
+class DriverConfig(Section, frozen=True):
     """How one simulated driver behaves (`[driver]`)."""
 
     ping_interval_s: float = 10.0
@@ -107,8 +115,7 @@ class DriverConfig:
     cancel_reason_id: int = 0
 
 
-@dataclass(frozen=True)
-class RunConfig:
+class RunConfig(Section, frozen=True):
     """The fleet run: `driver-agent run` (`[run]`)."""
 
     drivers: int = 20
@@ -129,8 +136,7 @@ class RunConfig:
     live_map_port: int = 0
 
 
-@dataclass(frozen=True)
-class ThresholdsConfig:
+class ThresholdsConfig(Section, frozen=True):
     """k6-style pass/fail checks on the run (`[thresholds]`)."""
 
     checks: tuple[str, ...] = (
@@ -141,8 +147,7 @@ class ThresholdsConfig:
     )
 
 
-@dataclass(frozen=True)
-class BridgeConfig:
+class BridgeConfig(Section, frozen=True):
     """The telematics bridge daemon (`[bridge]`)."""
 
     listen_host: str = "127.0.0.1"
@@ -166,19 +171,17 @@ class BridgeConfig:
     drain_timeout_s: float = 10.0  # on stop, how long to keep sending the outbox backlog
     # the key position senders must present (X-Api-Key header or ?key= in the URL); empty:
     # only loopback senders are accepted
-    input_key: Secret = field(default_factory=lambda: Secret(""))
+    input_key: Secret = field(default_factory=_no_secret)
 
 
-@dataclass(frozen=True)
-class LogConfig:
+class LogConfig(Section, frozen=True):
     """Logging (`[log]`)."""
 
     level: str = "info"
     format: str = "auto"  # "auto": console on a terminal, JSON otherwise; or "console", "json"
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(Struct, frozen=True, forbid_unknown_fields=True):
     api: ApiConfig = field(default_factory=ApiConfig)
     merchant: MerchantConfig = field(default_factory=MerchantConfig)
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
@@ -202,20 +205,20 @@ def load_config(
     for var, (section, key) in ENV_SECRETS.items():
         secret = (env or {}).get(var)
         if secret:
-            table.setdefault(section, {})[key] = secret
+            _put(table, section, key, secret)
     for dotted, value in (overrides or {}).items():
-        if value is None:
-            continue
-        section, _, key = dotted.partition(".")
-        table.setdefault(section, {})[key] = value
-    config: Config = _build(Config, table, "")
+        if value is not None:
+            section, _, key = dotted.partition(".")
+            _put(table, section, key, value)
+    config = convert(table, Config, error=lambda where, message: _error(table, where, message),
+                     dec_hook=_decode_secret)  # fmt: skip
     _validate(config)
     return config
 
 
 def masked(config: Config) -> dict[str, Any]:
     """The configuration as plain data with every secret masked (`core.redaction.redact`)."""
-    result: dict[str, Any] = redact(dataclasses.asdict(config))
+    result: dict[str, Any] = redact(msgspec.to_builtins(config, enc_hook=redact))
     return result
 
 
@@ -233,61 +236,39 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(where, f"not valid TOML: {message}") from None
 
 
-def _build(cls: type[Any], table: Any, prefix: str) -> Any:
-    if not isinstance(table, dict):
-        raise ConfigError(prefix.rstrip("."), f"expected a table, got {table!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    for key in table:
-        if key not in names:
-            raise ConfigError(f"{prefix}{key}", "unknown key")
-    values: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.name in table:
-            values[f.name] = _convert(hints[f.name], table[f.name], f"{prefix}{f.name}")
-    return cls(**values)
+def _put(table: dict[str, Any], section: str, key: str, value: object) -> None:
+    """`table[section][key] = value`; a section that is not a table is left for `convert` to
+    name (`api: expected a table/object, got 3`)."""
+    inner = table.setdefault(section, {})
+    if isinstance(inner, dict):
+        inner[key] = value
 
 
-def _convert(hint: Any, value: Any, where: str) -> Any:
-    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
-        return _build(hint, value, where + ".")
-    if hint is Secret:
+def _decode_secret(type_: type, value: Any) -> Any:
+    if type_ is Secret:
         if isinstance(value, Secret):
             return value
-        if not isinstance(value, str):
-            raise ConfigError(where, "expected a string")
-        return Secret(value)
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(where, f"expected true or false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(where, f"expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(where, f"expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(where, f"expected a string, got {value!r}")
-        return value
-    origin = typing.get_origin(hint)
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise ConfigError(where, f"expected a table, got {value!r}")
-        for k, v in value.items():
-            if not isinstance(v, str):
-                raise ConfigError(f"{where}.{k}", f"expected a string, got {v!r}")
-        return dict(value)
-    if origin is tuple:
-        if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(where, f"expected a list of strings, got {value!r}")
-        return tuple(value)
-    if origin is types.UnionType:  # pragma: no cover - no optional fields yet
-        return value
-    raise ConfigError(where, f"unsupported setting type {hint!r}")  # pragma: no cover
+        if isinstance(value, str):
+            return Secret(value)
+        raise TypeError("Expected `str`")
+    raise NotImplementedError(type_)  # pragma: no cover - Secret is the only custom type
+
+
+def _error(table: Mapping[str, Any], where: str, message: str) -> ConfigError:
+    """`convert`'s error, with a secret's value never shown and an entry of a `dict[str, str]`
+    table (`api.paths`, `bridge.device_map`, `bridge.gpx`) named by its key."""
+    if where in SECRET_KEYS:
+        return ConfigError(where, "expected a string (the value is not shown: a secret)")
+    if where.endswith("[...]"):
+        section, _, key = where.removesuffix("[...]").partition(".")
+        inner = table.get(section, {})
+        entries = inner.get(key) if isinstance(inner, dict) else None
+        if isinstance(entries, dict):
+            for name, value in entries.items():
+                if not isinstance(value, str):
+                    shown = describe("Expected `str`, got `value`", value)[1]
+                    return ConfigError(f"{section}.{key}.{name}", shown)
+    return ConfigError(where, message)
 
 
 def _validate(config: Config) -> None:

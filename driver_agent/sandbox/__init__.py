@@ -1,7 +1,8 @@
 """The embedded Bringg sandbox: a local HTTP server playing Bringg for one fleet and one merchant.
 
-Pure rules (rules.py with fleet.py, merchant_orders.py, manhattan.py, records.py, world.py,
-faults.py, geocode.py, settings.py) under a thin ASGI shell (app.py) and a webhook sender; the
+Pure rules (rules.py with fleet.py, fleet_checks.py, notes.py, clusters.py, merchant_orders.py,
+manhattan.py, records.py, world.py, faults.py, geocode.py, settings.py) under a thin ASGI shell
+(app.py, with bodies.py, admin.py and clock.py) and a webhook sender; the
 `driver-agent sandbox` command is `driver_agent.commands.sandbox`. The HTTP side is imported on
 first use, so importing a pure module of this package does not pull in anyio, httpx or uvicorn.
 The sandbox is our test oracle, so it imports only `driver_agent.core` (import-linter checks it).
@@ -17,11 +18,11 @@ from driver_agent.sandbox.settings import SandboxSettings
 if TYPE_CHECKING:
     from driver_agent.sandbox.app import (
         SandboxApp,
-        SandboxClock,
         create_app,
         serve_sandbox,
         serve_sandbox_in_thread,
     )
+    from driver_agent.sandbox.clock import SandboxClock
 
 __all__ = [
     "SandboxApp",
@@ -34,6 +35,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "SandboxClock":
+        return importlib.import_module("driver_agent.sandbox.clock").SandboxClock
     if name in __all__:
         return getattr(importlib.import_module("driver_agent.sandbox.app"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,6 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgspec
+
+from driver_agent.sandbox.requests import decode
 from driver_agent.sandbox.world import JsonDict, Violation
 
 
@@ -41,13 +44,23 @@ class Fault:
         }
 
 
-def _number(body: JsonDict, key: str, *, minimum: float) -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+class FaultBody(msgspec.Struct, frozen=True):
+    """A `POST /_sandbox/faults` body; unknown keys are ignored, as everywhere in the sandbox."""
+
+    clear: bool = False
+    status: int | None = None
+    lose_answer: bool = False
+    count: float | None = None
+    duration_s: float | None = None
+    delay_s: float | None = None
+    retry_after_s: float | None = None
+    paths: list[str] | None = None
+
+
+def _at_least(key: str, value: float | None, minimum: float) -> float | None:
+    if value is not None and not value >= minimum:
         raise Violation(400, f"{key} must be a number >= {minimum:g}")
-    return float(value)
+    return value
 
 
 class FaultBook:
@@ -61,32 +74,25 @@ class FaultBook:
 
     def add(self, body: JsonDict, now_s: float) -> Fault | None:
         """Add the fault a `POST /_sandbox/faults` body describes; None for `{"clear": true}`."""
-        if body.get("clear") is True:
+        asked = decode(body, FaultBody)
+        if asked.clear:
             self._faults.clear()
             return None
-        status = body.get("status")
-        if status is not None and (
-            isinstance(status, bool) or not isinstance(status, int) or not 400 <= status <= 599
-        ):
+        status = asked.status
+        if status is not None and not 400 <= status <= 599:
             raise Violation(400, "status must be an HTTP error status (400-599)")
-        lose_answer = body.get("lose_answer", False)
-        if not isinstance(lose_answer, bool):
-            raise Violation(400, "lose_answer must be true or false")
+        lose_answer = asked.lose_answer
         if lose_answer and status is None:
             status = 503
-        count = _number(body, "count", minimum=1)
-        duration_s = _number(body, "duration_s", minimum=0)
-        delay_s = _number(body, "delay_s", minimum=0) or 0.0
-        retry_after_s = _number(body, "retry_after_s", minimum=0)
+        count = _at_least("count", asked.count, 1)
+        duration_s = _at_least("duration_s", asked.duration_s, 0)
+        delay_s = _at_least("delay_s", asked.delay_s, 0) or 0.0
+        retry_after_s = _at_least("retry_after_s", asked.retry_after_s, 0)
         if status is None and not delay_s:
             raise Violation(400, "a fault needs a status or a delay_s (or clear: true)")
         if count is None and duration_s is None:
             raise Violation(400, "a fault needs count or duration_s")
-        paths = body.get("paths")
-        if paths is not None and (
-            not isinstance(paths, list) or not all(isinstance(p, str) for p in paths)
-        ):
-            raise Violation(400, "paths must be a list of strings")
+        paths = asked.paths
         fault = Fault(
             status=status,
             count=None if count is None else int(count),

@@ -11,6 +11,7 @@ from driver_agent.core.model import TaskStatus
 from driver_agent.sandbox.fleet import cancel_order, refuse_uncancellable
 from driver_agent.sandbox.geocode import geocode
 from driver_agent.sandbox.records import DateError, Order, WayPoint, iso_ms, parse_date
+from driver_agent.sandbox.requests import CancelReason, Place, Quantity, decode_api
 from driver_agent.sandbox.world import (
     JsonDict,
     Reply,
@@ -19,12 +20,12 @@ from driver_agent.sandbox.world import (
     WebhookKind,
     World,
     missing,
-    optional_number,
 )
 
 MAX_WAY_POINTS_MESSAGE = (
     "An order can not include more than 2 way points. Please remove additional destinations."
 )
+QUANTITY_MESSAGE = "task_inventory.original_quantity must be a non-negative integer"
 DEPOT_ADDRESS = "Sandbox depot"
 WAY_POINT_EXTRAS = (
     "address_second_line",
@@ -65,11 +66,10 @@ class _Draft:
         self.customers: list[JsonDict] = []
 
     def customer(self, raw: object, where: str) -> JsonDict:
-        if not isinstance(raw, dict):
-            raise Violation(400, f"{where} must be an object")
+        given = decode_api(raw, JsonDict, where=where)
         customer: JsonDict = {"id": self.world.customer_id()}
-        customer.update({k: raw.get(k) for k in CUSTOMER_FIELDS})
-        customer["external_id"] = str(raw.get("external_id") or customer["id"])
+        customer.update({k: given.get(k) for k in CUSTOMER_FIELDS})
+        customer["external_id"] = str(given.get("external_id") or customer["id"])
         self.customers.append(customer)
         return customer
 
@@ -89,14 +89,11 @@ def _inventory(
 ) -> list[JsonDict]:
     if items is None:
         return []
-    if not isinstance(items, list):
-        raise Violation(400, f"{where} must be an array")
     out: list[JsonDict] = []
-    for i, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise Violation(400, f"{where}[{i}] must be an object")
+    for i, item in enumerate(decode_api(items, list[JsonDict], where=where)):
+        row_id = world.inventory_id()
         row: JsonDict = {
-            "id": world.inventory_id(),
+            "id": row_id,
             "inventory_id": item.get("id"),
             "name": item.get("name"),
             "original_quantity": item.get("original_quantity", 1),
@@ -110,16 +107,15 @@ def _inventory(
             "parent_task_inventory_id": parent,
         }
         out.append(row)
-        out.extend(_inventory(world, item.get("inventory"), f"{where}[{i}].inventory", row["id"]))  # type: ignore[arg-type]
+        out.extend(_inventory(world, item.get("inventory"), f"{where}[{i}].inventory", row_id))
     return out
 
 
 def _way_point(
-    draft: _Draft, raw: object, i: int, position: int, now_s: float, key: str
+    draft: _Draft, given: object, i: int, position: int, now_s: float, key: str
 ) -> WayPoint:
     world, where = draft.world, f"way_points[{i}]"
-    if not isinstance(raw, dict):
-        raise Violation(400, f"{where} must be an object")
+    raw = decode_api(given, JsonDict, where=where)
     customer: JsonDict | None = None
     if raw.get("customer") is not None:
         customer = draft.customer(raw["customer"], f"{where}.customer")
@@ -128,8 +124,8 @@ def _way_point(
     address = raw.get("address") or (customer or {}).get("address")
     if address is not None and not isinstance(address, str):
         raise Violation(400, f"{where}.address must be a string")
-    lat = optional_number(raw, "lat", f"{where}.")
-    lng = optional_number(raw, "lng", f"{where}.")
+    place = decode_api(raw, Place, where=where)
+    lat, lng = place.lat, place.lng
     if lat is None or lng is None:
         lat, lng = geocode(address or f"{key} way point {position}", world.settings.area)
     wp = WayPoint(world.way_point_id(), position, lat, lng, address, customer=customer)
@@ -224,9 +220,7 @@ def store_order(world: World, draft: _Draft, order: Order) -> None:
 
 def create_task(world: World, body: JsonDict, now_s: float) -> Reply:
     """POST /services/create_task."""
-    raw = body.get("way_points", [])
-    if not isinstance(raw, list):
-        raise Violation(400, "way_points must be an array")
+    raw = decode_api(body.get("way_points", []), list[object], where="way_points")
     draft = _Draft(world)
     order = new_order(world, draft, raw, body, now_s)
     store_order(world, draft, order)
@@ -250,7 +244,8 @@ def _updated_way_point(world: World, order: Order, raw: JsonDict, now_s: float) 
     for name in DATE_FIELDS:
         if raw.get(name) is not None:
             change[name] = date_iso(raw[name], name, now_s)
-    lat, lng = optional_number(raw, "lat", "way_point."), optional_number(raw, "lng", "way_point.")
+    place = decode_api(raw, Place, where="way_point")
+    lat, lng = place.lat, place.lng
     if "address" in raw:
         if not isinstance(raw["address"], str):
             raise Violation(400, "way_point.address must be a string")
@@ -275,9 +270,10 @@ def _updated_inventory(order: Order, raw: JsonDict) -> JsonDict:
     row = next((r for r in rows if r["id"] == raw.get("id") or r["name"] == raw.get("name")), None)
     if row is None:
         raise Violation(400, "task_inventory: no inventory item with that id or name")
-    quantity = raw.get("original_quantity")
-    if isinstance(quantity, bool) or not isinstance(quantity, int) or quantity < 0:
-        raise Violation(400, "task_inventory.original_quantity must be a non-negative integer")
+    words = {"task_inventory.original_quantity": QUANTITY_MESSAGE}
+    quantity = decode_api(raw, Quantity, words, where="task_inventory").original_quantity
+    if quantity is None or quantity < 0:
+        raise Violation(400, QUANTITY_MESSAGE)
     row["original_quantity"] = quantity
     return {"original_quantity": quantity, "id": row["id"], "name": row["name"]}
 
@@ -339,17 +335,11 @@ def merchant_cancel(world: World, task_id: int, body: JsonDict, now_s: float) ->
     order = world.orders.get(task_id)
     if order is None:
         raise Violation(404, f"no order with task_id {task_id}")
-    reason_id, reason = body.get("reason_id"), body.get("reason")
-    if reason_id is not None and (isinstance(reason_id, bool) or not isinstance(reason_id, int)):
-        raise Violation(400, "reason_id must be an integer")
-    if reason is not None and not isinstance(reason, str):
-        raise Violation(400, "reason must be a string")
+    why = decode_api(body, CancelReason)
+    reason_id, reason = why.reason_id, why.reason
     refuse_uncancellable(order)
     cancel_order(order, world, now_s, by=7)
-    order.cancel_reason_id, order.cancel_reason = (
-        reason_id if isinstance(reason_id, int) else None,
-        reason if isinstance(reason, str) else None,
-    )
+    order.cancel_reason_id, order.cancel_reason = reason_id, reason
     return cancelled_job(world, order, reason_id, reason)
 
 

@@ -144,29 +144,3 @@ class World:
 def refused(message: str) -> Violation:
     """A well-formed call the order's state does not allow: HTTP 200, success false, rc 1."""
     return Violation(200, message, rc=1)
-
-
-def optional_number(body: JsonDict, key: str, where: str = "") -> float | None:
-    value = body.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Violation(400, f"{where}{key} must be a number")
-    return float(value)
-
-
-def optional_bool(body: JsonDict, key: str) -> bool | None:
-    value = body.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise Violation(400, f"{key} must be a boolean")
-
-
-def reported_ms(body: JsonDict, now_s: float) -> int:
-    """`reported_time` (epoch ms); defaults to the time of receipt."""
-    value = body.get("reported_time")
-    if value is None:
-        return int(now_s * 1000)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Violation(400, "reported_time must be an integer epoch in milliseconds")
-    return int(value)

@@ -4,7 +4,6 @@ restarted bridge continues the walk from its outbox file."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -13,6 +12,7 @@ from typing import Any
 
 import anyio
 import httpx
+import msgspec
 import pytest
 import structlog.testing
 
@@ -327,7 +327,7 @@ def test_the_device_map_comes_from_a_file_and_the_flags_and_must_cover_gpx_devic
     config = BridgeConfig(device_map_file=str(path), device_map={"van-2": "drv-9"})
     assert load_device_map(config) == {"van-1": "drv-1", "van-2": "drv-9"}
     with pytest.raises(ConfigError, match=r"bridge\.gpx\.van-3"):
-        load_device_map(dataclasses.replace(config, gpx={"van-3": "x.gpx"}))
+        load_device_map(msgspec.structs.replace(config, gpx={"van-3": "x.gpx"}))
     path.write_text("[1, 2]")
     with pytest.raises(ConfigError, match="JSON object"):
         load_device_map(config)

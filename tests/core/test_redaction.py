@@ -3,11 +3,11 @@ masked config (the client's error messages: tests/fleetapi/test_client.py)."""
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import json
 from typing import Any
 
+import msgspec
 import structlog
 
 from driver_agent.core.config import Config, masked
@@ -55,9 +55,9 @@ def test_report_json_masks_like_redact() -> None:
 
 
 def test_the_masked_config_masks_like_redact() -> None:
-    config = dataclasses.replace(
+    config = msgspec.structs.replace(
         Config(),
-        api=dataclasses.replace(Config().api, client_secret=Secret("s3cr3t-1")),
+        api=msgspec.structs.replace(Config().api, client_secret=Secret("s3cr3t-1")),
     )
     shown = masked(config)
     assert shown["api"]["client_secret"] == MASK

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from driver_agent.core.clock import VirtualClock
@@ -98,7 +98,7 @@ GOOD = ApiConfig(api_url="https://api.example.com", client_id="id", client_secre
 def test_config_file_and_client_refuse_the_same_settings_with_the_same_error(
     tmp_path: Path, overrides: dict[str, Any]
 ) -> None:
-    bad = dataclasses.replace(GOOD, **overrides)
+    bad = msgspec.structs.replace(GOOD, **overrides)
     with pytest.raises(ConfigError) as from_check:
         check_api(bad)
     with pytest.raises(ConfigError) as from_client:
@@ -112,7 +112,7 @@ def test_config_file_and_client_refuse_the_same_settings_with_the_same_error(
 
 
 def test_the_pool_refuses_what_the_config_refuses() -> None:
-    bad = dataclasses.replace(GOOD, max_in_flight=0)
+    bad = msgspec.structs.replace(GOOD, max_in_flight=0)
     with pytest.raises(ConfigError) as from_pool:
         open_http_pool(bad)
     with pytest.raises(ConfigError) as from_check:
@@ -122,7 +122,7 @@ def test_the_pool_refuses_what_the_config_refuses() -> None:
 
 def _toml(api: ApiConfig) -> str:
     lines = ["[api]"]
-    for f in dataclasses.fields(api):
+    for f in msgspec.structs.fields(api):
         value = getattr(api, f.name)
         if f.name == "paths" or value == f.default:
             continue

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
 
@@ -15,7 +14,7 @@ import httpx
 import pytest
 
 from driver_agent.core.serving import serve_app_in_thread
-from driver_agent.sandbox import SandboxSettings, serve_sandbox_in_thread
+from driver_agent.sandbox import SandboxApp, SandboxClock, SandboxSettings, serve_sandbox_in_thread
 from driver_agent.sandbox.merchant_orders import MAX_WAY_POINTS_MESSAGE
 
 START_S = 1_767_225_600.0  # 2026-01-01: the seed-001 dates (2017) stay within '10 years'
@@ -754,14 +753,34 @@ def test_faults_answer_errors_then_clear(api: Api) -> None:
     assert api.state()["faults"] == []
 
 
-def test_delay_faults_slow_answers_down(api: Api) -> None:
-    api.http.post("/_sandbox/faults", json={"delay_s": 0.3, "count": 1})
-    t0 = time.perf_counter()
-    assert api.fleet("start_task", task_id=1).status_code == 403
-    assert time.perf_counter() - t0 >= 0.3
-    t0 = time.perf_counter()
-    api.fleet("start_task", task_id=1)
-    assert time.perf_counter() - t0 < 0.3
+class RecordingClock(SandboxClock):
+    """Sandbox time as usual; a delay fault's wait is recorded instead of slept."""
+
+    def __init__(self) -> None:
+        super().__init__(START_S)
+        self.slept: list[float] = []
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+
+
+def test_delay_faults_wait_through_the_sandbox_clock_once_per_count(
+    sandbox_settings: SandboxSettings,
+) -> None:
+    clock = RecordingClock()
+    app = SandboxApp(sandbox_settings, clock=clock)
+    with serve_sandbox_in_thread(app=app) as url:
+        api = Api(url)
+        assert api.http.post("/_sandbox/faults", json={"delay_s": 0.3, "count": 1}).is_success
+        assert api.fleet("start_task", task_id=1).status_code == 403  # slowed, then answered
+        assert clock.slept == [0.3]
+        api.fleet("start_task", task_id=1)
+        assert clock.slept == [0.3]  # the count is used up: no more waiting
+        path = "/_sandbox/state"
+        api.http.post("/_sandbox/faults", json={"delay_s": 2, "count": 1, "paths": [path]})
+        assert api.http.get(path).status_code == 200
+        assert clock.slept == [0.3, 2.0]  # an admin path, named in paths, waits too
+        api.http.close()
 
 
 def test_bad_admin_requests_are_400(api: Api) -> None:

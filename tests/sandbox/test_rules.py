@@ -8,6 +8,7 @@ import base64
 from typing import Any
 
 import pytest
+from sandbox_pure import CREATE
 
 from driver_agent.core.model import Secret, TaskStatus
 from driver_agent.sandbox.faults import FaultBook
@@ -29,16 +30,7 @@ def state_for(**overrides: Any) -> SandboxState:
 
 
 def create(state: SandboxState, **fields: Any) -> int:
-    body: dict[str, Any] = {
-        "title": "Order",
-        "customer": {"name": "Jane", "address": "Aleksanterinkatu 1"},
-        "way_points": [
-            {"address": "Kamppi", "lat": 60.169, "lng": 24.932},
-            {"address": "Kallio", "lat": 60.184, "lng": 24.950},
-        ],
-    }
-    body.update(fields)
-    reply = state.create_task(body, NOW)
+    reply = state.create_task({**CREATE, **fields}, NOW)
     assert reply.status == 200, reply.body
     assert reply.body["success"] is True
     task: dict[str, Any] = reply.body["task"]  # type: ignore[assignment]
@@ -454,23 +446,6 @@ def test_update_task_changes_the_window_and_cost() -> None:
     )
 
 
-def test_cluster_check_in_and_out_move_assigned_orders_past_pickup() -> None:
-    state = state_for()
-    a, b = create(state, external_id="a"), create(state, external_id="b")
-    for task_id in (a, b):
-        call(state, "assign_driver", task_id=task_id, user={"external_id": "d", "name": "D"})
-    checked_in = call(state, "cluster_check_in", task_ids=[a, b])
-    wp_ids = [state.world.orders[t].pickup.id for t in (a, b)]
-    assert checked_in.body == {"success": True, "way_points_checked_in": wp_ids}
-    checked_out = call(state, "cluster_check_out", task_ids=[a, b])
-    assert checked_out.body == {"success": True, "way_points_checked_out": wp_ids}
-    again = call(state, "cluster_check_out", task_ids=[a])
-    assert again.body["success"] is False
-    start = call(state, "start_task", task_id=a)
-    task: dict[str, Any] = start.body["task"]  # type: ignore[assignment]
-    assert task["active_way_point_id"] == state.world.orders[a].dropoff.id
-
-
 # -- tokens and limits ---------------------------------------------------------------------------
 
 
@@ -721,7 +696,21 @@ def test_faults_by_count_by_duration_and_by_path() -> None:
         ({"status": 503}, "a fault needs count or duration_s"),
         ({"count": 1}, "a fault needs a status or a delay_s (or clear: true)"),
         ({"status": 503, "count": -1}, "count must be a number >= 1"),
-        ({"lose_answer": "yes", "count": 1}, "lose_answer must be true or false"),
+        (
+            {"lose_answer": "yes", "count": 1},
+            "lose_answer: expected true or false, got 'yes' (a string)",
+        ),
+        (
+            {"status": "503", "count": 1},
+            "status: expected an integer or null, got '503' (a string)",
+        ),
+        ({"status": 503, "count": True}, "count: expected a number or null, got True (a boolean)"),
+        (
+            {"status": 503, "count": 1, "paths": ["/a", 7]},
+            "paths[1]: expected a string, got 7 (an integer)",
+        ),
+        ({"clear": "yes"}, "clear: expected true or false, got 'yes' (a string)"),
+        ({"delay_s": -1, "count": 1}, "delay_s must be a number >= 0"),
     ],
 )
 def test_bad_fault_descriptions_are_refused(body: dict[str, Any], message: str) -> None:
