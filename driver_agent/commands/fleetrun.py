@@ -37,6 +37,7 @@ from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.fleetapi.webhooks import WebhookReceiver, WebhookSettings
 from driver_agent.fleetapi.wire import Note
 from driver_agent.geo.geometry import destination
+from driver_agent.geo.places import address_places
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
 from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
@@ -190,9 +191,11 @@ async def run_fleet(
             webhook_url = await services.start(serve_app, rx.app, host, port)
             api = config.api
             if embedded:
+                area, places = address_places(network, seed=config.run.seed)
                 sandbox = SandboxSettings(
                     fleet_webhook_url=webhook_url,
-                    area=network.bbox,
+                    area=area,
+                    places=places,
                     seed=config.run.seed,
                     webhook_retry_delay_s=1.0,
                 )

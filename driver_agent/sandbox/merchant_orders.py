@@ -127,7 +127,9 @@ def _way_point(
     place = decode_api(raw, Place, where=where)
     lat, lng = place.lat, place.lng
     if lat is None or lng is None:
-        lat, lng = geocode(address or f"{key} way point {position}", world.settings.area)
+        lat, lng = geocode(
+            address or f"{key} way point {position}", world.settings.area, world.settings.places
+        )
     wp = WayPoint(world.way_point_id(), position, lat, lng, address, customer=customer)
     for name in DATE_FIELDS:
         if raw.get(name) is not None:
@@ -187,7 +189,7 @@ def new_order(
         _way_point(draft, r, i, i + 1 + (2 - len(raw)), now_s, key) for i, r in enumerate(raw)
     ]
     if len(way_points) == 1:
-        lat, lng = geocode(DEPOT_ADDRESS, world.settings.area)
+        lat, lng = geocode(DEPOT_ADDRESS, world.settings.area, world.settings.places)
         way_points.insert(0, WayPoint(world.way_point_id(), 1, lat, lng, DEPOT_ADDRESS))
     if customer is None:
         customer = way_points[-1].customer
@@ -251,7 +253,7 @@ def _updated_way_point(world: World, order: Order, raw: JsonDict, now_s: float) 
             raise Violation(400, "way_point.address must be a string")
         change["address"] = raw["address"]
         if lat is None or lng is None:
-            lat, lng = geocode(raw["address"], world.settings.area)
+            lat, lng = geocode(raw["address"], world.settings.area, world.settings.places)
     for name in WAY_POINT_EXTRAS:
         if name in raw:
             change[name] = raw[name]

@@ -38,6 +38,8 @@ class SandboxSettings:
     fleet_webhook_url: str = ""
     token_ttl_s: int = TOKEN_TTL_S
     area: tuple[float, float, float, float] = DEFAULT_AREA
+    # points on the active road network: every address geocodes to one of them (see geocode.py)
+    places: tuple[tuple[float, float], ...] = ()
     rate_limit_per_window: int = 100_000
     rate_window_s: float = 60.0
     webhook_retry_delay_s: float = 60.0
@@ -55,6 +57,9 @@ class SandboxSettings:
             raise ValueError(
                 f"area: expected (min_lat, min_lng, max_lat, max_lng), got {self.area}"
             )
+        for lat, lng in self.places:
+            if not (min_lat <= lat <= max_lat and min_lng <= lng <= max_lng):
+                raise ValueError(f"places: ({lat}, {lng}) lies outside the area {self.area}")
         if self.token_ttl_s <= 0:
             raise ValueError("token_ttl_s must be > 0")
         if self.rate_limit_per_window <= 0 or self.rate_window_s <= 0:

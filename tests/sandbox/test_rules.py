@@ -581,6 +581,27 @@ def test_addresses_without_coordinates_are_geocoded_inside_the_area() -> None:
         assert (wp.lat, wp.lng) == geocode(str(wp.address), area)
 
 
+def test_with_places_every_address_lands_on_one_of_them() -> None:
+    # the places are what the command layer samples on the active road network
+    places = ((60.1651, 24.9402), (60.1702, 24.9455), (60.1733, 24.9381))
+    state = state_for(area=(60.160, 24.930, 60.180, 24.960), places=places)
+    addresses = [f"Street {i}" for i in range(30)]
+    task_ids = [create(state, way_points=[{"address": a}]) for a in addresses]
+    used = set()
+    for task_id in task_ids:
+        for wp in state.world.orders[task_id].way_points:  # the depot pickup too
+            assert (wp.lat, wp.lng) in places
+            used.add((wp.lat, wp.lng))
+    assert len(used) == len(places)  # spread over them, not all on one
+    update = geocode("Street 7", state.settings.area, places)
+    assert update == geocode(" street  7 ", state.settings.area, places)
+
+
+def test_places_outside_the_area_are_refused() -> None:
+    with pytest.raises(ValueError, match=r"places: \(61\.0, 24\.94\) lies outside the area"):
+        state_for(area=(60.160, 24.930, 60.180, 24.960), places=((61.0, 24.94),))
+
+
 def test_a_lone_way_point_becomes_the_dropoff_with_the_depot_as_pickup() -> None:
     state = state_for()
     task_id = create(state, way_points=[{"address": "Kallio", "note": "Knock"}])
