@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING
 import anyio
 import httpx
 
-from driver_agent.core.endpoints import ENDPOINTS, Endpoint, Resend
+from driver_agent.core.endpoints import ENDPOINTS, Endpoint
 from driver_agent.core.errors import (
     ApiError,
     ApiUnavailable,
@@ -69,17 +69,18 @@ from driver_agent.fleetapi.ratelimit import (
     server_wait_s,
 )
 from driver_agent.fleetapi.resend import (
+    CallKey,
+    call_key,
     is_already_done,
     may_have_applied,
     note_external_id,
     reconciled_status,
-    resend_policy,
 )
 from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.fleetapi.wire import TaskView
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Sequence
 
     from driver_agent.core.clock import Clock
     from driver_agent.core.config import ApiConfig
@@ -91,7 +92,6 @@ MAX_UNSURE_CALLS = 10_000  # calls remembered as "outcome unknown" until their n
 
 OnResponse = Callable[[str, int | None, float], None]
 OnRetry = Callable[[str, bool], None]
-CallKey = tuple[object, ...]
 # never sent: the connection was not made, or no pooled connection was free
 NEVER_SENT = (
     httpx.ConnectError,
@@ -216,7 +216,7 @@ class FleetClient:
         else:
             body["user_external_id"] = user_external_id
         _put_extras(body, delivery_cost_cents, green_delivery)
-        answer = await self._call(Endpoint.ASSIGN_DRIVER, body, (Endpoint.ASSIGN_DRIVER, task_id))
+        answer = await self.send(Endpoint.ASSIGN_DRIVER, body)
         return self._task(Endpoint.ASSIGN_DRIVER, answer, task_id)
 
     async def start_task(
@@ -231,7 +231,7 @@ class FleetClient:
     ) -> TaskView:
         body = wire.task_body(task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms)
         _put_extras(body, delivery_cost_cents, green_delivery)
-        answer = await self._call(Endpoint.START_TASK, body, (Endpoint.START_TASK, task_id))
+        answer = await self.send(Endpoint.START_TASK, body)
         return self._task(Endpoint.START_TASK, answer, task_id)
 
     async def update_driver_location(
@@ -252,7 +252,7 @@ class FleetClient:
             reported_time_ms=reported_time_ms,
             started_tasks=started_tasks,
         )
-        await self._call(Endpoint.UPDATE_DRIVER_LOCATION, body)
+        await self.send(Endpoint.UPDATE_DRIVER_LOCATION, body)
 
     async def checkin(
         self,
@@ -266,7 +266,7 @@ class FleetClient:
         body = wire.task_body(
             task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms, kind=kind
         )
-        answer = await self._call(Endpoint.CHECKIN, body, (Endpoint.CHECKIN, task_id, kind))
+        answer = await self.send(Endpoint.CHECKIN, body)
         return self._task(Endpoint.CHECKIN, answer, task_id)
 
     async def checkout(
@@ -281,7 +281,7 @@ class FleetClient:
         body = wire.task_body(
             task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms, kind=kind
         )
-        answer = await self._call(Endpoint.CHECKOUT, body, (Endpoint.CHECKOUT, task_id, kind))
+        answer = await self.send(Endpoint.CHECKOUT, body)
         return self._task(Endpoint.CHECKOUT, answer, task_id, kind)
 
     async def create_note(
@@ -302,11 +302,8 @@ class FleetClient:
             body["way_point_position"] = kind.position
         fields = note.fields()
         body.update(fields)
-        external_id = note_external_id(task_id, kind, reported_time_ms, fields)
-        body["external_id"] = external_id
-        return await self._call(
-            Endpoint.CREATE_NOTE, body, (Endpoint.CREATE_NOTE, task_id, external_id)
-        )
+        body["external_id"] = note_external_id(task_id, kind, reported_time_ms, fields)
+        return await self.send(Endpoint.CREATE_NOTE, body)
 
     async def end_task(
         self,
@@ -320,7 +317,7 @@ class FleetClient:
         """Complete Order."""
         body = wire.task_body(task_id, lat=lat, lng=lng, reported_time_ms=reported_time_ms)
         _put_extras(body, delivery_cost_cents, None)
-        answer = await self._call(Endpoint.END_TASK, body, (Endpoint.END_TASK, task_id))
+        answer = await self.send(Endpoint.END_TASK, body)
         return self._task(Endpoint.END_TASK, answer, task_id)
 
     async def cancel_delivery(
@@ -337,9 +334,7 @@ class FleetClient:
         body["reason_id"] = reason_id
         if reason is not None:
             body["reason"] = reason
-        answer = await self._call(
-            Endpoint.CANCEL_DELIVERY, body, (Endpoint.CANCEL_DELIVERY, task_id)
-        )
+        answer = await self.send(Endpoint.CANCEL_DELIVERY, body)
         return self._task(Endpoint.CANCEL_DELIVERY, answer, task_id)
 
     async def update_task(
@@ -361,7 +356,7 @@ class FleetClient:
         if fleet_extras is not None:
             body["fleet_extras"] = dict(fleet_extras)
         _put_extras(body, delivery_cost_cents, green_delivery)
-        return await self._call(Endpoint.UPDATE_TASK, body)
+        return await self.send(Endpoint.UPDATE_TASK, body)
 
     async def cluster_check_in(
         self,
@@ -376,8 +371,7 @@ class FleetClient:
         body = wire.cluster_body(
             task_ids, kind=kind, lat=lat, lng=lng, reported_time_ms=reported_time_ms
         )
-        key = (Endpoint.CLUSTER_CHECK_IN, tuple(task_ids), kind)
-        answer = await self._call(Endpoint.CLUSTER_CHECK_IN, body, key)
+        answer = await self.send(Endpoint.CLUSTER_CHECK_IN, body)
         return self._ids(Endpoint.CLUSTER_CHECK_IN, answer, "way_points_checked_in")
 
     async def cluster_check_out(
@@ -393,24 +387,28 @@ class FleetClient:
         body = wire.cluster_body(
             task_ids, kind=kind, lat=lat, lng=lng, reported_time_ms=reported_time_ms
         )
-        key = (Endpoint.CLUSTER_CHECK_OUT, tuple(task_ids), kind)
-        answer = await self._call(Endpoint.CLUSTER_CHECK_OUT, body, key)
+        answer = await self.send(Endpoint.CLUSTER_CHECK_OUT, body)
         return self._ids(Endpoint.CLUSTER_CHECK_OUT, answer, "way_points_checked_out")
 
     # -- the machinery ----------------------------------------------------------------------
 
-    async def _call(
-        self, endpoint: str, body: dict[str, object], key: CallKey | None = None
-    ) -> dict[str, object]:
-        """POST with a valid token; re-authenticate once on 401; retry what is retryable.
+    async def send(self, endpoint: str, body: Mapping[str, object]) -> dict[str, object]:
+        """POST a finished wire body to `endpoint` as is, and return the answer's JSON object.
 
-        `key` names an order-changing call (see `resend.py`): with it, attempts whose outcome is
-        unknown are remembered, and a later "already in that state" refusal is a reconciled
-        success (`_RECONCILED` is returned)."""
-        url = self._urls[endpoint]
+        Every typed call above goes through here, and so may a caller holding a body it built
+        earlier (the bridge's outbox). The token, one re-authentication on 401, retries, rate
+        limits, statistics and resend reconciliation apply as to the typed calls: an
+        order-changing call is recognised across resends by `resend.call_key(endpoint, body)`,
+        and when an earlier attempt's outcome was unknown an "already in that state" refusal
+        returns `{"success": True, "reconciled": True}`. Raises ValueError for an endpoint that
+        is not in `core.endpoints.ENDPOINTS`, ApiError subclasses as described above."""
+        url = self._urls.get(endpoint)
+        if url is None:
+            raise ValueError(f"endpoint: {endpoint!r} is not a fleet API call")
+        key = call_key(endpoint, body)
         attempt = 0
         reauthenticated = False
-        reconciles = key is not None and resend_policy(endpoint) is Resend.RECONCILED
+        reconciles = key is not None
         unsure = reconciles and key in self._unsure
         while True:
             try:
@@ -541,7 +539,7 @@ class FleetClient:
         self,
         endpoint: str,
         url: httpx.URL,
-        body: dict[str, object],
+        body: Mapping[str, object],
         auth: dict[str, str] | None,
     ) -> httpx.Response:
         """One attempt. httpx errors become ApiErrors here and nowhere else."""

@@ -10,6 +10,7 @@ count token requests when the client's own clock says the token expired.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import socket
 import threading
@@ -1097,3 +1098,45 @@ async def test_a_checkin_whose_connection_died_after_it_was_applied_is_reconcile
     assert stats.reconciled == 1
     assert order["transitions"] == ["assign_driver", "start_task", "checkin:pickup"]
     assert state["repeats"] == {str(task_id): {"checkin:pickup": 1}}
+
+
+# -- send: a finished wire body posted as is --------------------------------------------------
+
+
+async def test_a_stored_body_sent_twice_after_a_lost_answer_is_reconciled_and_applied_once(
+    sandbox_url: str, clock: VirtualClock
+) -> None:
+    """What the bridge's outbox does: a body built once, stored as JSON, posted with `send`;
+    the answer is lost and retries run out; the same stored body sent later reconciles."""
+    (task_id,) = await _merchant_orders(sandbox_url, 1)
+    config = _sandbox_config(sandbox_url, max_retries=0)
+    stored = json.dumps({"task_id": task_id, "pickup_dropoff_option": "pickup"})
+    async with open_fleet_client(config, clock) as client:
+        await client.send(
+            "assign_driver", {"task_id": task_id, "user": {"external_id": "d-s", "name": "S"}}
+        )
+        await client.send("start_task", {"task_id": task_id})
+        fault = {"lose_answer": True, "count": 1, "paths": ["/open_fleet_services/checkin"]}
+        await _sandbox(sandbox_url, "/_sandbox/faults", fault)
+        with pytest.raises(OutcomeUnknown):
+            await client.send("checkin", json.loads(stored))
+        answer = await client.send("checkin", json.loads(stored))
+        stats = client.statistics()
+    state = await _sandbox(sandbox_url, "/_sandbox/state")
+    [order] = [o for o in state["orders"] if o["task_id"] == task_id]
+    assert answer == {"success": True, "reconciled": True}
+    assert stats.reconciled == 1
+    assert order["transitions"] == ["assign_driver", "start_task", "checkin:pickup"]
+    assert state["repeats"] == {str(task_id): {"checkin:pickup": 1}}
+
+
+async def test_send_posts_the_body_as_is_and_returns_the_answer(
+    fleet: FakeFleet, clock: VirtualClock
+) -> None:
+    body = {"task_id": 5, "way_points": [{"way_point_position": 2, "eta": "x"}], "odd": [1]}
+    async with open_fleet_client(_config(fleet.url), clock) as client:
+        answer = await client.send("update_task", body)
+        with pytest.raises(ValueError, match="'nope'"):
+            await client.send("nope", body)
+    assert answer["success"] is True
+    assert [(name, sent) for name, sent, _ in fleet.calls] == [("update_task", body)]
