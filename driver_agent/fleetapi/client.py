@@ -406,10 +406,9 @@ class FleetClient:
         if url is None:
             raise ValueError(f"endpoint: {endpoint!r} is not a fleet API call")
         key = call_key(endpoint, body)
+        unsure = key is not None and key in self._unsure  # an earlier attempt may have applied
         attempt = 0
         reauthenticated = False
-        reconciles = key is not None
-        unsure = reconciles and key in self._unsure
         while True:
             try:
                 auth = await self._valid_auth()
@@ -420,54 +419,58 @@ class FleetClient:
                         self._refresh_at = -math.inf
                     continue
                 answer = self._translate(endpoint, response)
-            except RejectedError as exc:
-                if unsure:
-                    assert key is not None
-                    self._unsure.pop(key, None)
-                    if is_already_done(endpoint, exc.message):
-                        self._reconciled += 1
-                        if self.on_retry is not None:
-                            self.on_retry(endpoint, True)
-                        return _RECONCILED
-                raise
             except ApiUnavailable as exc:
-                if (
-                    reconciles
+                unsure = unsure or (
+                    key is not None
                     and exc.endpoint == endpoint
                     and may_have_applied(exc.status, isinstance(exc, OutcomeUnknown))
-                ):
-                    unsure = True
+                )
                 attempt += 1
                 if attempt > self._max_retries:
-                    if unsure:
-                        assert key is not None
-                        self._remember_unsure(key)
-                        if not isinstance(exc, OutcomeUnknown):
-                            raise OutcomeUnknown(
-                                exc.endpoint, exc.status, exc.message, exc.retry_after_s
-                            ) from None
-                    raise
-                self._retries += 1
-                if self.on_retry is not None:
-                    self.on_retry(endpoint, False)
-                wait_s = backoff_s(
-                    attempt,
-                    base_s=self._config.backoff_base_s,
-                    cap_s=self._config.backoff_cap_s,
-                    rng=self._rng,
-                    server_wait_s=exc.retry_after_s,
-                )
-                await self._clock.sleep_real(wait_s)
-            except ApiError:
-                if unsure:
-                    assert key is not None
-                    self._unsure.pop(key, None)
-                raise
+                    raise self._gave_up(key if unsure else None, exc) from None
+                await self._back_off(endpoint, attempt, exc)
+                continue
+            except ApiError as exc:
+                refusal: ApiError | None = exc
             else:
-                if unsure:
-                    assert key is not None
-                    self._unsure.pop(key, None)
-                return answer
+                refusal = None
+            # A definite answer, success or refusal: the call is no longer unsure.
+            if unsure:
+                assert key is not None
+                self._unsure.pop(key, None)
+                if isinstance(refusal, RejectedError) and is_already_done(
+                    endpoint, refusal.message
+                ):
+                    self._reconciled += 1
+                    if self.on_retry is not None:
+                        self.on_retry(endpoint, True)
+                    return _RECONCILED
+            if refusal is not None:
+                raise refusal
+            return answer
+
+    def _gave_up(self, unsure_key: CallKey | None, exc: ApiUnavailable) -> ApiUnavailable:
+        """The error that ends a call whose retries ran out: OutcomeUnknown, remembered under its
+        key, when an attempt may have been applied."""
+        if unsure_key is None:
+            return exc
+        self._remember_unsure(unsure_key)
+        if isinstance(exc, OutcomeUnknown):
+            return exc
+        return OutcomeUnknown(exc.endpoint, exc.status, exc.message, exc.retry_after_s)
+
+    async def _back_off(self, endpoint: str, attempt: int, exc: ApiUnavailable) -> None:
+        self._retries += 1
+        if self.on_retry is not None:
+            self.on_retry(endpoint, False)
+        wait_s = backoff_s(
+            attempt,
+            base_s=self._config.backoff_base_s,
+            cap_s=self._config.backoff_cap_s,
+            rng=self._rng,
+            server_wait_s=exc.retry_after_s,
+        )
+        await self._clock.sleep_real(wait_s)
 
     def _remember_unsure(self, key: CallKey) -> None:
         unsure = self._unsure
