@@ -40,7 +40,7 @@ EDGES = {
     "core.clock", "core.logs", "core.serving",
     "fleetapi.transport", "fleetapi.http11", "fleetapi.http11_parser", "fleetapi.client",
     "fleetapi.merchant", "fleetapi.webhooks", "fleetapi.answers", "fleetapi.auth",
-    "fleetapi.session",
+    "fleetapi.session", "fleetapi.http11_connection",
     "sim.driver", "sim.fleet",
     "report.progress", "report.livemap",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
