@@ -26,7 +26,7 @@ VALUES = {
 PURE = {
     "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
     "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend", "fleetapi.bodies",
-    "fleetapi.views", "fleetapi.webhook_schema",
+    "fleetapi.views", "fleetapi.webhook_schema", "fleetapi.webhook_settings",
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
