@@ -121,9 +121,11 @@ class PooledClient(httpx.AsyncClient):
     `post(url, json=..., headers=...)` with an `httpx.URL` and nothing else set, on a client
     without auth, cookies, event hooks, a base URL, redirect-following, proxies from the
     environment or mounts, is serialised here straight to HTTP/1.1 bytes (the same headers and
-    JSON encoding httpx would send) and handed to the engine, skipping httpx's generic request
-    building, auth and redirect loops, which cost more CPU than the network I/O itself. Any
-    other call takes httpx's normal path through the same engine. Every error is an httpx error
+    compact UTF-8 JSON httpx would send, encoded by msgspec; a non-finite float, which httpx
+    refuses, is written as null: the body builders refuse those before) and handed to the
+    engine, skipping httpx's generic request building, auth and redirect loops, which cost more
+    CPU than the network I/O itself. Any other call takes httpx's normal path through the same
+    engine. Every error is an httpx error
     and carries the full `httpx.Request` (built only on failure).
 
     Only httpx's public API is used: those conditions are read from the public properties
