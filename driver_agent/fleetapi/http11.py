@@ -42,7 +42,13 @@ from collections.abc import Callable, Mapping
 
 import httpx
 
-from driver_agent.fleetapi.http11_parser import Answer, ResponseParser, ResponseTooLargeError
+from driver_agent.fleetapi.http11_connection import (
+    ClosedBeforeAnswer,
+    Connection,
+    OutcomeUnknownError,
+    PoolKey,
+)
+from driver_agent.fleetapi.http11_parser import Answer, ResponseTooLargeError
 
 __all__ = [
     "Answer",
@@ -56,146 +62,6 @@ DEFAULT_PORTS = {b"http": 80, b"https": 443}
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0
 MAX_STALE_RESENDS = 4  # sockets found closed before writing, in a row, before giving up
-
-PoolKey = tuple[bytes, str, int]
-
-
-class OutcomeUnknownError(httpx.RemoteProtocolError):
-    """The request was written, then the connection died without a complete answer.
-
-    The server may or may not have acted on it; the engine never resends such a request.
-    """
-
-
-class _Closed(Exception):
-    """The connection closed (or was reset) after the request was written, before an answer."""
-
-
-class _Connection(asyncio.Protocol):
-    """One socket. `data_received` feeds the answer's parser and resolves the request's future."""
-
-    __slots__ = (
-        "_drain",
-        "_max_body",
-        "_parser",
-        "_waiter",
-        "closed",
-        "idle_since",
-        "key",
-        "loop",
-        "paused",
-        "transport",
-        "uses",
-    )
-
-    def __init__(self, key: PoolKey, loop: asyncio.AbstractEventLoop, max_body: int) -> None:
-        self.key = key
-        self.loop = loop
-        self._max_body = max_body
-        self.transport: asyncio.Transport | None = None
-        self.closed = False  # EOF, connection_lost, or closed by us: never reused
-        self.paused = False  # the transport's write buffer is above its high-water mark
-        self.uses = 0
-        self.idle_since = 0.0
-        self._parser: ResponseParser | None = None
-        self._waiter: asyncio.Future[Answer] | None = None
-        self._drain: asyncio.Future[None] | None = None
-
-    # -- asyncio.Protocol -------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
-
-    def data_received(self, data: bytes) -> None:
-        waiter = self._waiter
-        parser = self._parser
-        if waiter is None or parser is None or waiter.done():
-            self.abort()  # bytes nobody waits for: the connection is out of step
-            return
-        try:
-            answer = parser.feed(data)
-        except Exception as exc:  # a RemoteProtocolError; anything else is a bug, passed on as is
-            self._waiter = None
-            self.abort()
-            waiter.set_exception(exc)
-            return
-        if answer is not None:
-            self._waiter = None
-            waiter.set_result(answer)
-
-    def eof_received(self) -> bool:
-        self.closed = True
-        return False  # let the transport close; connection_lost settles the waiter
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        parser = self._parser
-        if parser is not None:
-            parser.close()
-        drain, self._drain = self._drain, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)  # the waiter carries the outcome
-        waiter, self._waiter = self._waiter, None
-        if waiter is None or waiter.done():
-            return
-        answer = parser.eof() if parser is not None else None
-        if answer is not None:  # a body delimited by the close
-            waiter.set_result(answer)
-        elif parser is not None and parser.started:
-            waiter.set_exception(
-                OutcomeUnknownError("outcome unknown: the connection closed mid-answer")
-            )
-        else:
-            detail = f" ({exc})" if exc is not None else ""
-            waiter.set_exception(_Closed(f"the connection closed before any answer byte{detail}"))
-
-    def pause_writing(self) -> None:
-        self.paused = True
-
-    def resume_writing(self) -> None:
-        self.paused = False
-        drain, self._drain = self._drain, None
-        if drain is not None and not drain.done():
-            drain.set_result(None)
-
-    # -- requests ---------------------------------------------------------------------------
-
-    def send(self, data: bytes, expect_body: bool) -> asyncio.Future[Answer] | None:
-        """Write one request; its answer's future. None: the socket was closed, nothing written."""
-        transport = self.transport
-        if self.closed or transport is None or transport.is_closing():
-            return None
-        self.uses += 1
-        parser = self._parser
-        if parser is None:
-            self._parser = ResponseParser(expect_body=expect_body, max_body_bytes=self._max_body)
-        else:
-            parser.begin(expect_body)
-        waiter: asyncio.Future[Answer] = self.loop.create_future()
-        self._waiter = waiter
-        transport.write(data)
-        return waiter
-
-    def drained(self) -> asyncio.Future[None]:
-        """Resolved when the write buffer falls below the low-water mark (or the socket closes)."""
-        drain = self._drain
-        if drain is None:
-            drain = self.loop.create_future()
-            if self.paused and not self.closed:
-                self._drain = drain  # resume_writing or connection_lost resolves it
-            else:
-                drain.set_result(None)
-        return drain
-
-    def close(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.close()
-
-    def abort(self) -> None:
-        self.closed = True
-        if self.transport is not None:
-            self.transport.abort()
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
@@ -225,8 +91,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._expiry_s = keepalive_expiry_s
         self._now = now
         self._open = 0  # sockets open or being opened
-        self._idle: dict[PoolKey, deque[_Connection]] = {}  # oldest first
-        self._waiters: deque[tuple[PoolKey, asyncio.Future[_Connection | None]]] = deque()
+        self._idle: dict[PoolKey, deque[Connection]] = {}  # oldest first
+        self._waiters: deque[tuple[PoolKey, asyncio.Future[Connection | None]]] = deque()
         self._closed = False
 
     def statistics(self) -> dict[str, int]:
@@ -312,7 +178,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             except httpx.RemoteProtocolError as exc:  # framing, cap, outcome unknown
                 exc.request = request()
                 raise
-            except _Closed as exc:
+            except ClosedBeforeAnswer as exc:
                 raise OutcomeUnknownError(f"outcome unknown: {exc}", request=request()) from None
             finally:
                 if answer is None:
@@ -330,7 +196,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     async def _drain(
         self,
-        conn: _Connection,
+        conn: Connection,
         waiter: asyncio.Future[Answer],
         timeout_s: float | None,
         request: Callable[[], httpx.Request],
@@ -353,14 +219,14 @@ class Http11Transport(httpx.AsyncBaseTransport):
         key: PoolKey,
         request: Callable[[], httpx.Request],
         timeouts: Mapping[str, float | None],
-    ) -> _Connection:
+    ) -> Connection:
         idle = self._idle.get(key)
         if idle:
             conn = self._take_idle(idle)
             if conn is not None:
                 return conn
         if self._open >= self._max and not self._close_other_idle(key):
-            future: asyncio.Future[_Connection | None] = asyncio.get_running_loop().create_future()
+            future: asyncio.Future[Connection | None] = asyncio.get_running_loop().create_future()
             self._waiters.append((key, future))
             try:
                 async with asyncio.timeout(timeouts.get("pool")):
@@ -385,7 +251,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._give_back(None)
             raise
 
-    def _take_idle(self, idle: deque[_Connection]) -> _Connection | None:
+    def _take_idle(self, idle: deque[Connection]) -> Connection | None:
         """The most recently used live socket; expired and closed ones are closed and dropped."""
         oldest_allowed = self._time(idle[0]) - self._expiry_s
         while idle and idle[0].idle_since < oldest_allowed:  # sweep the expired, oldest first
@@ -398,7 +264,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             self._open -= 1
         return None
 
-    def _time(self, conn: _Connection) -> float:
+    def _time(self, conn: Connection) -> float:
         """Monotonic seconds: the injected clock, else the connection's event loop's."""
         return self._now() if self._now is not None else conn.loop.time()
 
@@ -413,11 +279,11 @@ class Http11Transport(httpx.AsyncBaseTransport):
 
     async def _connect(
         self, key: PoolKey, request: Callable[[], httpx.Request], timeout_s: float | None
-    ) -> _Connection:
+    ) -> Connection:
         scheme, host, port = key
         tls = scheme == b"https"
         loop = asyncio.get_running_loop()
-        conn = _Connection(key, loop, self._max_body)
+        conn = Connection(key, loop, self._max_body)
         try:
             async with asyncio.timeout(timeout_s):
                 await loop.create_connection(
@@ -436,7 +302,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(f"{host}:{port}: {detail}", request=request()) from None
         return conn
 
-    def _release(self, conn: _Connection, keep: bool) -> None:
+    def _release(self, conn: Connection, keep: bool) -> None:
         if keep and not conn.closed and not self._closed:
             self._give_back(conn)
             return
@@ -444,7 +310,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
             conn.abort()
         self._give_back(None)
 
-    def _give_back(self, conn: _Connection | None) -> None:
+    def _give_back(self, conn: Connection | None) -> None:
         """Hand a socket (or, with None, a free slot) to the first waiter that can use it."""
         waiters = self._waiters
         while waiters:

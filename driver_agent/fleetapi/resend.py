@@ -34,6 +34,11 @@ from driver_agent.core.model import StopKind, TaskStatus
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+CallKey = tuple[object, ...]  # names one order-changing call across resends
+
+# the body fields that name which order, which stop and which note a call is about
+_KEY_FIELDS = ("task_id", "task_ids", "pickup_dropoff_option", "way_point_position", "external_id")
+
 # refusals that say the order is already where the call would have put it
 ALREADY: dict[str, tuple[str, ...]] = {
     "assign_driver": ("already assigned to this driver",),
@@ -62,6 +67,24 @@ def resend_policy(endpoint: str) -> Resend:
     as order-changing."""
     spec = ENDPOINTS.get(endpoint)
     return spec.resend if spec is not None else Resend.RECONCILED
+
+
+def call_key(endpoint: str, body: Mapping[str, object]) -> CallKey | None:
+    """The key by which a resend of this call is recognised: the endpoint and the body's order,
+    stop and note (`task_id` or `task_ids`, `pickup_dropoff_option`, `way_point_position`, the
+    note's `external_id`). None for endpoints that are resent freely (nothing to reconcile).
+    The same body, built now or read back from JSON later, gives the same key."""
+    if resend_policy(endpoint) is not Resend.RECONCILED:
+        return None
+    return (endpoint, *(_hashable(body.get(name)) for name in _KEY_FIELDS))
+
+
+def _hashable(value: object) -> object:
+    if value is None or isinstance(value, str | int | float):
+        return value
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(item) for item in value)
+    return repr(value)
 
 
 def may_have_applied(status: int | None, outcome_unknown: bool) -> bool:

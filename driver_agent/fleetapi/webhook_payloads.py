@@ -4,48 +4,53 @@ One parser per webhook (fleet-api.md §8): Delivery Created, Delivery Updated (e
 and the full-payload wrapper), Delivery Cancelled, Return Delivery Created, Merchant Registered.
 Unknown keys are ignored and kept in `raw`; JSON `null` counts as absent for optional fields.
 
+Each body is decoded in one pass by msgspec into a Struct that mirrors the wire
+(`webhook_schema.py`: ids may come as numbers or digit strings, strings as numbers, coordinates as
+numeric strings), checked for what a schema cannot say (required ids, 1 or 2 for a position,
+coordinate ranges, ISO-8601 times) and turned into the typed events below.
+
 Errors: `PayloadError(field, message)` names the dotted field path (`way_points[1].lat`, list
-indexes zero-based) and becomes a 400. `UndrivableOrderError`, a subclass, marks a well-formed
-Delivery Created that this fleet cannot drive: a way point without `lat`/`lng` (address only). We
-have no geocoder and `model.Stop` needs coordinates, so such an order is refused with the field
-named, and the receiver answers Bringg's documented rejection (HTTP 200, `success: false`) instead
-of a 400. Times are ISO-8601 (`2020-06-30T11:00:00.000Z`; a missing zone means UTC) and become
-epoch milliseconds.
+indexes zero-based) and the value, and becomes a 400. `UndrivableOrderError`, a subclass, marks
+a well-formed Delivery Created that this fleet cannot drive: a way point without `lat`/`lng`
+(address only). We have no geocoder and `model.Stop` needs coordinates, so such an order is
+refused with the field named, and the receiver answers Bringg's documented rejection (HTTP 200,
+`success: false`) instead of a 400. Times are ISO-8601 (`2020-06-30T11:00:00.000Z`; a missing
+zone means UTC) and become epoch milliseconds.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, TypeAlias
 
-from driver_agent.core.errors import ConfigError
 from driver_agent.core.jsonbody import BodyError, decode_json
 from driver_agent.core.model import NoteKind, Order, Stop, StopKind
+from driver_agent.core.typed import join
+from driver_agent.fleetapi import webhook_schema as schema
+from driver_agent.fleetapi.webhook_schema import Json, PayloadError, UndrivableOrderError
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-Json: TypeAlias = dict[str, object]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_INT64 = 2**63
-_INTEGER = re.compile(r"[+-]?[0-9]{1,19}")  # ASCII digits only: "²".isdigit() is true
-_ONE_MS = timedelta(milliseconds=1)
-
-
-class PayloadError(ConfigError):
-    """A webhook body that cannot be used; `field` is the dotted path of the culprit."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(field, message)
-        self.field = field
-
-
-class UndrivableOrderError(PayloadError):
-    """A well-formed order this fleet cannot drive (a way point without coordinates)."""
+__all__ = [
+    "DeliveryCancelled",
+    "DeliveryCreated",
+    "DeliveryUpdated",
+    "InventoryChange",
+    "MerchantRegistered",
+    "NoteChange",
+    "PayloadError",
+    "ReturnDeliveryCreated",
+    "TaskChange",
+    "UndrivableOrderError",
+    "WayPointChange",
+    "WebhookEvent",
+    "WebhookKind",
+    "decode_body",
+    "parse_order",
+    "parse_webhook",
+]
 
 
 class WebhookKind(StrEnum):
@@ -178,114 +183,6 @@ WebhookEvent: TypeAlias = (
 )
 
 
-# -- reading fields -------------------------------------------------------------------------
-
-
-def _path(prefix: str, key: str) -> str:
-    return f"{prefix}.{key}" if prefix else key
-
-
-def _int(doc: Json, key: str, prefix: str = "") -> int | None:
-    value = doc.get(key)
-    where = _path(prefix, key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise PayloadError(where, f"expected an integer, got {type(value).__name__}")
-    if isinstance(value, float):
-        if not value.is_integer():
-            raise PayloadError(where, f"expected an integer, got {value!r}")
-        value = int(value)
-    elif isinstance(value, str):
-        if not _INTEGER.fullmatch(value.strip()):
-            raise PayloadError(where, f"expected an integer, got {_show(value)}")
-        value = int(value)
-    if not -_INT64 <= value < _INT64:
-        raise PayloadError(where, "does not fit in 64 bits")
-    return value
-
-
-def _req_int(doc: Json, key: str, prefix: str = "") -> int:
-    value = _int(doc, key, prefix)
-    if value is None:
-        raise PayloadError(_path(prefix, key), "missing")
-    return value
-
-
-def _str(doc: Json, key: str, prefix: str = "") -> str | None:
-    value = doc.get(key)
-    where = _path(prefix, key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise PayloadError(where, f"expected a string, got {type(value).__name__}")
-    return str(value)
-
-
-def _req_str(doc: Json, key: str, prefix: str = "") -> str:
-    value = _str(doc, key, prefix)
-    if not value:
-        raise PayloadError(_path(prefix, key), "missing")
-    return value
-
-
-def _coordinate(doc: Json, key: str, prefix: str, limit: float) -> float | None:
-    value = doc.get(key)
-    where = _path(prefix, key)
-    if value is None:
-        return None
-    if isinstance(value, str):
-        text = value
-        try:
-            value = float(text)
-        except ValueError:
-            raise PayloadError(where, f"expected a number, got {_show(text)}") from None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise PayloadError(where, f"expected a number, got {type(value).__name__}")
-    number = float(value)
-    if not -limit <= number <= limit:
-        raise PayloadError(where, f"{number} is outside [-{limit:g}, {limit:g}]")
-    return number
-
-
-def _time_ms(doc: Json, key: str, prefix: str = "") -> int | None:
-    value = doc.get(key)
-    where = _path(prefix, key)
-    if value is None or value == "":
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(where, f"expected an ISO-8601 time, got {type(value).__name__}")
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise PayloadError(where, f"expected an ISO-8601 time, got {_show(value)}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return (moment - _EPOCH) // _ONE_MS
-
-
-def _object(doc: Json, key: str, prefix: str = "") -> Json | None:
-    value = doc.get(key)
-    where = _path(prefix, key)
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise PayloadError(where, f"expected an object, got {type(value).__name__}")
-    return value
-
-
-def _list(doc: Json, key: str, prefix: str = "", *, required: bool = False) -> list[object]:
-    value = doc.get(key)
-    where = _path(prefix, key)
-    if value is None:
-        if required:
-            raise PayloadError(where, "missing")
-        return []
-    if not isinstance(value, list):
-        raise PayloadError(where, f"expected a list, got {type(value).__name__}")
-    return value
-
-
 # -- whole bodies ---------------------------------------------------------------------------
 
 
@@ -300,26 +197,32 @@ def decode_body(body: bytes) -> Json:
     return doc
 
 
-def _stop_kind(wp: Json, prefix: str) -> StopKind:
-    option = wp.get("pickup_dropoff_option")
-    if isinstance(option, str) and option in (StopKind.PICKUP, StopKind.DROPOFF):
-        return StopKind(option)
-    if isinstance(option, int) and not isinstance(option, bool) and option in (0, 1):
-        return StopKind.PICKUP if option == 0 else StopKind.DROPOFF  # merchant-webhook integers
+_OPTIONS: dict[str | int, StopKind] = {
+    StopKind.PICKUP.value: StopKind.PICKUP,
+    StopKind.DROPOFF.value: StopKind.DROPOFF,
+    0: StopKind.PICKUP,  # merchant-webhook integers
+    1: StopKind.DROPOFF,
+}
+
+
+def _stop_kind(wp: schema.RawStop, prefix: str) -> StopKind:
+    option = wp.pickup_dropoff_option
     if option is not None:
-        raise PayloadError(_path(prefix, "pickup_dropoff_option"), f"unsupported {option!r}")
-    position = _req_int(wp, "position", prefix)
-    if position not in (1, 2):
-        raise PayloadError(_path(prefix, "position"), f"expected 1 or 2, got {position}")
+        kind = _OPTIONS.get(option)
+        if kind is None:
+            raise PayloadError(join(prefix, "pickup_dropoff_option"), f"unsupported {option!r}")
+        return kind
+    where = join(prefix, "position")
+    position = schema.position(schema.required(wp.position, where), where)
     return StopKind.PICKUP if position == 1 else StopKind.DROPOFF
 
 
-def _stop(wp: Json, prefix: str) -> Stop:
+def _stop(wp: schema.RawStop, prefix: str) -> Stop:
     kind = _stop_kind(wp, prefix)
-    lat = _coordinate(wp, "lat", prefix, 90.0)
-    lng = _coordinate(wp, "lng", prefix, 180.0)
+    lat = schema.coordinate(wp.lat, join(prefix, "lat"), 90.0)
+    lng = schema.coordinate(wp.lng, join(prefix, "lng"), 180.0)
     if lat is None or lng is None:
-        where = _path(prefix, "lat" if lat is None else "lng")
+        where = join(prefix, "lat" if lat is None else "lng")
         raise UndrivableOrderError(
             where, "missing: this fleet drives to coordinates, not addresses"
         )
@@ -327,31 +230,30 @@ def _stop(wp: Json, prefix: str) -> Stop:
         kind=kind,
         lat=lat,
         lng=lng,
-        way_point_id=_int(wp, "id", prefix),
-        address=_str(wp, "address", prefix) or "",
-        no_earlier_than_ms=_time_ms(wp, "no_earlier_than", prefix),
-        no_later_than_ms=_time_ms(wp, "no_later_than", prefix),
+        way_point_id=wp.id,
+        address=schema.text(wp.address) or "",
+        no_earlier_than_ms=schema.time_ms(wp.no_earlier_than, join(prefix, "no_earlier_than")),
+        no_later_than_ms=schema.time_ms(wp.no_later_than, join(prefix, "no_later_than")),
     )
 
 
 def parse_order(doc: Json, prefix: str = "") -> Order:
     """The Delivery Created order object (also the `task` of a full-payload update)."""
-    task_id = _req_int(doc, "id", prefix)
-    way_points_key = _path(prefix, "way_points")
-    way_points = _list(doc, "way_points", prefix, required=True)
+    raw = schema.read(doc, schema.RawOrder, prefix)
+    task_id = schema.required(raw.id, join(prefix, "id"))
+    way_points_key = join(prefix, "way_points")
+    way_points = schema.required(raw.way_points, way_points_key)
     if len(way_points) != 2:
         raise PayloadError(way_points_key, f"expected exactly 2 way points, got {len(way_points)}")
     stops: dict[StopKind, Stop] = {}
     scheduled: dict[str, int] = {}
     for index, wp in enumerate(way_points):
         wp_prefix = f"{way_points_key}[{index}]"
-        if not isinstance(wp, dict):
-            raise PayloadError(wp_prefix, f"expected an object, got {type(wp).__name__}")
         stop = _stop(wp, wp_prefix)
         if stop.kind in stops:
             raise PayloadError(wp_prefix, f"a second {stop.kind} way point; need one of each")
         stops[stop.kind] = stop
-        at_ms = _time_ms(wp, "scheduled_at", wp_prefix)
+        at_ms = schema.time_ms(wp.scheduled_at, join(wp_prefix, "scheduled_at"))
         if at_ms is not None:
             scheduled[stop.kind.value] = at_ms
     extras: dict[str, object] = {}
@@ -364,8 +266,8 @@ def parse_order(doc: Json, prefix: str = "") -> Order:
         task_id=task_id,
         pickup=stops[StopKind.PICKUP],
         dropoff=stops[StopKind.DROPOFF],
-        external_id=_str(doc, "external_id", prefix) or "",
-        title=_str(doc, "title", prefix) or "",
+        external_id=schema.text(raw.external_id) or "",
+        title=schema.text(raw.title) or "",
         extras=extras,
     )
 
@@ -374,73 +276,63 @@ def parse_delivery_created(doc: Json) -> DeliveryCreated:
     return DeliveryCreated(order=parse_order(doc), raw=doc)
 
 
-def _way_point_change(wp: Json) -> WayPointChange:
+def _way_point_change(wp: schema.RawWayPointChange) -> WayPointChange:
     p = "way_point"
-    position = _int(wp, "position", p)
-    if position is not None and position not in (1, 2):
-        raise PayloadError(f"{p}.position", f"expected 1 or 2, got {position}")
     return WayPointChange(
-        id=_req_int(wp, "id", p),
-        position=position,
-        address=_str(wp, "address", p),
-        address_second_line=_str(wp, "address_second_line", p),
-        city=_str(wp, "city", p),
-        zipcode=_str(wp, "zipcode", p),
-        lat=_coordinate(wp, "lat", p, 90.0),
-        lng=_coordinate(wp, "lng", p, 180.0),
-        scheduled_at_ms=_time_ms(wp, "scheduled_at", p),
-        no_earlier_than_ms=_time_ms(wp, "no_earlier_than", p),
-        no_later_than_ms=_time_ms(wp, "no_later_than", p),
-        phone=_str(wp, "phone", p),
-        email=_str(wp, "email", p),
-        name=_str(wp, "name", p),
+        id=schema.required(wp.id, f"{p}.id"),
+        position=schema.position(wp.position, f"{p}.position"),
+        address=schema.text(wp.address),
+        address_second_line=schema.text(wp.address_second_line),
+        city=schema.text(wp.city),
+        zipcode=schema.text(wp.zipcode),
+        lat=schema.coordinate(wp.lat, f"{p}.lat", 90.0),
+        lng=schema.coordinate(wp.lng, f"{p}.lng", 180.0),
+        scheduled_at_ms=schema.time_ms(wp.scheduled_at, f"{p}.scheduled_at"),
+        no_earlier_than_ms=schema.time_ms(wp.no_earlier_than, f"{p}.no_earlier_than"),
+        no_later_than_ms=schema.time_ms(wp.no_later_than, f"{p}.no_later_than"),
+        phone=schema.text(wp.phone),
+        email=schema.text(wp.email),
+        name=schema.text(wp.name),
     )
 
 
-def _inventory_change(item: Json) -> InventoryChange:
-    p = "task_inventory"
+def _inventory_change(item: schema.RawInventory) -> InventoryChange:
     return InventoryChange(
-        id=_req_int(item, "id", p),
-        original_quantity=_int(item, "original_quantity", p),
-        name=_str(item, "name", p),
+        id=schema.required(item.id, "task_inventory.id"),
+        original_quantity=item.original_quantity,
+        name=schema.text(item.name),
     )
 
 
-def _note_change(note: Json) -> NoteChange:
-    p = "task_note"
-    type_ = _str(note, "type", p)
-    kinds = {kind.value: kind for kind in NoteKind}
+_NOTE_KINDS: dict[str, NoteKind] = {kind.value: kind for kind in NoteKind}
+
+
+def _note_change(note: schema.RawNote) -> NoteChange:
     return NoteChange(
-        id=_req_int(note, "id", p),
-        note=_str(note, "note", p) or "",
-        kind=kinds.get(type_) if type_ is not None else None,
-        way_point_id=_int(note, "way_point_id", p),
-        user_id=_int(note, "user_id", p),
-        created_at_ms=_time_ms(note, "created_at", p),
+        id=schema.required(note.id, "task_note.id"),
+        note=schema.text(note.note) or "",
+        kind=_NOTE_KINDS.get(str(note.type)) if note.type is not None else None,
+        way_point_id=note.way_point_id,
+        user_id=note.user_id,
+        created_at_ms=schema.time_ms(note.created_at, "task_note.created_at"),
     )
 
 
-def _task_change(task: Json) -> TaskChange:
-    p = "task"
-    packages = _list(task, "packages", p)
-    for index, package in enumerate(packages):
-        if not isinstance(package, dict):
-            raise PayloadError(f"{p}.packages[{index}]", "expected an object")
+def _task_change(doc: Json) -> TaskChange:
+    task = schema.read(doc, schema.RawTask, "task")
     return TaskChange(
-        id=_req_int(task, "id", p),
-        packages=tuple(package for package in packages if isinstance(package, dict)),
-        preparation_status=_str(task, "preparation_status", p),
-        preparation_status_id=_int(task, "preparation_status_id", p),
+        id=schema.required(task.id, "task.id"),
+        packages=tuple(task.packages or ()),
+        preparation_status=schema.text(task.preparation_status),
+        preparation_status_id=task.preparation_status_id,
     )
 
 
 def parse_delivery_updated(doc: Json) -> DeliveryUpdated:
-    task_id = _req_int(doc, "task_id")
-    delivery_id = _req_str(doc, "delivery_id")
-    way_point = _object(doc, "way_point")
-    inventory = _object(doc, "task_inventory")
-    note = _object(doc, "task_note")
-    task = _object(doc, "task")
+    raw = schema.read(doc, schema.RawUpdated)
+    task_id = schema.required(raw.task_id, "task_id")
+    delivery_id = schema.required(schema.text(raw.delivery_id), "delivery_id")
+    way_point, inventory, note, task = raw.way_point, raw.task_inventory, raw.task_note, raw.task
     if way_point is None and inventory is None and note is None and task is None:
         raise PayloadError(
             "way_point", "missing: expected way_point, task_inventory, task_note or task"
@@ -459,22 +351,29 @@ def parse_delivery_updated(doc: Json) -> DeliveryUpdated:
 
 
 def parse_delivery_cancelled(doc: Json) -> DeliveryCancelled:
-    key = "id" if doc.get("id") is not None or doc.get("task_id") is None else "task_id"
+    raw = schema.read(doc, schema.RawCancelled)
+    by_id = raw.id is not None or raw.task_id is None
     return DeliveryCancelled(
-        task_id=_req_int(doc, key),
-        delivery_id=_req_str(doc, "delivery_id"),
-        reason_id=_int(doc, "reason_id"),
-        reason=_str(doc, "reason"),
-        request_id=_str(doc, "request_id"),
+        task_id=schema.required(raw.id if by_id else raw.task_id, "id" if by_id else "task_id"),
+        delivery_id=schema.required(schema.text(raw.delivery_id), "delivery_id"),
+        reason_id=raw.reason_id,
+        reason=schema.text(raw.reason),
+        request_id=schema.text(raw.request_id),
     )
 
 
 def parse_return_delivery_created(doc: Json) -> ReturnDeliveryCreated:
-    return ReturnDeliveryCreated(return_task_id=_req_int(doc, "return_task_id"), raw=doc)
+    raw = schema.read(doc, schema.RawReturn)
+    return ReturnDeliveryCreated(
+        return_task_id=schema.required(raw.return_task_id, "return_task_id"), raw=doc
+    )
 
 
 def parse_merchant_registered(doc: Json) -> MerchantRegistered:
-    return MerchantRegistered(merchant_uuid=_req_str(doc, "merchant_uuid"), raw=doc)
+    raw = schema.read(doc, schema.RawMerchant)
+    return MerchantRegistered(
+        merchant_uuid=schema.required(schema.text(raw.merchant_uuid), "merchant_uuid"), raw=doc
+    )
 
 
 _PARSERS: dict[WebhookKind, Callable[[Json], WebhookEvent]] = {
@@ -489,8 +388,3 @@ _PARSERS: dict[WebhookKind, Callable[[Json], WebhookEvent]] = {
 def parse_webhook(kind: WebhookKind, body: bytes) -> WebhookEvent:
     """Decode and parse one webhook body; raises `PayloadError` naming the field."""
     return _PARSERS[kind](decode_body(body))
-
-
-def _show(value: str) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."

@@ -5,9 +5,9 @@ in `Authorization` (raw or `Bearer <key>`, compared in constant time against eve
 key; none configured means every request is refused) else 401, the body is read and decoded
 within `jsonbody`'s limits (413 past `max_body_bytes`, 415 for a Content-Type that is not JSON,
 400 for bad UTF-8, nesting or numbers) and parsed by `webhook_payloads` (a bad body is a 400
-naming the field, never a 500), and the typed event is
-handed to the rest of the program through a sink: a bounded anyio memory stream, or a callable
-`offer(event) -> bool` that answers at once whether it took the event.
+naming the field, never a 500), and the typed event is handed to the rest of the program through
+a sink: a bounded anyio memory stream, or a callable `offer(event) -> bool` that answers at once
+whether it took the event. Where it listens and which keys it takes: `webhook_settings`.
 
 Replies follow fleet-api.md §8, all HTTP 200 when handled: Delivery Created gets `success` and a
 `delivery_id` (deterministic `da-<task_id>` unless `delivery_id_for` says otherwise: Bringg's
@@ -18,9 +18,8 @@ A full sink is waited on for at most `busy_timeout_s` (well inside Bringg's 30 s
 once when an async sink fails with our own error (the bridge's outbox unwritable, say: a warning,
 no traceback), Delivery Created and Return Delivery Created are refused with `"fleet busy"`
 (HTTP 200, the documented rejection) and the other webhooks get a 503 so that Bringg retries
-them. Bringg retries Delivery
-Created: a repeated `id` gets the same `delivery_id` and is not handed over twice (likewise
-`return_task_id`).
+them. Bringg retries Delivery Created: a repeated `id` gets the same `delivery_id` and is not
+handed over twice (likewise `return_task_id`).
 """
 
 from __future__ import annotations
@@ -28,7 +27,7 @@ from __future__ import annotations
 import hmac
 import inspect
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -42,7 +41,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from driver_agent.core.clock import Clock, RealClock
-from driver_agent.core.errors import ConfigError, DriverAgentError
+from driver_agent.core.errors import DriverAgentError
 from driver_agent.core.jsonbody import BodyError, CappedBody, check_json_content_type
 from driver_agent.fleetapi.webhook_payloads import (
     DeliveryCreated,
@@ -54,17 +53,24 @@ from driver_agent.fleetapi.webhook_payloads import (
     WebhookKind,
     parse_webhook,
 )
+from driver_agent.fleetapi.webhook_settings import WebhookSettings
 
 if TYPE_CHECKING:
     from starlette.requests import Request
 
-    from driver_agent.core.config import WebhookConfig
-    from driver_agent.core.model import Secret
+
+__all__ = [
+    "EventSink",
+    "WebhookReceiver",
+    "WebhookSettings",
+    "WebhookStatistics",
+    "create_webhook_app",
+    "default_delivery_id",
+    "default_return_delivery_id",
+]
 
 log = structlog.get_logger(__name__)
 
-DEFAULT_PATHS: Mapping[WebhookKind, str] = {kind: f"/webhooks/{kind.value}" for kind in WebhookKind}
-BRINGG_REPLY_LIMIT_S = 30.0
 _POLL_INTERVAL_S = 0.01
 _REMEMBERED_IDS = 100_000
 
@@ -80,47 +86,6 @@ def default_delivery_id(event: DeliveryCreated) -> str:
 
 def default_return_delivery_id(event: ReturnDeliveryCreated) -> str:
     return f"da-return-{event.return_task_id}"
-
-
-@dataclass(frozen=True)
-class WebhookSettings:
-    """Where the receiver listens, which merchant keys it accepts, and its paths."""
-
-    host: str = "127.0.0.1"
-    port: int = 8701
-    api_keys: tuple[Secret, ...] = ()
-    paths: Mapping[WebhookKind, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
-    busy_timeout_s: float = 5.0
-    max_body_bytes: int = 1_048_576
-
-    def __post_init__(self) -> None:
-        if not 0 <= self.port <= 65535:
-            raise ConfigError("webhooks.port", f"{self.port} is not a TCP port")
-        if not 0 < self.busy_timeout_s < BRINGG_REPLY_LIMIT_S:
-            raise ConfigError(
-                "webhooks.busy_timeout_s", f"{self.busy_timeout_s} must be in (0, 30) seconds"
-            )
-        if self.max_body_bytes <= 0:
-            raise ConfigError("webhooks.max_body_bytes", f"{self.max_body_bytes} must be > 0")
-        seen: dict[str, WebhookKind] = {}
-        for kind in WebhookKind:
-            path = self.path(kind)
-            where = f"webhooks.{kind.value}_path"
-            if not path.startswith("/"):
-                raise ConfigError(where, f"{path!r} must start with '/'")
-            if path in seen:
-                raise ConfigError(where, f"{path!r} is also the {seen[path].value} path")
-            seen[path] = kind
-
-    def path(self, kind: WebhookKind) -> str:
-        return self.paths.get(kind, DEFAULT_PATHS[kind])
-
-    @classmethod
-    def from_config(cls, config: WebhookConfig) -> WebhookSettings:
-        """Settings from the `[webhooks]` config section (one merchant key)."""
-        keys = (config.api_key,) if config.api_key else ()
-        paths = {kind: str(getattr(config, f"{kind.value}_path")) for kind in WebhookKind}
-        return cls(host=config.host, port=config.port, api_keys=keys, paths=paths)
 
 
 class _Offer(Enum):

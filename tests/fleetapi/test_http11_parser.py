@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from driver_agent.fleetapi.http11 import Answer, _Connection
+from driver_agent.fleetapi.http11 import Answer
+from driver_agent.fleetapi.http11_connection import Connection
 from driver_agent.fleetapi.http11_parser import ResponseParser
 
 SETTINGS = settings(
@@ -224,7 +225,7 @@ def test_mutated_answers_end_in_an_answer_or_a_remote_protocol_error(
 ) -> None:
     wire = mutate(answer[0], mutations)
     assume(wire)  # no byte at all is not an answer but a closed connection (OutcomeUnknown)
-    connection = _Connection((b"http", "x", 80), loop, max_body=1000)
+    connection = Connection((b"http", "x", 80), loop, max_body=1000)
     transport = FakeTransport()
     connection.connection_made(transport)
     waiter = connection.send(b"POST / HTTP/1.1\r\n\r\n", expect_body)
@@ -258,7 +259,7 @@ def test_arbitrary_bytes_raise_only_remote_protocol_error(data: bytes, cuts: lis
 
 
 def test_a_socket_found_closing_gets_nothing_written(loop: asyncio.AbstractEventLoop) -> None:
-    connection = _Connection((b"http", "x", 80), loop, max_body=1000)
+    connection = Connection((b"http", "x", 80), loop, max_body=1000)
     transport = FakeTransport()
     connection.connection_made(transport)
     transport.closing = True  # closed under us, before the request: provably never sent

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from driver_agent.core.endpoints import ENDPOINTS, Resend
 from driver_agent.core.model import StopKind, TaskStatus
 from driver_agent.fleetapi.resend import (
+    call_key,
     is_already_done,
     may_have_applied,
     note_external_id,
@@ -74,3 +77,34 @@ def test_a_note_key_is_stable_for_the_same_note_and_differs_otherwise() -> None:
     assert key not in others
     assert len(others) == 4
     assert len(key) <= 255
+
+
+def test_a_call_key_names_the_order_the_stop_and_the_note_and_survives_a_json_round_trip() -> None:
+    checkin = {"task_id": 7, "pickup_dropoff_option": "pickup", "lat": 1.0, "lng": 2.0}
+    key = call_key("checkin", checkin)
+    assert key == call_key("checkin", json.loads(json.dumps(checkin)))
+    assert key == call_key("checkin", {**checkin, "lat": 3.0, "reported_time": 9})
+    others = [
+        call_key("checkout", checkin),
+        call_key("checkin", {**checkin, "task_id": 8}),
+        call_key("checkin", {**checkin, "pickup_dropoff_option": "dropoff"}),
+        call_key("create_note", {"task_id": 7, "external_id": "da-note-1"}),
+        call_key("create_note", {"task_id": 7, "external_id": "da-note-2"}),
+        call_key(
+            "create_note", {"task_id": 7, "external_id": "da-note-1", "way_point_position": 2}
+        ),
+    ]
+    assert len({key, *others}) == 1 + len(others)
+    cluster = {"task_ids": [1, 2], "pickup_dropoff_option": "pickup"}
+    assert call_key("cluster_check_in", cluster) == call_key(
+        "cluster_check_in", json.loads(json.dumps(cluster))
+    )
+    assert call_key("cluster_check_in", cluster) != call_key(
+        "cluster_check_in", {**cluster, "task_ids": [1, 3]}
+    )
+    assert call_key("checkin", {"task_id": {"odd": [1]}}) is not None  # unhashable: still a key
+
+
+def test_freely_resent_calls_have_no_key() -> None:
+    assert call_key("update_driver_location", {"lat": 1.0, "lng": 2.0, "user_id": 1}) is None
+    assert call_key("update_task", {"task_id": 7}) is None
