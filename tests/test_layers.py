@@ -22,6 +22,7 @@ VALUES = {
     "geo", "sim", "sim.lifecycle_messages",
     "metrics", "metrics.stats_snapshot", "metrics.histogram",
     "report",
+    "bridge.state",
 }  # fmt: skip
 PURE = {
     "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
@@ -34,6 +35,7 @@ PURE = {
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
+    "bridge.calls", "bridge.watch",
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving",
@@ -43,6 +45,7 @@ EDGES = {
     "report.progress", "report.livemap",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
+    "bridge.devicemap",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.sandbox", "commands.bridge", "commands.fleetrun"}  # fmt: skip

@@ -33,10 +33,11 @@ import structlog
 
 from driver_agent.bridge.geofence import GeofenceConfig
 from driver_agent.bridge.metrics import BridgeMetrics
-from driver_agent.bridge.outbox import NewCall, Outbox, PendingCall
+from driver_agent.bridge.outbox import Outbox, PendingCall
 from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
 from driver_agent.bridge.sender import OutboxSender
 from driver_agent.bridge.sources import Source, create_input_app, iter_lines, read_ndjson
+from driver_agent.bridge.state import WalkerState
 from driver_agent.bridge.walker import AssignRule, FleetWalker, Step
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError, OutboxError
@@ -132,7 +133,7 @@ class Bridge:
             min_dwell_s=b.min_dwell_s,
         )
         self.walker = FleetWalker(device_map, assign=AssignRule(b.assign), geofence=geofence)
-        self._saved: dict[str, Any] | None = outbox.load_state().get(STATE_KEY)
+        self._saved = outbox.load_state(STATE_KEY, WalkerState)
         if self._saved is not None:
             self.walker.restore(self._saved)
         self._lock = anyio.Lock()
@@ -258,13 +259,10 @@ class Bridge:
             self.metrics.late.inc(amount=step.late)
         if not step.calls and not step.changed:
             return
-        calls = [
-            NewCall(c.driver_id, c.endpoint.value, c.body, c.reported_time_ms) for c in step.calls
-        ]
         snapshot = self.walker.snapshot() if step.changed else None
         append = functools.partial(
             self.outbox.append_many,
-            calls,
+            step.calls,
             self.clock.now_ms(),
             state=None if snapshot is None else {STATE_KEY: snapshot},
         )

@@ -19,6 +19,7 @@ import structlog.testing
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
 from driver_agent.bridge.positions import Position
 from driver_agent.bridge.replay import load_replay, run_replay
+from driver_agent.bridge.state import WalkerState
 from driver_agent.core.clock import RealClock, VirtualClock
 from driver_agent.core.config import ApiConfig, BridgeConfig, Config, WebhookConfig
 from driver_agent.core.errors import ConfigError
@@ -314,9 +315,10 @@ async def test_an_order_is_in_the_outbox_before_bringg_hears_it_was_accepted(
                 json=created,
                 headers={"Authorization": MERCHANT_KEY},
             )
-        saved = bridge.outbox.load_state()["walker"]  # read at once, as a restart would
+        saved = bridge.outbox.load_state("walker", WalkerState)  # at once, as a restart would
     assert reply.json()["success"] is True
-    assert [w["order"]["task_id"] for w in saved["walks"]] == [4242]
+    assert saved is not None
+    assert [w.order.task_id for w in saved.walks] == [4242]
 
 
 def test_the_device_map_comes_from_a_file_and_the_flags_and_must_cover_gpx_devices(
