@@ -1,16 +1,18 @@
 """The bridge's brain: devices to drivers, orders to drivers, positions to fleet API calls (pure).
 
 `FleetWalker` is a sans-I/O state machine the daemon drives. Each input returns a `Step`: the
-calls to put in the outbox (in the order they must reach the API, per driver), the decisions to
-log with their evidence, and whether the durable state changed (then `snapshot()` goes into the
-outbox file in the same transaction as the calls).
+calls to put in the outbox (`calls.Call`, final wire bodies, in the order they must reach the
+API, per driver), the decisions to log with their evidence, and whether the durable state
+changed (then `snapshot()`, a `state.WalkerState`, goes into the outbox file in the same
+transaction as the calls).
 
 - Devices map to driver external ids (`device_map`); a position from an unmapped device is
   refused with a `PositionError` naming the device.
 - Orders (Delivery Created) go to a driver: `assign="config"` takes the first idle driver in
   device-map order; `assign="nearest"` the idle driver whose vehicle was last seen nearest the
-  pickup (drivers never seen come after, in device-map order). When every driver is busy the
-  order queues behind the driver with the shortest queue. Each order sends `assign_driver` at
+  pickup (drivers never seen come after, in device-map order; `geo.nearest` answers). When
+  every driver is busy the order queues behind a driver with the shortest queue, chosen among
+  them by the same rule. Each order sends `assign_driver` at
   once and `start_task` when it becomes its driver's active order.
 - Every position sends `update_driver_location` with its device time; a position not newer than
   the driver's last one is `late`: it is counted, not forwarded, and never moves a geofence back.
