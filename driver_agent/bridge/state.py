@@ -12,7 +12,7 @@ from enum import StrEnum
 
 import msgspec
 
-from driver_agent.core.model import Order, Stop
+from driver_agent.core.model import Order
 
 
 class StopState(StrEnum):
@@ -36,42 +36,10 @@ class OrderFence(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     last_t_ms: int | None = None
 
 
-class OrderRecord(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """The order as the walk needs it (the webhook's extras are not kept)."""
-
-    task_id: int
-    pickup: Stop
-    dropoff: Stop
-    external_id: str = ""
-    delivery_id: str = ""
-    title: str = ""
-
-    @classmethod
-    def of(cls, order: Order) -> OrderRecord:
-        return cls(
-            order.task_id,
-            order.pickup,
-            order.dropoff,
-            order.external_id,
-            order.delivery_id,
-            order.title,
-        )
-
-    def order(self) -> Order:
-        return Order(
-            self.task_id,
-            self.pickup,
-            self.dropoff,
-            external_id=self.external_id,
-            delivery_id=self.delivery_id,
-            title=self.title,
-        )
-
-
 class WalkState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """One order's walk: its driver, whether it was started, its geofence."""
 
-    order: OrderRecord
+    order: Order  # without the webhook's extras (the walk does not need them)
     driver_id: str
     started: bool = False
     geofence: OrderFence = OrderFence()

@@ -32,7 +32,7 @@ from driver_agent.bridge import calls
 from driver_agent.bridge.calls import Call
 from driver_agent.bridge.geofence import CheckIn, CheckOut, GeofenceConfig, Late, OrderGeofence
 from driver_agent.bridge.positions import Position, PositionError
-from driver_agent.bridge.state import OrderRecord, StopState, WalkerState, WalkState
+from driver_agent.bridge.state import StopState, WalkerState, WalkState
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Order, Stop, StopKind
@@ -253,7 +253,9 @@ class FleetWalker:
             finished=self.finished,
             queues={d: list(q) for d, q in self._queues.items() if q},
             walks=[
-                WalkState(OrderRecord.of(w.order), w.driver_id, w.started, w.geofence.snapshot())
+                WalkState(
+                    replace(w.order, extras={}), w.driver_id, w.started, w.geofence.snapshot()
+                )
                 for w in self._walks.values()
             ],
         )
@@ -264,7 +266,7 @@ class FleetWalker:
         self._queues = {d: [] for d in self.drivers}
         self.finished = state.finished
         for saved in state.walks:
-            order = saved.order.order()
+            order = saved.order
             fence = OrderGeofence(order.pickup, order.dropoff, self.geofence)
             fence.restore(saved.geofence)
             self._walks[order.task_id] = _Walk(order, saved.driver_id, fence, saved.started)
