@@ -26,7 +26,8 @@ VALUES = {
 }  # fmt: skip
 PURE = {
     "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
-    "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend",
+    "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend", "fleetapi.bodies",
+    "fleetapi.views",
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
@@ -40,7 +41,8 @@ PURE = {
 EDGES = {
     "core.clock", "core.logs", "core.serving",
     "fleetapi.transport", "fleetapi.http11", "fleetapi.http11_parser", "fleetapi.client",
-    "fleetapi.merchant", "fleetapi.webhooks",
+    "fleetapi.merchant", "fleetapi.webhooks", "fleetapi.answers", "fleetapi.auth",
+    "fleetapi.session",
     "sim.driver", "sim.fleet",
     "report.progress", "report.livemap",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",

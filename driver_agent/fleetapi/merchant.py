@@ -15,20 +15,51 @@ the first attempt was applied: the order exists once, and `create` reports it as
 from __future__ import annotations
 
 import random
+from typing import Annotated, TypeVar
 
 import httpx
+import msgspec
 
 from driver_agent.core.clock import Clock
 from driver_agent.core.errors import ApiUnavailable, AuthError, OutcomeUnknown, RejectedError
 from driver_agent.core.model import Secret
-from driver_agent.fleetapi.client import NEVER_SENT
+from driver_agent.fleetapi.answers import NEVER_SENT
 from driver_agent.fleetapi.ratelimit import backoff_s
 from driver_agent.fleetapi.resend import may_have_applied
+from driver_agent.fleetapi.views import read
 from driver_agent.fleetapi.wire import OrderRequest
+
+T = TypeVar("T")
 
 MANHATTAN_PATH = "/partner-integrations-service/v1/integrations/manhattan/orders"
 TOKEN_MARGIN_S = 60.0
 EXISTS_ALREADY = "exists already"  # seed 004's refusal of a second order with one external id
+MAX_TOKEN_LIFETIME_S = 10**7
+TaskId = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # ids may come as digit strings
+
+
+class _Shipment(msgspec.Struct):
+    shipmentId: TaskId
+
+
+class _ManhattanAnswer(msgspec.Struct):
+    completedShipments: Annotated[list[_Shipment], msgspec.Meta(min_length=1)]
+
+
+class _CreatedTask(msgspec.Struct):
+    id: TaskId
+
+
+class _CreateTaskAnswer(msgspec.Struct):
+    task: _CreatedTask | None = None
+
+
+class _Token(msgspec.Struct):
+    access_token: Annotated[str, msgspec.Meta(min_length=1)]
+    expires_in: object = 1800
+
+
+Lifetime = Annotated[float, msgspec.Meta(gt=0, lt=MAX_TOKEN_LIFETIME_S)]
 
 
 class MerchantClient:
@@ -99,18 +130,15 @@ class MerchantClient:
     async def _create_once(self, request: OrderRequest) -> int:
         if request.kind == "manhattan":
             body = await self._post(MANHATTAN_PATH, request.body)
-            shipments = body.get("completedShipments")
-            if not isinstance(shipments, list) or not shipments:
-                raise RejectedError("manhattan", 200, "no completed shipment in the answer")
-            first = shipments[0]
-            return _task_id(
-                "manhattan", first.get("shipmentId") if isinstance(first, dict) else None
-            )
+            shipments = _answer("manhattan", body, _ManhattanAnswer).completedShipments
+            return shipments[0].shipmentId
         body = await self._post(self._create_task_path, request.body)
-        task = body.get("task")
-        if body.get("success") is not True or not isinstance(task, dict):
+        if body.get("success") is not True:
             raise RejectedError("create_task", 200, str(body.get("message", "refused")))
-        return _task_id("create_task", task.get("id"))
+        created = _answer("create_task", body, _CreateTaskAnswer)
+        if created.task is None:
+            raise RejectedError("create_task", 200, "no task in the answer")
+        return created.task.id
 
     async def _post(self, path: str, body: dict[str, object]) -> dict[str, object]:
         headers = await self._headers()
@@ -143,14 +171,15 @@ class MerchantClient:
             raise ApiUnavailable("token", None, type(exc).__name__) from None
         if response.status_code != 200:
             raise AuthError("token", response.status_code, "merchant credentials refused")
-        token = _json(response)
-        access = token.get("access_token") if isinstance(token, dict) else None
-        if not isinstance(access, str) or not access:
-            raise AuthError("token", response.status_code, "no access_token in the answer")
-        self._auth = {"Authorization": f"Bearer {access}"}
-        expires_in = token.get("expires_in", 1800) if isinstance(token, dict) else 1800
-        valid = isinstance(expires_in, int | float) and not isinstance(expires_in, bool)
-        lifetime = float(expires_in) if valid and 0 < expires_in < 10**7 else 1800.0
+        try:
+            token = read(_json(response), _Token, "token")
+        except ValueError as exc:
+            raise AuthError("token", response.status_code, f"unusable answer: {exc}") from None
+        self._auth = {"Authorization": f"Bearer {token.access_token}"}
+        try:
+            lifetime = msgspec.convert(token.expires_in, Lifetime, strict=True)
+        except msgspec.ValidationError:
+            lifetime = 1800.0
         self._refresh_at = self._clock.monotonic() + max(lifetime - TOKEN_MARGIN_S, 0.0)
         return self._auth
 
@@ -165,9 +194,9 @@ def _json(response: httpx.Response) -> object:
         ) from None
 
 
-def _task_id(endpoint: str, value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 19:
-        return int(value)
-    raise RejectedError(endpoint, 200, f"no task id in the answer (got {value!r:.40})")
+def _answer(endpoint: str, body: object, type_: type[T]) -> T:
+    """`body` read as `type_`; a RejectedError naming the field otherwise."""
+    try:
+        return read(body, type_, "")
+    except ValueError as exc:
+        raise RejectedError(endpoint, 200, f"unusable answer: {exc}") from None

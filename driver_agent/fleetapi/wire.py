@@ -1,23 +1,21 @@
-"""JSON <-> values for the fleet calls: request bodies, note payloads and the `task` view.
+"""The values callers hand to the fleet calls: notes, driver profiles, Update Order parts (pure).
 
-Pure and shared: the client builds its request bodies here and parses answers here; the sandbox
-may read the same shapes. Body builders return plain dicts ready for `json.dumps` and leave out
-every optional field that is None, so Bringg applies its documented defaults (an omitted
-`reported_time` means "now"). Bad input raises ValueError naming the field.
+Each is checked when built (ValueError naming the field), before anything is sent, and renders
+its own part of a request body (`fields()` / `to_json()`); `bodies.py` puts the bodies together
+and `views.py` reads the answers. `OrderRequest` is the merchant side's order to create.
 """
 
 from __future__ import annotations
 
 import base64
-import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from driver_agent.core.model import NoteKind, StopKind, TaskStatus
+from driver_agent.core.model import NoteKind, StopKind
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    pass
 
 MAX_NOTE_FILE_BYTES = 10 * 1024 * 1024  # Add Note/POD: "File size limit 10 MB"
 MAX_EXTERNAL_ID_CHARS = 255  # Assign Driver: user.external_id
@@ -194,215 +192,3 @@ class IntegrationEvent:
 
     def to_json(self) -> dict[str, object]:
         return {"status_code": self.status_code, "description": self.description}
-
-
-def _check_position(lat: float | None, lng: float | None) -> None:
-    if (lat is None) != (lng is None):
-        raise ValueError("lat/lng: send both or neither")
-    if lat is not None and not (math.isfinite(lat) and -90.0 <= lat <= 90.0):
-        raise ValueError(f"lat: {lat!r} is not a latitude")
-    if lng is not None and not (math.isfinite(lng) and -180.0 <= lng <= 180.0):
-        raise ValueError(f"lng: {lng!r} is not a longitude")
-
-
-def task_body(
-    task_id: int,
-    *,
-    lat: float | None = None,
-    lng: float | None = None,
-    reported_time_ms: int | None = None,
-    kind: StopKind | None = None,
-) -> dict[str, object]:
-    """The common body of the per-order calls: task_id, position, time, which stop."""
-    _check_position(lat, lng)
-    body: dict[str, object] = {"task_id": task_id}
-    if lat is not None:
-        body["lat"] = lat
-        body["lng"] = lng
-    if reported_time_ms is not None:
-        body["reported_time"] = reported_time_ms
-    if kind is not None:
-        body["pickup_dropoff_option"] = kind.value
-    return body
-
-
-def location_body(
-    *,
-    user_external_id: str | None,
-    user_id: int | None,
-    lat: float,
-    lng: float,
-    reported_time_ms: int | None,
-    started_tasks: Sequence[int],
-) -> dict[str, object]:
-    """Update Driver Location; kept flat and cheap, it is the hot call."""
-    if user_external_id is None and user_id is None:
-        raise ValueError("user_external_id/user_id: one of them is required")
-    _check_position(lat, lng)
-    body: dict[str, object] = {"lat": lat, "lng": lng}
-    if user_external_id is not None:
-        body["user_external_id"] = user_external_id
-    if user_id is not None:
-        body["user_id"] = user_id
-    if reported_time_ms is not None:
-        body["reported_time"] = reported_time_ms
-    if started_tasks:
-        body["started_tasks"] = [{"task_id": task_id} for task_id in started_tasks]
-    return body
-
-
-def cluster_body(
-    task_ids: Sequence[int],
-    *,
-    kind: StopKind,
-    lat: float | None,
-    lng: float | None,
-    reported_time_ms: int | None,
-) -> dict[str, object]:
-    if not task_ids:
-        raise ValueError("task_ids: at least one task id is required")
-    _check_position(lat, lng)
-    body: dict[str, object] = {"task_ids": list(task_ids), "pickup_dropoff_option": kind.value}
-    if lat is not None:
-        body["lat"] = lat
-        body["lng"] = lng
-    if reported_time_ms is not None:
-        body["reported_time"] = reported_time_ms
-    return body
-
-
-@dataclass(frozen=True, slots=True)
-class WayPointView:
-    """A way point of a `task` answer; everything but `id` is optional on the wire."""
-
-    id: int
-    position: int | None = None
-    lat: float | None = None
-    lng: float | None = None
-    checkin_time: str | None = None
-    checkout_time: str | None = None
-    done: bool | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TaskView:
-    """What the driver needs of a `task` answer: strict on `id`/`status`, lenient on the rest."""
-
-    task_id: int
-    status: TaskStatus
-    user_id: int | None = None
-    active_way_point_id: int | None = None
-    way_points: tuple[WayPointView, ...] = ()
-    external_id: str | None = None
-
-    def way_point(self, kind: StopKind) -> WayPointView | None:
-        for way_point in self.way_points:
-            if way_point.position == kind.position:
-                return way_point
-        return None
-
-
-def _req_int(value: object, field: str) -> int:
-    if value is None:
-        raise ValueError(f"{field}: missing")
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        raise ValueError(f"{field}: expected an integer, got {type(value).__name__}")
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{field}: expected an integer, got {value!r}") from None
-
-
-def _opt_int(value: object) -> int | None:
-    """Lenient: optional integers that do not parse are treated as absent."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return None
-
-
-def _opt_float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _opt_str(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def parse_way_point(raw: object, field: str) -> WayPointView:
-    if not isinstance(raw, dict):
-        raise ValueError(f"{field}: expected an object")
-    way_point_id = _req_int(raw.get("id"), f"{field}.id")
-    done = raw.get("done")
-    return WayPointView(
-        id=way_point_id,
-        position=_opt_int(raw.get("position")),
-        lat=_opt_float(raw.get("lat")),
-        lng=_opt_float(raw.get("lng")),
-        checkin_time=_opt_str(raw.get("checkin_time")),
-        checkout_time=_opt_str(raw.get("checkout_time")),
-        done=done if isinstance(done, bool) else None,
-    )
-
-
-def parse_task(raw: object) -> TaskView:
-    """A `task` object from a fleet answer; ValueError names the field that is wrong."""
-    if not isinstance(raw, dict):
-        raise ValueError("task: expected an object")
-    task_id = _req_int(raw.get("id"), "task.id")
-    status_code = _req_int(raw.get("status"), "task.status")
-    try:
-        status = TaskStatus(status_code)
-    except ValueError:
-        raise ValueError(f"task.status: unknown status code {status_code}") from None
-    raw_way_points = raw.get("way_points")
-    way_points: tuple[WayPointView, ...] = ()
-    if isinstance(raw_way_points, list):
-        way_points = tuple(
-            parse_way_point(item, f"task.way_points[{index}]")
-            for index, item in enumerate(raw_way_points)
-        )
-    return TaskView(
-        task_id=task_id,
-        status=status,
-        user_id=_opt_int(raw.get("user_id")),
-        active_way_point_id=_opt_int(raw.get("active_way_point_id")),
-        way_points=way_points,
-        external_id=_opt_str(raw.get("external_id")),
-    )
-
-
-def parse_task_answer(body: Mapping[str, object]) -> TaskView:
-    """`{"success": true, "task": {...}}` -> TaskView."""
-    if "task" not in body:
-        raise ValueError("task: missing from the answer")
-    return parse_task(body["task"])
-
-
-def parse_id_list(body: Mapping[str, object], key: str) -> list[int]:
-    """Cluster answers: `{"success": true, "way_points_checked_in": [ids...]}`."""
-    raw = body.get(key)
-    if raw is None:
-        return []
-    if not isinstance(raw, list):
-        raise ValueError(f"{key}: expected a list of ids")
-    return [_req_int(item, f"{key}[{index}]") for index, item in enumerate(raw)]
-
-
-def error_message(body: object, fallback: str) -> str:
-    """The server's reason from an error body: `message`, `title` or OAuth `error`."""
-    if isinstance(body, dict):
-        for key in ("message", "title", "error_description", "error_message", "error"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                return value
-    return fallback
