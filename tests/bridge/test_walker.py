@@ -12,7 +12,6 @@ from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Order, Stop, StopKind
 from driver_agent.core.typed import convert, to_builtins
-from driver_agent.fleetapi import wire
 from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated, WayPointChange
 
 T0 = 1_714_564_800_000
@@ -158,7 +157,7 @@ def test_resend_repeats_the_last_position_with_its_original_time() -> None:
 
 
 def test_every_call_carries_the_final_wire_body_with_its_device_time() -> None:
-    """The outbox stores what the client would build for the same typed call: nothing is
+    """The outbox stores the body the API gets (the documented fields), built once: nothing is
     rebuilt at sending time."""
     w = walker()
     start = w.feed(at("van-1", (60.1650, 24.9300), 0, 10.0))
@@ -166,14 +165,15 @@ def test_every_call_carries_the_final_wire_body_with_its_device_time() -> None:
     checked_in = [c for t in range(100, 160, 10) for c in w.feed(at("van-1", PICKUP, t)).calls]
     assign, started = created.calls
     assert assign.body == {
-        **wire.task_body(1, reported_time_ms=T0 + 5_000),
-        "user": wire.DriverProfile("drv-1").to_json(),
-    }
-    assert started.body == wire.task_body(1, lat=60.1650, lng=24.9300, reported_time_ms=T0 + 5_000)
-    assert start.calls[0].body == wire.location_body(
-        user_external_id="drv-1", user_id=None, lat=60.1650, lng=24.9300,
-        reported_time_ms=T0, started_tasks=[],
-    )  # fmt: skip
+        "task_id": 1, "reported_time": T0 + 5_000,
+        "user": {"external_id": "drv-1", "name": "Delivery Driver"},
+    }  # fmt: skip
+    assert started.body == {
+        "task_id": 1, "lat": 60.1650, "lng": 24.9300, "reported_time": T0 + 5_000,
+    }  # fmt: skip
+    assert start.calls[0].body == {
+        "user_external_id": "drv-1", "lat": 60.1650, "lng": 24.9300, "reported_time": T0,
+    }  # fmt: skip
     checkin = next(c for c in checked_in if c.endpoint is Endpoint.CHECKIN)
     assert checkin.body["pickup_dropoff_option"] == "pickup"
     for call in [*start.calls, *created.calls, *checked_in]:
