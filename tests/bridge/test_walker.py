@@ -54,7 +54,7 @@ def test_an_order_goes_to_the_driver_the_rule_picks(rule: AssignRule, expected: 
         (expected, Endpoint.ASSIGN_DRIVER),
         (expected, Endpoint.START_TASK),
     ]
-    assert step.calls[0].body["user"]["external_id"] == expected
+    assert step.calls[0].body["user"] == {"external_id": expected, "name": "Delivery Driver"}
 
 
 def test_a_busy_fleet_queues_orders_and_starts_the_next_when_one_is_cancelled() -> None:
