@@ -22,6 +22,7 @@ VALUES = {
     "geo", "sim", "sim.lifecycle_messages",
     "metrics",
     "report",
+    "bridge.state",
 }  # fmt: skip
 PURE = {
     "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
@@ -37,8 +38,9 @@ PURE = {
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
-    "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",  # i10-core
-    "sandbox.requests",  # i10-core
+    "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",
+    "sandbox.requests",
+    "bridge.calls", "bridge.watch",
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving",
@@ -49,7 +51,8 @@ EDGES = {
     "report.progress", "report.livemap",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
-    "sandbox.admin", "sandbox.bodies", "sandbox.clock",  # i10-core
+    "sandbox.admin", "sandbox.bodies", "sandbox.clock",
+    "bridge.devicemap",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.sandbox", "commands.bridge", "commands.fleetrun"}  # fmt: skip

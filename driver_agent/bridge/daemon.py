@@ -22,25 +22,25 @@ On stop, the sender gets `drain_timeout_s` to empty the outbox; what is left sta
 from __future__ import annotations
 
 import functools
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 import structlog
 
+from driver_agent.bridge.devicemap import load_device_map
 from driver_agent.bridge.geofence import GeofenceConfig
 from driver_agent.bridge.metrics import BridgeMetrics
-from driver_agent.bridge.outbox import NewCall, Outbox, PendingCall
+from driver_agent.bridge.outbox import Outbox, PendingCall
 from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
 from driver_agent.bridge.sender import OutboxSender
 from driver_agent.bridge.sources import Source, create_input_app, iter_lines, read_ndjson
+from driver_agent.bridge.state import WalkerState
 from driver_agent.bridge.walker import AssignRule, FleetWalker, Step
+from driver_agent.bridge.watch import DropTally, QuietWatch
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError, OutboxError
-from driver_agent.core.model import MAX_PING_GAP_S
 from driver_agent.core.serving import serve_app
 from driver_agent.fleetapi.client import open_fleet_client
 from driver_agent.fleetapi.webhook_payloads import (
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 
     from driver_agent.bridge.positions import Position
     from driver_agent.core.clock import Clock
-    from driver_agent.core.config import BridgeConfig, Config
+    from driver_agent.core.config import Config
     from driver_agent.fleetapi.client import FleetClient
 
 log = structlog.get_logger("driver_agent.bridge")
@@ -78,34 +78,6 @@ class BridgeSummary:
     # the token endpoint's refusal still standing at stop (a wrong client id or secret): the
     # CLI exits 1
     credentials_refused: str = ""
-
-
-def load_device_map(config: BridgeConfig) -> dict[str, str]:
-    """`device_map_file` (a JSON object device -> driver) overlaid by `device_map`."""
-    mapping: dict[str, str] = {}
-    if config.device_map_file:
-        path = config.device_map_file
-        try:
-            raw = json.loads(Path(path).read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(path, f"cannot read the device map: {exc.strerror}") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(path, f"the device map is not valid JSON: {exc}") from None
-        if not isinstance(raw, dict):
-            raise ConfigError(path, "the device map must be a JSON object: device -> driver")
-        for device, driver in raw.items():
-            if not isinstance(driver, str) or not driver:
-                raise ConfigError(f"{path}: {device}", "the driver must be a non-empty string")
-            mapping[str(device)] = driver
-    mapping.update(config.device_map)
-    if not mapping:
-        raise ConfigError(
-            "bridge.device_map", "empty: map each device to a driver (--device-map van-1=drv-1)"
-        )
-    for device in config.gpx:
-        if device not in mapping:
-            raise ConfigError(f"bridge.gpx.{device}", "this device is not in bridge.device_map")
-    return mapping
 
 
 class Bridge:
@@ -132,7 +104,7 @@ class Bridge:
             min_dwell_s=b.min_dwell_s,
         )
         self.walker = FleetWalker(device_map, assign=AssignRule(b.assign), geofence=geofence)
-        self._saved: dict[str, Any] | None = outbox.load_state().get(STATE_KEY)
+        self._saved = outbox.load_state(STATE_KEY, WalkerState)
         if self._saved is not None:
             self.walker.restore(self._saved)
         self._lock = anyio.Lock()
@@ -157,10 +129,8 @@ class Bridge:
         self.input_url = ""
         self.webhook_url = ""
         self._stop = anyio.Event()
-        self._heard_at: dict[str, float] = {}  # driver -> clock time of its last position
-        self._quiet: set[str] = set()
-        self._resent_at: dict[str, float] = {}
-        self._dropped_seen: dict[str, int] = {}
+        self._quiet = QuietWatch()
+        self._drops = DropTally()
         self.summary = BridgeSummary()
         self.metrics.outbox_depth.set_function(lambda: float(outbox.depth()))
         self.metrics.orders_active.set_function(lambda: float(len(self.walker.orders())))
@@ -173,7 +143,7 @@ class Bridge:
             step = self.walker.feed(position)
             driver_id = self.walker.driver_of(position.device_id)
             await self._commit(step)
-            self._heard_at[driver_id] = self.clock.now()
+            self._quiet.heard(driver_id, self.clock.now())
             self.summary.positions_in += 1
 
     def stop(self) -> None:
@@ -194,7 +164,7 @@ class Bridge:
         return state | {
             "outbox_depth": self.outbox.depth(),
             "orders_active": len(self.walker.orders()),
-            "quiet_busy_drivers": sorted(self._quiet),
+            "quiet_busy_drivers": sorted(self._quiet.quiet),
             "sending": self.sender.busy,
         }
 
@@ -258,13 +228,10 @@ class Bridge:
             self.metrics.late.inc(amount=step.late)
         if not step.calls and not step.changed:
             return
-        calls = [
-            NewCall(c.driver_id, c.endpoint.value, c.body, c.reported_time_ms) for c in step.calls
-        ]
         snapshot = self.walker.snapshot() if step.changed else None
         append = functools.partial(
             self.outbox.append_many,
-            calls,
+            step.calls,
             self.clock.now_ms(),
             state=None if snapshot is None else {STATE_KEY: snapshot},
         )
@@ -362,44 +329,29 @@ class Bridge:
         if expired:
             log.warning("calls_expired", count=expired, max_age_s=self.outbox.max_age_s)
         counts = await anyio.to_thread.run_sync(self.outbox.dropped_counts, limiter=self._db)
-        for reason, count in counts.items():
-            seen = self._dropped_seen.get(reason)
-            if seen is None:  # counts from earlier runs: show them, they were reported then
-                self.metrics.drop(reason, count)
-            elif count > seen:
-                self.metrics.drop(reason, count - seen)
-                if reason == "overflow":
-                    log.warning("calls_dropped", reason=reason, count=count - seen)
-            self._dropped_seen[reason] = count
+        for grown in self._drops.update(counts):
+            self.metrics.drop(grown.reason, grown.count)
+            if grown.reason == "overflow" and not grown.earlier:
+                log.warning("calls_dropped", reason=grown.reason, count=grown.count)
         age_s = await anyio.to_thread.run_sync(self.outbox.oldest_age_s, now_ms, limiter=self._db)
         self.metrics.outbox_oldest_age.set(age_s)
 
     async def _watch_quiet_drivers(self) -> None:
         now_s = self.clock.now()
-        quiet: set[str] = set()
-        for driver_id in self.walker.busy_drivers():
-            heard = self._heard_at.get(driver_id)
-            if heard is None:
-                self._heard_at[driver_id] = heard = now_s  # busy since this run: count from now
-            if now_s - heard > MAX_PING_GAP_S:
-                quiet.add(driver_id)
-        for driver_id in sorted(quiet - self._quiet):
+        for silence in self._quiet.check(self.walker.busy_drivers(), now_s):
             self.metrics.silences.inc()
-            silent_s = now_s - self._heard_at[driver_id]
-            log.warning("device_quiet", driver_id=driver_id, silent_s=round(silent_s, 1))
-        self._quiet = quiet
-        self.metrics.quiet_drivers.set(len(quiet))
+            log.warning(
+                "device_quiet", driver_id=silence.driver_id, silent_s=round(silence.silent_s, 1)
+            )
+        self.metrics.quiet_drivers.set(len(self._quiet.quiet))
         if not self.settings.resend_last_position:
             return
-        for driver_id in sorted(quiet):
-            last_s = self._resent_at.get(driver_id, self._heard_at[driver_id])
-            if now_s - last_s < MAX_PING_GAP_S * 0.8:
-                continue
+        for driver_id in self._quiet.due_for_resend(now_s):
             async with self._lock:
                 step = self.walker.resend_last(driver_id)
                 await self._commit(step)
             if step.calls:
-                self._resent_at[driver_id] = now_s
+                self._quiet.resent(driver_id, now_s)
                 self.metrics.resent.inc()
 
 

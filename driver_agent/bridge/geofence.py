@@ -27,18 +27,18 @@ check-out):
   a fix beyond `radius_out_m`.
 
 Each decision carries its evidence (distance, speed, dwell, arrival time) for the edge to log.
-Distances use a local haversine; the lead may swap in `driver_agent.geo` once it exists.
+Distances come from `driver_agent.geo`. `snapshot()` / `restore()` keep the durable part as
+`state.OrderFence`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from driver_agent.bridge.positions import Position
+from driver_agent.bridge.state import OrderFence, StopFence, StopState
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import StopKind
 from driver_agent.geo.geometry import LocalProjection, haversine_m
@@ -74,12 +74,6 @@ class GeofenceConfig:
                 "geofence.radius_out_m",
                 f"must be >= radius_in_m ({self.radius_in_m}), got {self.radius_out_m}",
             )
-
-
-class StopState(StrEnum):
-    APPROACHING = "approaching"
-    CHECKED_IN = "checked_in"
-    CHECKED_OUT = "checked_out"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,15 +140,14 @@ class StopGeofence:
         self._end_stand()
         return True
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> StopFence:
         """The durable part of the state (a stand in progress is not kept)."""
-        return {"state": self.state.value, "arrived_t_ms": self.arrived_t_ms}
+        return StopFence(self.state, self.arrived_t_ms)
 
-    def restore(self, data: Mapping[str, object]) -> None:
+    def restore(self, data: StopFence) -> None:
         """Take back a `snapshot()`; a stand in progress starts afresh."""
-        self.state = StopState(str(data.get("state", StopState.APPROACHING.value)))
-        arrived = data.get("arrived_t_ms")
-        self.arrived_t_ms = arrived if isinstance(arrived, int) else None
+        self.state = data.state
+        self.arrived_t_ms = data.arrived_t_ms
 
     def feed(self, p: Position) -> list[Decision]:
         prev = self._prev
@@ -330,22 +323,17 @@ class OrderGeofence:
             return decisions
         return self.dropoff.feed(p)
 
-    def snapshot(self) -> dict[str, object]:
+    def snapshot(self) -> OrderFence:
         """The durable state: each stop's state and arrival, and the last fix's device time."""
-        return {
-            "pickup": self.pickup.snapshot(),
-            "dropoff": self.dropoff.snapshot(),
-            "last_t_ms": None if self._last is None else self._last.t_ms,
-        }
+        last_t_ms = None if self._last is None else self._last.t_ms
+        return OrderFence(self.pickup.snapshot(), self.dropoff.snapshot(), last_t_ms)
 
-    def restore(self, data: Mapping[str, object]) -> None:
+    def restore(self, data: OrderFence) -> None:
         """Take back a `snapshot()`: fixes not newer than `last_t_ms` stay refused as late."""
-        for stop, key in ((self.pickup, "pickup"), (self.dropoff, "dropoff")):
-            part = data.get(key)
-            if isinstance(part, Mapping):
-                stop.restore(part)
-        last_t_ms = data.get("last_t_ms")
-        if isinstance(last_t_ms, int):
+        self.pickup.restore(data.pickup)
+        self.dropoff.restore(data.dropoff)
+        last_t_ms = data.last_t_ms
+        if last_t_ms is not None:
             # a placeholder fix (nowhere) that only carries the time, for the late rule
             self._last = Position("", math.nan, math.nan, last_t_ms)
             for stop in (self.pickup, self.dropoff):

@@ -9,16 +9,23 @@ default is FULL ("acknowledged" then means on stable storage); NORMAL is a choic
 
 Delivery is at-least-once and in order per driver: `peek(driver_id)` and `heads()` hand out the
 oldest pending calls, the sender calls `ack(ids)` only after the API answered, and a call that is
-never acked is handed out again after a restart. Each call keeps its original `reported_time_ms`.
+never acked is handed out again after a restart. Each call is stored as its final wire body
+(`calls.Call`, built once when the walker decided it) with its original `reported_time_ms`; rows
+come back as typed `PendingCall`s, and a damaged row is an `OutboxError` naming the row and field.
 
 Bounds: at most `max_rows` pending calls (the oldest are dropped to make room, reason
 "overflow") and at most `max_age_s` old (`drop_expired`, reason "expired"); `discard(ids,
 reason)` drops calls the API refused for good. Every drop is counted per reason in the same file,
 so the counts survive restarts too: nothing is dropped silently.
 
-State: `append_many(calls, now_ms, state={key: object})` also writes small JSON objects (the
-daemon's order walk) in the same transaction, so the calls and the state that implied them are
-on disk together or not at all; `load_state()` reads them back after a restart.
+State: `append_many(calls, now_ms, state={key: value})` also writes small values (structs or
+JSON objects: the daemon's order walk) in the same transaction, so the calls and the state that
+implied them are on disk together or not at all; `load_state(key, Type)` reads one back after a
+restart, checked as a `Type`.
+
+Schema version 2 (bodies are final wire bodies). A file of another version is refused with an
+`OutboxError` that names it and says what to do: drain it with the version that wrote it, or
+move it away to start afresh.
 
 The API is sync (sqlite3 is). A FULL commit costs one fsync (about a millisecond on an SSD, more
 on a busy disk), so the daemon should call it through `anyio.to_thread.run_sync` with a
@@ -32,17 +39,23 @@ import json
 import sqlite3
 import threading
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import msgspec
+
+from driver_agent.bridge.calls import Call
+from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import OutboxError
+from driver_agent.core.typed import convert, to_builtins
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-SCHEMA_VERSION = 1
+T = TypeVar("T")
+
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS pending (
@@ -74,27 +87,16 @@ class DropReason(StrEnum):
     REJECTED = "rejected"
 
 
-@dataclass(frozen=True, slots=True)
-class PendingCall:
-    """One call waiting to be sent."""
+class PendingCall(msgspec.Struct, frozen=True):
+    """One call waiting to be sent: a stored `Call` with its row id, enqueue time, attempts."""
 
     id: int
     driver_id: str
-    endpoint: str
-    body: dict[str, Any]
+    endpoint: Endpoint
+    body: dict[str, object]
     reported_time_ms: int
     enqueued_at_ms: int
     attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class NewCall:
-    """A call to append with `append_many`."""
-
-    driver_id: str
-    endpoint: str
-    body: Mapping[str, Any]
-    reported_time_ms: int | None = None
 
 
 class Outbox:
@@ -139,34 +141,25 @@ class Outbox:
 
     # writing
 
-    def append(
-        self,
-        driver_id: str,
-        endpoint: str,
-        body: Mapping[str, Any],
-        now_ms: int,
-        *,
-        reported_time_ms: int | None = None,
-    ) -> int:
-        """Store one call durably and return its id; `reported_time_ms` defaults to the body's
-        `reported_time`, else `now_ms`."""
-        return self.append_many([NewCall(driver_id, endpoint, body, reported_time_ms)], now_ms)[0]
+    def append(self, call: Call, now_ms: int) -> int:
+        """Store one call durably and return its id."""
+        return self.append_many([call], now_ms)[0]
 
     def append_many(
         self,
-        calls: Sequence[NewCall],
+        calls: Sequence[Call],
         now_ms: int,
         *,
-        state: Mapping[str, Mapping[str, Any] | None] | None = None,
+        state: Mapping[str, object] | None = None,
     ) -> list[int]:
         """Store several calls in one transaction (one fsync); ids in the order given.
 
-        `state` (key -> JSON object, None deletes the key) is written in the same transaction,
-        so the caller's own state and the calls it implies are on disk together or not at all.
+        `state` (key -> a struct or JSON object, None deletes the key) is written in the same
+        transaction, so the caller's own state and the calls it implies are on disk together or
+        not at all.
         """
         rows = [
-            (c.driver_id, c.endpoint, _dump(c.body), _reported_time(c, now_ms), now_ms)
-            for c in calls
+            (c.driver_id, str(c.endpoint), _dump(c.body), c.reported_time_ms, now_ms) for c in calls
         ]
         state_rows = [(k, None if v is None else _dump(v)) for k, v in (state or {}).items()]
         ids: list[int] = []
@@ -259,17 +252,20 @@ class Outbox:
             rows = db.execute("SELECT reason, count FROM dropped ORDER BY reason").fetchall()
         return {str(r[0]): int(r[1]) for r in rows}
 
-    def load_state(self) -> dict[str, dict[str, Any]]:
-        """Every state key written with `append_many(..., state=...)` and its JSON object."""
+    def state_keys(self) -> list[str]:
+        """The keys written with `append_many(..., state=...)`, sorted."""
         with self._reading("read state") as db:
-            rows = db.execute("SELECT key, value FROM state ORDER BY key").fetchall()
-        out: dict[str, dict[str, Any]] = {}
-        for key, value in rows:
-            try:
-                out[str(key)] = json.loads(value)
-            except json.JSONDecodeError as exc:
-                raise OutboxError(f"outbox {self.path}: state {key!r} is corrupt: {exc}") from None
-        return out
+            rows = db.execute("SELECT key FROM state ORDER BY key").fetchall()
+        return [str(r[0]) for r in rows]
+
+    def load_state(self, key: str, type_: type[T]) -> T | None:
+        """The value last written under `key` as a `type_`, or None; a damaged one is an
+        `OutboxError` naming the file, the key's dotted field and the value."""
+        with self._reading("read state") as db:
+            row = db.execute("SELECT value FROM state WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        return self._decode(row[0], type_, f"state {key!r}")
 
     def close(self) -> None:
         with self._lock:
@@ -318,16 +314,31 @@ class Outbox:
     def _select(self, sql: str, params: tuple[Any, ...]) -> list[PendingCall]:
         with self._reading("read") as db:
             rows = db.execute(sql, params).fetchall()
-        calls = []
-        for r in rows:
-            try:
-                body = json.loads(r[3])
-            except json.JSONDecodeError as exc:
-                raise OutboxError(
-                    f"outbox {self.path}: row {r[0]} has a corrupt body: {exc}"
-                ) from None
-            calls.append(PendingCall(int(r[0]), r[1], r[2], body, int(r[4]), int(r[5]), int(r[6])))
-        return calls
+        return [self._pending(r) for r in rows]
+
+    def _pending(self, row: tuple[Any, ...]) -> PendingCall:
+        call_id, driver_id, endpoint, body, reported_time_ms, enqueued_at_ms, attempts = row
+        where = f"row {call_id}"
+        raw = {
+            "id": call_id,
+            "driver_id": driver_id,
+            "endpoint": endpoint,
+            "body": self._decode(str(body), dict[str, object], f"{where}.body"),
+            "reported_time_ms": reported_time_ms,
+            "enqueued_at_ms": enqueued_at_ms,
+            "attempts": attempts,
+        }
+        return convert(raw, PendingCall, where=where, error=self._row_error)
+
+    def _decode(self, text: str, type_: type[T], where: str) -> T:
+        try:
+            value = msgspec.json.decode(text)
+        except msgspec.DecodeError as exc:
+            raise OutboxError(f"outbox {self.path}: {where} is corrupt: {exc}") from None
+        return convert(value, type_, where=where, error=self._row_error)
+
+    def _row_error(self, where: str, message: str) -> OutboxError:
+        return OutboxError(f"outbox {self.path}: {where}: {message}")
 
     def _check_version(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -337,7 +348,9 @@ class Outbox:
             )
         elif row[0] != str(SCHEMA_VERSION):
             raise OutboxError(
-                f"outbox {self.path}: schema version {row[0]}, this program reads {SCHEMA_VERSION}"
+                f"outbox {self.path}: schema version {row[0]}, this program reads"
+                f" {SCHEMA_VERSION}: let the version that wrote it send what is left (run it until"
+                " the outbox is empty), or move the file away to start with a new one"
             )
 
     @contextmanager
@@ -377,17 +390,8 @@ class Outbox:
         return OutboxError(f"outbox {self.path}: {what}: {exc}")
 
 
-def _dump(body: Mapping[str, Any]) -> str:
+def _dump(value: object) -> str:
     try:
-        return json.dumps(dict(body), separators=(",", ":"), allow_nan=False)
+        return json.dumps(to_builtins(value), separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
-        raise OutboxError(f"outbox: body is not JSON-serialisable: {exc}") from None
-
-
-def _reported_time(call: NewCall, now_ms: int) -> int:
-    if call.reported_time_ms is not None:
-        return call.reported_time_ms
-    value = call.body.get("reported_time")
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return now_ms
+        raise OutboxError(f"outbox: not JSON-serialisable: {exc}") from None

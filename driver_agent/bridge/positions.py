@@ -41,10 +41,14 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
+
+import msgspec
 
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.jsonbody import BodyError, decode_json_text
 from driver_agent.core.model import Fix
+from driver_agent.core.typed import convert
 
 KNOT_MPS = 1852.0 / 3600.0
 MIN_T_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
@@ -53,6 +57,11 @@ SECONDS_BELOW = 1e11  # epoch numbers below this are seconds, at or above it mil
 MAX_DEVICE_ID_LEN = 128
 
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+T = TypeVar("T")
+
+Number = float | str | None  # a JSON number, or the text of one (devices send both), or absent
+DeviceId = int | str | None
 
 
 class PositionError(ConfigError):
@@ -81,84 +90,176 @@ class Position:
         return Fix(self.lat, self.lng, self.t_ms, self.accuracy_m, self.speed_mps)
 
 
+# -- the wire shapes (unknown fields are ignored: devices send many more) ----------------------
+
+
+class TraccarFix(msgspec.Struct, frozen=True):
+    latitude: Number = None
+    longitude: Number = None
+    fix_time: Number = msgspec.field(default=None, name="fixTime")
+    speed: Number = None  # knots
+    course: Number = None
+    accuracy: Number = None  # 0 means unknown
+    valid: bool | None = None
+
+
+class TraccarDevice(msgspec.Struct, frozen=True):
+    unique_id: DeviceId = msgspec.field(default=None, name="uniqueId")
+
+
+class TraccarForward(msgspec.Struct, frozen=True):
+    """Traccar's position or event forwarding body."""
+
+    position: TraccarFix | None = None
+    device: TraccarDevice | None = None
+    event: object = None
+
+    @property
+    def bare_event(self) -> bool:
+        """An event that carries no position (deviceOnline, say): nothing to take."""
+        return self.event is not None and self.position is None
+
+
+class OsmAndQuery(msgspec.Struct, frozen=True):
+    """OsmAnd / Traccar Client parameters (query string or form), all text."""
+
+    id: str | None = None
+    deviceid: str | None = None
+    lat: str | None = None
+    lon: str | None = None
+    location: str | None = None
+    timestamp: str | None = None
+    speed: str | None = None  # knots
+    bearing: str | None = None
+    heading: str | None = None
+    accuracy: str | None = None
+    valid: str | None = None
+
+
+class OsmAndCoords(msgspec.Struct, frozen=True):
+    latitude: Number = None
+    longitude: Number = None
+    speed: Number = None  # m/s, -1 unknown
+    heading: Number = None  # -1 unknown
+    accuracy: Number = None
+
+
+class OsmAndLocation(msgspec.Struct, frozen=True):
+    timestamp: Number = None
+    coords: OsmAndCoords | None = None
+
+
+class OsmAndJson(msgspec.Struct, frozen=True):
+    """The JSON newer Traccar Client versions post."""
+
+    device_id: DeviceId = None
+    location: OsmAndLocation | None = None
+
+
+class NdjsonFix(msgspec.Struct, frozen=True):
+    device: DeviceId = None
+    lat: Number = None
+    lng: Number = None
+    t: Number = None
+    speed_mps: Number = None
+    bearing_deg: Number = None
+    accuracy_m: Number = None
+
+
+def _decode(data: object, type_: type[T], top: str, lineno: int | None = None) -> T:
+    """`data` as a `type_`; a wrong type is a `PositionError` naming the field (`top` for the
+    whole document)."""
+
+    def error(where: str, message: str) -> PositionError:
+        return PositionError(where or top, message, lineno)
+
+    return convert(data, type_, error=error)
+
+
+# -- the parsers ------------------------------------------------------------------------------
+
+
+def decode_traccar_forward(body: object) -> TraccarForward:
+    """Traccar's forwarding JSON as typed fields (not yet checked as a position)."""
+    return _decode(body, TraccarForward, "body")
+
+
 def parse_traccar_forward(body: object) -> Position:
     """Read Traccar's forwarded position (or event carrying a position) JSON."""
-    if not isinstance(body, Mapping):
-        raise PositionError("body", "expected a JSON object")
-    position = body.get("position")
+    return traccar_position(decode_traccar_forward(body))
+
+
+def traccar_position(forward: TraccarForward) -> Position:
+    position = forward.position
     if position is None:
-        what = "an event without a position" if "event" in body else "no position"
+        what = "an event without a position" if forward.event is not None else "no position"
         raise PositionError("position", f"missing: {what}")
-    if not isinstance(position, Mapping):
-        raise PositionError("position", "expected an object")
-    device = body.get("device")
-    if not isinstance(device, Mapping):
+    if forward.device is None:
         raise PositionError("device", "missing: the device object carries uniqueId")
-    device_id = _device_id(device.get("uniqueId"), "device.uniqueId")
-    if position.get("valid") is False:
+    device_id = _device_id(forward.device.unique_id, "device.uniqueId")
+    if position.valid is False:
         raise PositionError("position.valid", "the device marked this fix invalid (no GPS lock)")
-    speed_kn = _optional_float(position.get("speed"), "position.speed", low=0.0)
-    accuracy_m = _optional_float(position.get("accuracy"), "position.accuracy", low=0.0)
+    speed_kn = _optional_float(position.speed, "position.speed", low=0.0)
+    accuracy_m = _optional_float(position.accuracy, "position.accuracy", low=0.0)
     return Position(
         device_id=device_id,
-        lat=_lat(position.get("latitude"), "position.latitude"),
-        lng=_lng(position.get("longitude"), "position.longitude"),
-        t_ms=_time_ms(position.get("fixTime"), "position.fixTime"),
+        lat=_lat(position.latitude, "position.latitude"),
+        lng=_lng(position.longitude, "position.longitude"),
+        t_ms=_time_ms(position.fix_time, "position.fixTime"),
         speed_mps=None if speed_kn is None else speed_kn * KNOT_MPS,
-        bearing_deg=_bearing(position.get("course"), "position.course"),
+        bearing_deg=_bearing(position.course, "position.course"),
         accuracy_m=accuracy_m or None,
     )
 
 
 def parse_osmand(params: Mapping[str, str]) -> Position:
     """Read OsmAnd / Traccar Client query (or form) parameters."""
-    raw_id = params.get("id", params.get("deviceid"))
-    device_id = _device_id(raw_id, "id")
-    if params.get("valid", "true").strip().lower() in ("false", "0"):
+    q = _decode(dict(params), OsmAndQuery, "query")
+    device_id = _device_id(q.id if q.id is not None else q.deviceid, "id")
+    if (q.valid or "true").strip().lower() in ("false", "0"):
         raise PositionError("valid", "the device marked this fix invalid (no GPS lock)")
-    if "lat" in params or "lon" in params or "location" not in params:
-        lat = _lat(params.get("lat"), "lat")
-        lng = _lng(params.get("lon"), "lon")
+    if q.lat is not None or q.lon is not None or q.location is None:
+        lat = _lat(q.lat, "lat")
+        lng = _lng(q.lon, "lon")
     else:
-        parts = params["location"].split(",")
+        parts = q.location.split(",")
         if len(parts) != 2:
-            raise PositionError("location", f"expected 'lat,lon', got {params['location']!r}")
+            raise PositionError("location", f"expected 'lat,lon', got {q.location!r}")
         lat = _lat(parts[0], "location")
         lng = _lng(parts[1], "location")
-    speed_kn = _optional_float(params.get("speed"), "speed", low=0.0)
-    bearing_field = "bearing" if "bearing" in params else "heading"
+    speed_kn = _optional_float(q.speed, "speed", low=0.0)
+    bearing, bearing_field = (q.heading, "heading") if q.bearing is None else (q.bearing, "bearing")
     return Position(
         device_id=device_id,
         lat=lat,
         lng=lng,
-        t_ms=_time_ms(params.get("timestamp"), "timestamp"),
+        t_ms=_time_ms(q.timestamp, "timestamp"),
         speed_mps=None if speed_kn is None else speed_kn * KNOT_MPS,
-        bearing_deg=_bearing(params.get(bearing_field), bearing_field),
-        accuracy_m=_optional_float(params.get("accuracy"), "accuracy", low=0.0),
+        bearing_deg=_bearing(bearing, bearing_field),
+        accuracy_m=_optional_float(q.accuracy, "accuracy", low=0.0),
     )
 
 
 def parse_osmand_json(body: object) -> Position:
     """Read the JSON form newer Traccar Client versions post (speed in m/s there)."""
-    if not isinstance(body, Mapping):
-        raise PositionError("body", "expected a JSON object")
-    device_id = _device_id(body.get("device_id"), "device_id")
-    location = body.get("location")
-    if not isinstance(location, Mapping):
+    doc = _decode(body, OsmAndJson, "body")
+    device_id = _device_id(doc.device_id, "device_id")
+    location = doc.location
+    if location is None:
         raise PositionError("location", "missing or not an object")
-    coords = location.get("coords")
-    if not isinstance(coords, Mapping):
+    coords = location.coords
+    if coords is None:
         raise PositionError("location.coords", "missing or not an object")
-    speed_mps = _optional_float(coords.get("speed"), "location.coords.speed", low=-1.0)
+    speed_mps = _optional_float(coords.speed, "location.coords.speed", low=-1.0)
     return Position(
         device_id=device_id,
-        lat=_lat(coords.get("latitude"), "location.coords.latitude"),
-        lng=_lng(coords.get("longitude"), "location.coords.longitude"),
-        t_ms=_time_ms(location.get("timestamp"), "location.timestamp"),
+        lat=_lat(coords.latitude, "location.coords.latitude"),
+        lng=_lng(coords.longitude, "location.coords.longitude"),
+        t_ms=_time_ms(location.timestamp, "location.timestamp"),
         # the phone reports -1 for "unknown"
         speed_mps=None if speed_mps is None or speed_mps < 0 else speed_mps,
-        bearing_deg=_bearing(coords.get("heading"), "location.coords.heading", unknown_below=0),
-        accuracy_m=_optional_float(coords.get("accuracy"), "location.coords.accuracy", low=0.0),
+        bearing_deg=_bearing(coords.heading, "location.coords.heading", unknown_below=0),
+        accuracy_m=_optional_float(coords.accuracy, "location.coords.accuracy", low=0.0),
     )
 
 
@@ -168,17 +269,16 @@ def parse_ndjson_line(line: str, lineno: int) -> Position:
         obj = decode_json_text(line)
     except BodyError as exc:
         raise PositionError("json", f"not valid JSON ({exc.message})", lineno) from None
-    if not isinstance(obj, dict):
-        raise PositionError("json", "expected a JSON object", lineno)
+    fix = _decode(obj, NdjsonFix, "json", lineno)
     try:
         return Position(
-            device_id=_device_id(obj.get("device"), "device"),
-            lat=_lat(obj.get("lat"), "lat"),
-            lng=_lng(obj.get("lng"), "lng"),
-            t_ms=_time_ms(obj.get("t"), "t"),
-            speed_mps=_optional_float(obj.get("speed_mps"), "speed_mps", low=0.0),
-            bearing_deg=_bearing(obj.get("bearing_deg"), "bearing_deg"),
-            accuracy_m=_optional_float(obj.get("accuracy_m"), "accuracy_m", low=0.0),
+            device_id=_device_id(fix.device, "device"),
+            lat=_lat(fix.lat, "lat"),
+            lng=_lng(fix.lng, "lng"),
+            t_ms=_time_ms(fix.t, "t"),
+            speed_mps=_optional_float(fix.speed_mps, "speed_mps", low=0.0),
+            bearing_deg=_bearing(fix.bearing_deg, "bearing_deg"),
+            accuracy_m=_optional_float(fix.accuracy_m, "accuracy_m", low=0.0),
         )
     except PositionError as exc:
         raise PositionError(exc.field, exc.message, lineno) from None
@@ -186,17 +286,14 @@ def parse_ndjson_line(line: str, lineno: int) -> Position:
 
 def parse_time_ms(value: object, field: str) -> int:
     """Epoch ms from epoch seconds, epoch ms or ISO-8601 (naive means UTC); range-checked."""
-    return _time_ms(value, field)
+    number: Number = _decode(value, Number, field)  # type: ignore[arg-type]
+    return _time_ms(number, field)
 
 
-def _device_id(value: object, field: str) -> str:
-    if isinstance(value, bool) or value is None:
+def _device_id(value: DeviceId, field: str) -> str:
+    if value is None:
         raise PositionError(field, "missing")
-    if isinstance(value, int):
-        value = str(value)
-    if not isinstance(value, str):
-        raise PositionError(field, f"expected a string, got {type(value).__name__}")
-    device_id = value.strip()
+    device_id = str(value).strip()
     if not device_id:
         raise PositionError(field, "empty")
     if len(device_id) > MAX_DEVICE_ID_LEN:
@@ -204,22 +301,19 @@ def _device_id(value: object, field: str) -> str:
     return device_id
 
 
-def _float(value: object, field: str) -> float:
+def _float(value: Number, field: str) -> float:
     if value is None:
         raise PositionError(field, "missing")
-    if isinstance(value, bool):
-        raise PositionError(field, "expected a number, got a boolean")
-    if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+    if isinstance(value, str):
+        if not _NUMBER.fullmatch(value.strip()):
+            raise PositionError(field, f"expected a number, got {_show(value)}")
         value = float(value)
-    if not isinstance(value, int | float):
-        raise PositionError(field, f"expected a number, got {_show(value)}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise PositionError(field, f"must be finite, got {number}")
-    return number
+    if not math.isfinite(value):
+        raise PositionError(field, f"must be finite, got {value}")
+    return value
 
 
-def _optional_float(value: object, field: str, *, low: float) -> float | None:
+def _optional_float(value: Number, field: str, *, low: float) -> float | None:
     if value is None or value == "":
         return None
     number = _float(value, field)
@@ -228,21 +322,21 @@ def _optional_float(value: object, field: str, *, low: float) -> float | None:
     return number
 
 
-def _lat(value: object, field: str) -> float:
+def _lat(value: Number, field: str) -> float:
     lat = _float(value, field)
     if not -90.0 <= lat <= 90.0:
         raise PositionError(field, f"latitude must be within -90..90, got {lat:g}")
     return lat
 
 
-def _lng(value: object, field: str) -> float:
+def _lng(value: Number, field: str) -> float:
     lng = _float(value, field)
     if not -180.0 <= lng <= 180.0:
         raise PositionError(field, f"longitude must be within -180..180, got {lng:g}")
     return lng
 
 
-def _bearing(value: object, field: str, *, unknown_below: float | None = None) -> float | None:
+def _bearing(value: Number, field: str, *, unknown_below: float | None = None) -> float | None:
     if value is None or value == "":
         return None
     bearing = _float(value, field)
@@ -251,7 +345,7 @@ def _bearing(value: object, field: str, *, unknown_below: float | None = None) -
     return bearing % 360.0
 
 
-def _time_ms(value: object, field: str) -> int:
+def _time_ms(value: Number, field: str) -> int:
     if value is None or value == "":
         raise PositionError(field, "missing: the device time is required")
     if isinstance(value, str) and not _NUMBER.fullmatch(value.strip()):

@@ -1,9 +1,10 @@
 """The outbox sender: drains every driver's queue to the fleet API, in order, at least once.
 
-One worker per driver with pending calls sends that driver's calls one by one, oldest first,
-with their original body (and so their original `reported_time`), and acks each call only
-after the API answered it. Workers start when `kick(driver_id)` says calls were appended, and at
-start for whatever a previous run left in the file.
+One worker per driver with pending calls posts that driver's calls one by one, oldest first, with
+`FleetClient.send`: the stored body is the final wire body (built once, with its original
+`reported_time`), sent as is. Each call is acked only after the API answered it. Workers start
+when `kick(driver_id)` says calls were appended, and at start for whatever a previous run left
+in the file.
 
 - `ApiUnavailable` (network, 5xx, 429; the client already retried a few times) and `AuthError`:
   the call stays at the head of the queue; the worker backs off (doubling from `backoff_base_s`
@@ -28,11 +29,8 @@ import anyio
 import anyio.to_thread
 import structlog
 
-from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ApiError, ApiUnavailable, AuthError
-from driver_agent.core.model import StopKind
 from driver_agent.fleetapi.client import TOKEN_ENDPOINT
-from driver_agent.fleetapi.wire import DriverProfile
 
 if TYPE_CHECKING:
     from anyio.abc import TaskGroup
@@ -45,35 +43,6 @@ if TYPE_CHECKING:
 log = structlog.get_logger("driver_agent.bridge.sender")
 
 PAGE = 100
-
-
-async def send_call(client: FleetClient, endpoint: str, body: dict[str, Any]) -> None:
-    """Make one stored call through the client's typed method."""
-    t_ms = _opt_int(body.get("reported_time"))
-    lat, lng = _opt_float(body.get("lat")), _opt_float(body.get("lng"))
-    task_id = int(body.get("task_id", 0))
-    if endpoint == Endpoint.UPDATE_DRIVER_LOCATION:
-        await client.update_driver_location(
-            user_external_id=str(body["user_external_id"]),
-            lat=float(body["lat"]),
-            lng=float(body["lng"]),
-            reported_time_ms=t_ms,
-            started_tasks=[int(t) for t in body.get("started_tasks", [])],
-        )
-    elif endpoint == Endpoint.ASSIGN_DRIVER:
-        user = body["user"]
-        profile = DriverProfile(external_id=str(user["external_id"]), name=str(user["name"]))
-        await client.assign_driver(task_id, user=profile, reported_time_ms=t_ms)
-    elif endpoint == Endpoint.START_TASK:
-        await client.start_task(task_id, lat=lat, lng=lng, reported_time_ms=t_ms)
-    elif endpoint in (Endpoint.CHECKIN, Endpoint.CHECKOUT):
-        call = client.checkin if endpoint == Endpoint.CHECKIN else client.checkout
-        kind = StopKind(body["kind"]) if body.get("kind") else None
-        await call(task_id, kind=kind, lat=lat, lng=lng, reported_time_ms=t_ms)
-    elif endpoint == Endpoint.END_TASK:
-        await client.end_task(task_id, lat=lat, lng=lng, reported_time_ms=t_ms)
-    else:
-        raise ValueError(f"unknown outbox endpoint {endpoint!r}")
 
 
 def credentials_refused(exc: ApiError) -> bool:
@@ -172,7 +141,7 @@ class OutboxSender:
         failures = 0
         while True:
             try:
-                await send_call(self.client, call.endpoint, call.body)
+                await self.client.send(call.endpoint, call.body)
             except (ApiUnavailable, AuthError) as exc:
                 failures += 1
                 self.failures += 1
@@ -238,13 +207,3 @@ class OutboxSender:
 
     async def _thread(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await anyio.to_thread.run_sync(fn, *args, limiter=self._db)
-
-
-def _opt_int(value: object) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _opt_float(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)

@@ -49,10 +49,11 @@ from driver_agent.bridge.metrics import CONTENT_TYPE, BridgeMetrics
 from driver_agent.bridge.positions import (
     Position,
     PositionError,
+    decode_traccar_forward,
     parse_ndjson_line,
     parse_osmand,
     parse_osmand_json,
-    parse_traccar_forward,
+    traccar_position,
 )
 from driver_agent.core.errors import ConfigError, DriverAgentError
 from driver_agent.core.jsonbody import BodyError, CappedBody, check_json_content_type, decode_json
@@ -148,10 +149,10 @@ def create_input_app(
             return unauthorised(Source.TRACCAR)
         try:
             check_json_content_type(request.headers.get("content-type"))
-            body = decode_json(await read_body(request))
-            if isinstance(body, dict) and "event" in body and body.get("position") is None:
+            forward = decode_traccar_forward(decode_json(await read_body(request)))
+            if forward.bare_event:
                 return JSONResponse({"accepted": 0, "ignored": "event without a position"})
-            position = parse_traccar_forward(body)
+            position = traccar_position(forward)
         except (PositionError, BodyError) as exc:
             return refuse(exc, Source.TRACCAR)
         failed = await deliver(position, Source.TRACCAR)

@@ -1,16 +1,18 @@
 """The bridge's brain: devices to drivers, orders to drivers, positions to fleet API calls (pure).
 
 `FleetWalker` is a sans-I/O state machine the daemon drives. Each input returns a `Step`: the
-calls to put in the outbox (in the order they must reach the API, per driver), the decisions to
-log with their evidence, and whether the durable state changed (then `snapshot()` goes into the
-outbox file in the same transaction as the calls).
+calls to put in the outbox (`calls.Call`, final wire bodies, in the order they must reach the
+API, per driver), the decisions to log with their evidence, and whether the durable state
+changed (then `snapshot()`, a `state.WalkerState`, goes into the outbox file in the same
+transaction as the calls).
 
 - Devices map to driver external ids (`device_map`); a position from an unmapped device is
   refused with a `PositionError` naming the device.
 - Orders (Delivery Created) go to a driver: `assign="config"` takes the first idle driver in
   device-map order; `assign="nearest"` the idle driver whose vehicle was last seen nearest the
-  pickup (drivers never seen come after, in device-map order). When every driver is busy the
-  order queues behind the driver with the shortest queue. Each order sends `assign_driver` at
+  pickup (drivers never seen come after, in device-map order; `geo.nearest` answers). When
+  every driver is busy the order queues behind a driver with the shortest queue, chosen among
+  them by the same rule. Each order sends `assign_driver` at
   once and `start_task` when it becomes its driver's active order.
 - Every position sends `update_driver_location` with its device time; a position not newer than
   the driver's last one is `late`: it is counted, not forwarded, and never moves a geofence back.
@@ -22,43 +24,25 @@ outbox file in the same transaction as the calls).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
-from driver_agent.bridge.geofence import (
-    CheckIn,
-    CheckOut,
-    GeofenceConfig,
-    Late,
-    OrderGeofence,
-    StopState,
-)
+from driver_agent.bridge import calls
+from driver_agent.bridge.calls import Call
+from driver_agent.bridge.geofence import CheckIn, CheckOut, GeofenceConfig, Late, OrderGeofence
 from driver_agent.bridge.positions import Position, PositionError
+from driver_agent.bridge.state import StopState, WalkerState, WalkState
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Order, Stop, StopKind
 from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated
-from driver_agent.geo.geometry import haversine_m
 from driver_agent.geo.nearest import NearestIndex
-
-DEFAULT_DRIVER_NAME = "Delivery Driver"
 
 
 class AssignRule(StrEnum):
     NEAREST = "nearest"
     CONFIG = "config"
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One call for the outbox: whose queue, which endpoint, the body, its device time."""
-
-    driver_id: str
-    endpoint: Endpoint
-    body: dict[str, Any]
-    reported_time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +56,7 @@ class Decision:
 
 @dataclass(slots=True)
 class Step:
-    calls: list[Outgoing] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     changed: bool = False
     late: int = 0
@@ -149,12 +133,7 @@ class FleetWalker:
         queue = self._queues[driver_id]
         queue.append(order.task_id)
         step.changed = True
-        body: dict[str, Any] = {
-            "task_id": order.task_id,
-            "user": {"external_id": driver_id, "name": DEFAULT_DRIVER_NAME},
-            "reported_time": now_ms,
-        }
-        step.calls.append(Outgoing(driver_id, Endpoint.ASSIGN_DRIVER, body, now_ms))
+        step.calls.append(calls.assign(driver_id, order.task_id, now_ms))
         step.decisions.append(
             Decision(
                 "order_assigned",
@@ -237,8 +216,16 @@ class FleetWalker:
             self._decided(walk, decision, step)
             if isinstance(decision, CheckOut) and decision.kind is StopKind.DROPOFF:
                 at = decision.at
-                body = _task_body(walk.order.task_id, at.lat, at.lng, at.t_ms)
-                step.calls.append(Outgoing(driver_id, Endpoint.END_TASK, body, at.t_ms))
+                step.calls.append(
+                    calls.at_stop(
+                        Endpoint.END_TASK,
+                        driver_id,
+                        walk.order.task_id,
+                        lat=at.lat,
+                        lng=at.lng,
+                        t_ms=at.t_ms,
+                    )
+                )
                 step.decisions.append(
                     Decision("order_completed", driver_id, {"order_id": walk.order.task_id})
                 )
@@ -260,75 +247,56 @@ class FleetWalker:
 
     # -- durable state --------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
-        """Orders, queues and geofence states as JSON-ready data (not the last positions)."""
-        return {
-            "finished": self.finished,
-            "queues": {d: list(q) for d, q in self._queues.items() if q},
-            "walks": [
-                {
-                    "order": _order_json(w.order),
-                    "driver_id": w.driver_id,
-                    "started": w.started,
-                    "geofence": w.geofence.snapshot(),
-                }
+    def snapshot(self) -> WalkerState:
+        """Orders, queues and geofence states (not the last positions)."""
+        return WalkerState(
+            finished=self.finished,
+            queues={d: list(q) for d, q in self._queues.items() if q},
+            walks=[
+                WalkState(
+                    replace(w.order, extras={}), w.driver_id, w.started, w.geofence.snapshot()
+                )
                 for w in self._walks.values()
             ],
-        }
+        )
 
-    def restore(self, data: dict[str, Any]) -> None:
+    def restore(self, state: WalkerState) -> None:
         """Continue from a `snapshot()`; drivers no longer in the device map keep their orders."""
         self._walks.clear()
         self._queues = {d: [] for d in self.drivers}
-        self.finished = int(data.get("finished", 0))
-        for raw in data.get("walks", []):
-            order = _order_from_json(raw["order"])
+        self.finished = state.finished
+        for saved in state.walks:
+            order = saved.order
             fence = OrderGeofence(order.pickup, order.dropoff, self.geofence)
-            fence.restore(raw.get("geofence", {}))
-            walk = _Walk(order, str(raw["driver_id"]), fence, bool(raw.get("started", False)))
-            self._walks[order.task_id] = walk
-        for driver_id, queue in data.get("queues", {}).items():
-            self._queues.setdefault(driver_id, [])
-            self._queues[driver_id] = [int(t) for t in queue if int(t) in self._walks]
+            fence.restore(saved.geofence)
+            self._walks[order.task_id] = _Walk(order, saved.driver_id, fence, saved.started)
+        for driver_id, queue in state.queues.items():
+            self._queues[driver_id] = [t for t in queue if t in self._walks]
 
     # -- internals ------------------------------------------------------------------------
 
     def _choose_driver(self, pickup: Stop) -> str:
-        idle = [d for d in self.drivers if not self._queues[d]]
-        if self.assign is AssignRule.NEAREST and idle:
-            # the nearest idle vehicle; ties and never-seen vehicles go in device-map order
-            seen = NearestIndex()
-            for rank, d in enumerate(idle):
-                p = self._last.get(d)
-                if p is not None:
-                    seen.add(d, p.lat, p.lng, rank)
-            nearest = seen.nearest(pickup.lat, pickup.lng)
-            return idle[0] if nearest is None else nearest
-        candidates = idle or self.drivers
-        if self.assign is AssignRule.NEAREST:  # all busy: the shortest queue, nearest first
-
-            def key(d: str) -> tuple[int, float, int]:
-                p = self._last.get(d)
-                distance_m = (
-                    math.inf if p is None else haversine_m(p.lat, p.lng, pickup.lat, pickup.lng)
-                )
-                return (len(self._queues[d]), distance_m, self.drivers.index(d))
-
-        else:
-
-            def key(d: str) -> tuple[int, float, int]:
-                return (len(self._queues[d]), 0.0, self.drivers.index(d))
-
-        return min(candidates, key=key)
+        """The idle drivers, else those with the shortest queue; of them the first in device-map
+        order (`config`), or the one whose vehicle was last seen nearest the pickup (`nearest`:
+        ties and never-seen vehicles go in device-map order)."""
+        shortest = min(len(self._queues[d]) for d in self.drivers)
+        candidates = [d for d in self.drivers if len(self._queues[d]) == shortest]
+        if self.assign is AssignRule.CONFIG:
+            return candidates[0]
+        seen = NearestIndex()
+        for rank, d in enumerate(candidates):
+            p = self._last.get(d)
+            if p is not None:
+                seen.add(d, p.lat, p.lng, rank)
+        nearest = seen.nearest(pickup.lat, pickup.lng)
+        return candidates[0] if nearest is None else nearest
 
     def _start(self, walk: _Walk, now_ms: int, step: Step) -> None:
         walk.started = True
         p = self._last.get(walk.driver_id)
         t_ms = now_ms if p is None else max(now_ms, p.t_ms)
-        body: dict[str, Any] = {"task_id": walk.order.task_id, "reported_time": t_ms}
-        if p is not None:
-            body["lat"], body["lng"] = p.lat, p.lng
-        step.calls.append(Outgoing(walk.driver_id, Endpoint.START_TASK, body, t_ms))
+        at = None if p is None else (p.lat, p.lng)
+        step.calls.append(calls.start(walk.driver_id, walk.order.task_id, t_ms, at))
         step.decisions.append(
             Decision("order_started", walk.driver_id, {"order_id": walk.order.task_id})
         )
@@ -339,9 +307,11 @@ class FleetWalker:
         check_in = isinstance(decision, CheckIn)
         t_ms = ev.arrived_t_ms if check_in else at.t_ms
         endpoint = Endpoint.CHECKIN if check_in else Endpoint.CHECKOUT
-        body = _task_body(walk.order.task_id, at.lat, at.lng, t_ms)
-        body["kind"] = decision.kind.value
-        step.calls.append(Outgoing(walk.driver_id, endpoint, body, t_ms))
+        task_id = walk.order.task_id
+        call = calls.at_stop(
+            endpoint, walk.driver_id, task_id, lat=at.lat, lng=at.lng, t_ms=t_ms, kind=decision.kind
+        )
+        step.calls.append(call)
         step.changed = True
         step.decisions.append(
             Decision(
@@ -372,58 +342,5 @@ class FleetWalker:
         if was_active and queue:
             self._start(self._walks[queue[0]], now_ms, step)
 
-    def _location(self, driver_id: str, p: Position, started: list[int]) -> Outgoing:
-        body: dict[str, Any] = {
-            "user_external_id": driver_id,
-            "lat": p.lat,
-            "lng": p.lng,
-            "reported_time": p.t_ms,
-        }
-        if started:
-            body["started_tasks"] = started
-        return Outgoing(driver_id, Endpoint.UPDATE_DRIVER_LOCATION, body, p.t_ms)
-
-
-def _task_body(task_id: int, lat: float, lng: float, t_ms: int) -> dict[str, Any]:
-    return {"task_id": task_id, "lat": lat, "lng": lng, "reported_time": t_ms}
-
-
-def _stop_json(stop: Stop) -> dict[str, Any]:
-    return {
-        "kind": stop.kind.value,
-        "lat": stop.lat,
-        "lng": stop.lng,
-        "way_point_id": stop.way_point_id,
-        "address": stop.address,
-    }
-
-
-def _order_json(order: Order) -> dict[str, Any]:
-    return {
-        "task_id": order.task_id,
-        "external_id": order.external_id,
-        "delivery_id": order.delivery_id,
-        "title": order.title,
-        "pickup": _stop_json(order.pickup),
-        "dropoff": _stop_json(order.dropoff),
-    }
-
-
-def _order_from_json(raw: dict[str, Any]) -> Order:
-    def stop(part: dict[str, Any]) -> Stop:
-        return Stop(
-            kind=StopKind(part["kind"]),
-            lat=float(part["lat"]),
-            lng=float(part["lng"]),
-            way_point_id=part.get("way_point_id"),
-            address=str(part.get("address", "")),
-        )
-
-    return Order(
-        task_id=int(raw["task_id"]),
-        pickup=stop(raw["pickup"]),
-        dropoff=stop(raw["dropoff"]),
-        external_id=str(raw.get("external_id", "")),
-        delivery_id=str(raw.get("delivery_id", "")),
-        title=str(raw.get("title", "")),
-    )
+    def _location(self, driver_id: str, p: Position, started: list[int]) -> Call:
+        return calls.location(driver_id, p.lat, p.lng, p.t_ms, started)

@@ -17,7 +17,8 @@ import anyio
 import msgspec
 import structlog
 
-from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
+from driver_agent.bridge.daemon import Bridge, BridgeSummary, run_bridge
+from driver_agent.bridge.devicemap import load_device_map
 from driver_agent.cli import add_config_argument, config_from_args
 from driver_agent.core.clock import RealClock
 from driver_agent.core.errors import ConfigError

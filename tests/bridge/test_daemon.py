@@ -12,16 +12,15 @@ from typing import Any
 
 import anyio
 import httpx
-import msgspec
 import pytest
 import structlog.testing
 
-from driver_agent.bridge.daemon import Bridge, BridgeSummary, load_device_map, run_bridge
+from driver_agent.bridge.daemon import Bridge, BridgeSummary, run_bridge
 from driver_agent.bridge.positions import Position
 from driver_agent.bridge.replay import load_replay, run_replay
+from driver_agent.bridge.state import WalkerState
 from driver_agent.core.clock import RealClock, VirtualClock
 from driver_agent.core.config import ApiConfig, BridgeConfig, Config, WebhookConfig
-from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Secret
 from driver_agent.sandbox import SandboxApp, SandboxSettings, create_app, serve_sandbox_in_thread
 
@@ -314,25 +313,10 @@ async def test_an_order_is_in_the_outbox_before_bringg_hears_it_was_accepted(
                 json=created,
                 headers={"Authorization": MERCHANT_KEY},
             )
-        saved = bridge.outbox.load_state()["walker"]  # read at once, as a restart would
+        saved = bridge.outbox.load_state("walker", WalkerState)  # at once, as a restart would
     assert reply.json()["success"] is True
-    assert [w["order"]["task_id"] for w in saved["walks"]] == [4242]
-
-
-def test_the_device_map_comes_from_a_file_and_the_flags_and_must_cover_gpx_devices(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "devices.json"
-    path.write_text('{"van-1": "drv-1", "van-2": "drv-2"}')
-    config = BridgeConfig(device_map_file=str(path), device_map={"van-2": "drv-9"})
-    assert load_device_map(config) == {"van-1": "drv-1", "van-2": "drv-9"}
-    with pytest.raises(ConfigError, match=r"bridge\.gpx\.van-3"):
-        load_device_map(msgspec.structs.replace(config, gpx={"van-3": "x.gpx"}))
-    path.write_text("[1, 2]")
-    with pytest.raises(ConfigError, match="JSON object"):
-        load_device_map(config)
-    with pytest.raises(ConfigError, match=r"bridge\.device_map"):
-        load_device_map(BridgeConfig())
+    assert saved is not None
+    assert [w.order.task_id for w in saved.walks] == [4242]
 
 
 @pytest.mark.parametrize("resend", [False, True], ids=["report-only", "resend"])

@@ -15,9 +15,9 @@ from driver_agent.bridge.geofence import (
     Late,
     OrderGeofence,
     StopGeofence,
-    StopState,
 )
 from driver_agent.bridge.positions import Position
+from driver_agent.bridge.state import StopState
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Stop, StopKind
 

@@ -80,6 +80,11 @@ def test_traccar_zero_accuracy_means_unknown() -> None:
         pytest.param(traccar_body(fixTime="yesterday"), "position.fixTime", id="bad-time"),
         pytest.param(traccar_body(speed=-1), "position.speed", id="neg-speed"),
         pytest.param(traccar_body(valid=False), "position.valid", id="invalid-fix"),
+        pytest.param(traccar_body(valid="yes"), "position.valid", id="valid-text"),
+        pytest.param(traccar_body(latitude=[52]), "position.latitude", id="lat-list"),
+        pytest.param(traccar_body(course=True), "position.course", id="course-bool"),
+        pytest.param({**traccar_body(), "position": []}, "position", id="position-list"),
+        pytest.param({**traccar_body(), "device": {"uniqueId": 1.5}}, "device.uniqueId", id="f"),
     ],
 )
 def test_traccar_bad_input_names_the_field(body: object, field: str) -> None:
@@ -193,6 +198,30 @@ def test_osmand_json_without_coords_names_the_field() -> None:
     with pytest.raises(PositionError) as info:
         parse_osmand_json({"device_id": "p", "location": {"timestamp": "2024-05-01T12:00:00Z"}})
     assert info.value.field == "location.coords"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "shown"),
+    [
+        pytest.param("phone", "body", "'phone' (a string)", id="not-an-object"),
+        pytest.param({"device_id": True}, "device_id", "True (a boolean)", id="bool-id"),
+        pytest.param({"device_id": "p", "location": [1]}, "location", "a list", id="list"),
+        pytest.param(
+            {"device_id": "p", "location": {"coords": {"latitude": {"deg": 1}}}},
+            "location.coords.latitude",
+            "a table/object",
+            id="nested-object",
+        ),
+    ],
+)
+def test_osmand_json_of_the_wrong_type_names_the_field_and_the_value(
+    body: object, field: str, shown: str
+) -> None:
+    with pytest.raises(PositionError) as info:
+        parse_osmand_json(body)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: expected ")
+    assert str(info.value).endswith(f"got {shown}")
 
 
 @pytest.mark.parametrize(

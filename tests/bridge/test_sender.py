@@ -8,12 +8,14 @@ from pathlib import Path
 import anyio
 import httpx
 
+from driver_agent.bridge import calls as build
 from driver_agent.bridge.metrics import BridgeMetrics
-from driver_agent.bridge.outbox import NewCall, Outbox
+from driver_agent.bridge.outbox import Outbox
 from driver_agent.bridge.sender import OutboxSender
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import ApiConfig
-from driver_agent.core.model import Secret
+from driver_agent.core.endpoints import Endpoint
+from driver_agent.core.model import Secret, StopKind
 from driver_agent.fleetapi.client import open_fleet_client
 
 T_MS = 1_900_000_000_000
@@ -29,11 +31,11 @@ async def test_a_refused_call_is_discarded_and_counted_and_the_queue_moves_on(
         max_retries=0,
     )
     calls = [
-        NewCall("drv-9", "checkin", {"task_id": 424242, "kind": "pickup", "reported_time": T_MS}),
-        NewCall("drv-9", "update_driver_location", {
-            "user_external_id": "drv-9", "lat": 60.17, "lng": 24.94, "reported_time": T_MS + 1,
-        }),
-    ]  # fmt: skip
+        build.at_stop(
+            Endpoint.CHECKIN, "drv-9", 424242, lat=60.17, lng=24.94, t_ms=T_MS, kind=StopKind.PICKUP
+        ),
+        build.location("drv-9", 60.17, 24.94, T_MS + 1, []),
+    ]
     metrics = BridgeMetrics()
     with Outbox(tmp_path / "outbox.sqlite3") as outbox:
         outbox.append_many(calls, T_MS)
@@ -80,18 +82,11 @@ async def test_acknowledged_calls_leave_the_outbox_in_order(
             },
         )
     task_id = created.json()["task"]["id"]
-    user = {"external_id": "drv-1", "name": "Delivery Driver"}
     calls = [
-        NewCall("drv-1", "assign_driver", {"task_id": task_id, "user": user}),
-        NewCall("drv-1", "start_task", {"task_id": task_id, "reported_time": T_MS}),
-        *[
-            NewCall("drv-1", "update_driver_location", {
-                "user_external_id": "drv-1", "lat": 60.17, "lng": 24.94,
-                "reported_time": T_MS + k * 1000, "started_tasks": [task_id],
-            })
-            for k in range(1, 6)
-        ],
-    ]  # fmt: skip
+        build.assign("drv-1", task_id, T_MS),
+        build.start("drv-1", task_id, T_MS, None),
+        *[build.location("drv-1", 60.17, 24.94, T_MS + k * 1000, [task_id]) for k in range(1, 6)],
+    ]
     with Outbox(tmp_path / "outbox.sqlite3") as outbox:
         outbox.append_many(calls, T_MS)
         clock = RealClock()

@@ -15,6 +15,7 @@ import structlog
 import structlog.testing
 import uvicorn
 
+from driver_agent.bridge import calls
 from driver_agent.bridge.metrics import BridgeMetrics
 from driver_agent.bridge.outbox import Outbox
 from driver_agent.bridge.positions import KNOT_MPS, Position
@@ -61,12 +62,8 @@ class Bridge:
         self.healthy = True
 
     async def sink(self, position: Position) -> None:
-        self.outbox.append(
-            position.device_id,
-            "update_driver_location",
-            {"lat": position.lat, "lng": position.lng, "reported_time": position.t_ms},
-            position.t_ms,
-        )
+        call = calls.location(position.device_id, position.lat, position.lng, position.t_ms, [])
+        self.outbox.append(call, position.t_ms)
         self.received.append(position)
 
     def health(self) -> dict[str, Any]:
@@ -106,7 +103,12 @@ def test_traccar_forward_is_stored_before_the_200(url: str, bridge: Bridge) -> N
     assert response.status_code == 200
     assert response.json() == {"accepted": 1}
     [call] = bridge.outbox.peek("imei-1")
-    assert call.body == {"lat": 52.52, "lng": 13.405, "reported_time": T_MS}
+    assert call.body == {
+        "lat": 52.52,
+        "lng": 13.405,
+        "user_external_id": "imei-1",
+        "reported_time": T_MS,
+    }
     assert bridge.received[0].speed_mps == pytest.approx(2.0 * KNOT_MPS)
 
 

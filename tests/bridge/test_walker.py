@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from driver_agent.bridge.geofence import GeofenceConfig, StopState
+from driver_agent.bridge.geofence import GeofenceConfig
 from driver_agent.bridge.positions import Position, PositionError
+from driver_agent.bridge.state import StopState, WalkerState
 from driver_agent.bridge.walker import AssignRule, FleetWalker
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Order, Stop, StopKind
+from driver_agent.core.typed import convert, to_builtins
 from driver_agent.fleetapi.webhook_payloads import DeliveryUpdated, WayPointChange
 
 T0 = 1_714_564_800_000
@@ -52,7 +54,7 @@ def test_an_order_goes_to_the_driver_the_rule_picks(rule: AssignRule, expected: 
         (expected, Endpoint.ASSIGN_DRIVER),
         (expected, Endpoint.START_TASK),
     ]
-    assert step.calls[0].body["user"]["external_id"] == expected
+    assert step.calls[0].body["user"] == {"external_id": expected, "name": "Delivery Driver"}
 
 
 def test_a_busy_fleet_queues_orders_and_starts_the_next_when_one_is_cancelled() -> None:
@@ -95,7 +97,7 @@ def test_a_drive_through_both_stops_sends_the_lifecycle_in_order_with_device_tim
     assert [lifecycle[i][1] for i in (1, 3, 4)] == [200_000, 340_000, 340_000]
     locations = [c for c in calls if c.endpoint is Endpoint.UPDATE_DRIVER_LOCATION]
     assert len(locations) == len(trace)
-    assert locations[0].body["started_tasks"] == [1]
+    assert locations[0].body["started_tasks"] == [{"task_id": 1}]
     assert w.orders() == {}
     assert w.finished == 1
 
@@ -127,7 +129,7 @@ def test_a_snapshot_restores_orders_queues_and_checked_in_stops() -> None:
     for t in range(100, 160, 10):
         w.feed(at("van-1", PICKUP, t))
     again = walker(AssignRule.CONFIG)
-    again.restore(w.snapshot())
+    again.restore(convert(to_builtins(w.snapshot()), WalkerState))  # as the outbox keeps it
     assert again.orders() == w.orders()
     assert again.active_order("drv-1") == 1
     assert again.stop_state(1, StopKind.PICKUP) is StopState.CHECKED_IN
@@ -143,7 +145,7 @@ def test_an_update_moves_a_stop_that_was_not_checked_in_yet() -> None:
     for t in range(100, 160, 10):
         w.feed(at("van-1", PICKUP, t))
     assert w.stop_state(1, StopKind.PICKUP) is StopState.CHECKED_IN
-    assert w.snapshot()["walks"][0]["order"]["pickup"]["lat"] == PICKUP[0]
+    assert w.snapshot().walks[0].order.pickup.lat == PICKUP[0]
 
 
 def test_resend_repeats_the_last_position_with_its_original_time() -> None:
@@ -152,3 +154,40 @@ def test_resend_repeats_the_last_position_with_its_original_time() -> None:
     w.feed(at("van-1", PICKUP, 10))
     (call,) = w.resend_last("drv-1").calls
     assert (call.endpoint, call.reported_time_ms) == (Endpoint.UPDATE_DRIVER_LOCATION, T0 + 10_000)
+
+
+def test_every_call_carries_the_final_wire_body_with_its_device_time() -> None:
+    """The outbox stores the body the API gets (the documented fields), built once: nothing is
+    rebuilt at sending time."""
+    w = walker()
+    start = w.feed(at("van-1", (60.1650, 24.9300), 0, 10.0))
+    created = w.add_order(order(1), T0 + 5_000)
+    checked_in = [c for t in range(100, 160, 10) for c in w.feed(at("van-1", PICKUP, t)).calls]
+    assign, started = created.calls
+    assert assign.body == {
+        "task_id": 1, "reported_time": T0 + 5_000,
+        "user": {"external_id": "drv-1", "name": "Delivery Driver"},
+    }  # fmt: skip
+    assert started.body == {
+        "task_id": 1, "lat": 60.1650, "lng": 24.9300, "reported_time": T0 + 5_000,
+    }  # fmt: skip
+    assert start.calls[0].body == {
+        "user_external_id": "drv-1", "lat": 60.1650, "lng": 24.9300, "reported_time": T0,
+    }  # fmt: skip
+    checkin = next(c for c in checked_in if c.endpoint is Endpoint.CHECKIN)
+    assert checkin.body["pickup_dropoff_option"] == "pickup"
+    for call in [*start.calls, *created.calls, *checked_in]:
+        assert call.body["reported_time"] == call.reported_time_ms
+
+
+def test_when_every_driver_is_busy_the_nearest_of_the_shortest_queues_takes_the_order() -> None:
+    w = FleetWalker({"van-1": "drv-1", "van-2": "drv-2", "van-3": "drv-3"}, geofence=FENCE)
+    w.feed(at("van-1", PICKUP, 0))
+    w.feed(at("van-2", (60.30, 24.90), 0))
+    w.feed(at("van-3", (60.20, 24.90), 0))
+    for task_id in (1, 2, 3):
+        w.add_order(order(task_id, pickup=(60.30, 24.90)), T0)
+    assert w.orders() == {1: "drv-2", 2: "drv-3", 3: "drv-1"}
+    w.add_order(order(4, pickup=(60.30, 24.90)), T0)  # all queues equal: the nearest, drv-2
+    w.add_order(order(5, pickup=(60.30, 24.90)), T0)  # drv-2 has two now: drv-3 is nearer
+    assert (w.orders()[4], w.orders()[5]) == ("drv-2", "drv-3")
