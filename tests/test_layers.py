@@ -27,6 +27,7 @@ PURE = {
     "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
     "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend",
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
+    "geo.router", "geo.roadfile", "geo.graph_arrays", "geo.osm_graph", "geo.routejson",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
     "metrics.stats", "metrics.thresholds",
@@ -36,7 +37,7 @@ PURE = {
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
 }  # fmt: skip
 EDGES = {
-    "core.clock", "core.logs", "core.serving",
+    "core.clock", "core.logs", "core.serving", "geo.osm_reader",
     "fleetapi.transport", "fleetapi.http11", "fleetapi.http11_parser", "fleetapi.client",
     "fleetapi.merchant", "fleetapi.webhooks",
     "sim.driver", "sim.fleet",
@@ -45,7 +46,7 @@ EDGES = {
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
-       "commands.sandbox", "commands.bridge", "commands.fleetrun"}  # fmt: skip
+       "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

@@ -27,9 +27,13 @@ import shapely
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
-from driver_agent.geo.geometry import LocalProjection, haversine_m
-from driver_agent.geo.projection_arrays import forward_arrays, projection_around
-from driver_agent.geo.roadclass import CRUISE_KPH, UNKNOWN_CLASS_CRUISE_KPH
+from driver_agent.geo.geometry import haversine_m
+from driver_agent.geo.graph_arrays import (
+    cruise_speeds_mps,
+    edge_lines,
+    forward_arrays,
+    projection_around,
+)
 from driver_agent.geo.roadfile import (
     BUNDLED,
     DEFAULT_MAP,
@@ -159,9 +163,9 @@ class RoadNetwork:
         self._edge_u, self._edge_v = data.edge_u, data.edge_v
         self._edge_class, self._edge_oneway = data.edge_class, data.edge_oneway
         self._edge_limit = data.edge_limit_mps
-        self._lines = _edge_lines(data, node_x, node_y, self.projection)
+        self._lines = edge_lines(data, node_x, node_y, self.projection)
         self._length: npt.NDArray[np.float64] = shapely.length(self._lines)
-        self._cost = self._length / _cruise_mps(data)
+        self._cost = self._length / cruise_speeds_mps(data)
         self._cost_list: list[float] = self._cost.tolist()
         self._length_list: list[float] = self._length.tolist()
         self.depots: tuple[Depot, ...] = tuple(Depot(n, lat, lng) for n, lat, lng in data.depots)
@@ -370,45 +374,6 @@ def travel_track(
         if track is not None:
             return track
     return straight_track(from_lat, from_lng, to_lat, to_lng)
-
-
-def _cruise_mps(data: GraphData) -> npt.NDArray[np.float64]:
-    """Per edge: the class's cruise speed capped by a known limit (as `roadclass.cruise_mps`)."""
-    by_class = np.array(
-        [CRUISE_KPH.get(c, UNKNOWN_CLASS_CRUISE_KPH) / 3.6 for c in data.classes] or [1.0]
-    )
-    cruise = by_class[data.edge_class]
-    limit = data.edge_limit_mps
-    return np.where(limit > 0.0, np.minimum(cruise, limit), cruise)
-
-
-def _edge_lines(
-    data: GraphData,
-    node_x: npt.NDArray[np.float64],
-    node_y: npt.NDArray[np.float64],
-    projection: LocalProjection,
-) -> npt.NDArray[np.object_]:
-    """Every edge's LineString in local metres, built in one vectorised pass."""
-    inner = np.fromiter((len(s) // 2 for s in data.shapes), dtype=np.int64, count=len(data.shapes))
-    per_edge = inner + 2
-    first = np.concatenate([[0], np.cumsum(per_edge)[:-1]])
-    total = int(per_edge.sum())
-    xs, ys = np.empty(total), np.empty(total)
-    xs[first], ys[first] = node_x[data.edge_u], node_y[data.edge_u]
-    last = first + per_edge - 1
-    xs[last], ys[last] = node_x[data.edge_v], node_y[data.edge_v]
-    if inner.sum():
-        flat = np.fromiter(
-            (c for s in data.shapes for c in s), dtype=np.float64, count=int(inner.sum()) * 2
-        ).reshape(-1, 2)
-        mid = np.ones(total, dtype=bool)
-        mid[first] = False
-        mid[last] = False
-        xs[mid], ys[mid] = forward_arrays(projection, flat[:, 0], flat[:, 1])
-    owner = np.repeat(np.arange(len(per_edge)), per_edge)
-    lines = shapely.linestrings(xs, ys, indices=owner)
-    assert isinstance(lines, np.ndarray)
-    return lines
 
 
 @lru_cache(maxsize=4)
