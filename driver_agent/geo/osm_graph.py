@@ -196,19 +196,18 @@ def pick_depots(
     areas: Sequence[Area] = (),
     count: int = DEFAULT_DEPOTS,
 ) -> list[tuple[str, float, float]]:
-    """Depots (name, lat, lng) on junctions of `graph`: at the given coordinates, else at the
-    centres of the largest land-use areas spread out (each next one as far as possible from
-    those taken), else at four quantile corners of the junctions. ValueError naming a given
-    point farther than MAX_DEPOT_SNAP_M from every junction."""
+    """Depots (name, lat, lng) on nodes of `graph`: at the nodes nearest the given coordinates,
+    else at the junctions nearest the centres of the largest land-use areas, spread out (each
+    next one as far as possible from those taken), else at four quantile corners of the
+    junctions. ValueError naming a given point farther than MAX_DEPOT_SNAP_M from every node."""
     junctions = _junctions(graph)
     if given:
         depots = []
+        every_node = range(len(graph.nodes))
         for k, (lat, lng) in enumerate(given, 1):
-            node, dist = _nearest(graph, junctions, lat, lng)
+            node, dist = _nearest(graph, every_node, lat, lng)
             if dist > MAX_DEPOT_SNAP_M:
-                raise ValueError(
-                    f"depot {lat},{lng} is {dist:.0f} m from the nearest road junction"
-                )
+                raise ValueError(f"depot {lat},{lng} is {dist:.0f} m from the nearest road node")
             depots.append((f"Depot {k}", *graph.nodes[node]))
         return depots
     candidates = []
