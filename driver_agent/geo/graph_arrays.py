@@ -75,7 +75,7 @@ def edge_lines(
     projection: LocalProjection,
 ) -> npt.NDArray[np.object_]:
     """Every edge's LineString in local metres, built in one vectorised pass."""
-    inner = np.fromiter((len(s) // 2 for s in data.shapes), dtype=np.int64, count=len(data.shapes))
+    inner = data.shape_points
     per_edge = inner + 2
     first = np.concatenate([[0], np.cumsum(per_edge)[:-1]])
     total = int(per_edge.sum())
@@ -83,14 +83,11 @@ def edge_lines(
     xs[first], ys[first] = node_x[data.edge_u], node_y[data.edge_u]
     last = first + per_edge - 1
     xs[last], ys[last] = node_x[data.edge_v], node_y[data.edge_v]
-    if inner.sum():
-        flat = np.fromiter(
-            (c for s in data.shapes for c in s), dtype=np.float64, count=int(inner.sum()) * 2
-        ).reshape(-1, 2)
+    if len(data.shape):
         mid = np.ones(total, dtype=bool)
         mid[first] = False
         mid[last] = False
-        xs[mid], ys[mid] = forward_arrays(projection, flat[:, 0], flat[:, 1])
+        xs[mid], ys[mid] = forward_arrays(projection, data.shape[:, 0], data.shape[:, 1])
     owner = np.repeat(np.arange(len(per_edge)), per_edge)
     lines = shapely.linestrings(xs, ys, indices=owner)
     assert isinstance(lines, np.ndarray)

@@ -1,15 +1,20 @@
-"""The road graph file (`*.roads.json.gz`, format `driver-agent-roads/1`) and the bundled maps.
+"""The road graph file (`*.roads.json.gz`) and the bundled maps.
 
-A graph file is one JSON object, gzip'd or not:
+A graph file is one JSON object, gzip'd or not. Format 2 (what `graph_document` writes) keeps
+the edges as columns, so a city of 400,000 edges decodes straight into arrays:
 
-    {"format": "driver-agent-roads/1", "name": "...", "attribution": "© OpenStreetMap ...",
+    {"format": "driver-agent-roads/2", "name": "...", "attribution": "© OpenStreetMap ...",
      "source": "city.osm.pbf", "classes": ["primary", ...],
      "nodes": [lat0, lng0, lat1, lng1, ...],
-     "edges": [[u, v, class index, speed limit km/h (0 unknown), oneway 0/1,
-                [lat, lng, ... of the shape points strictly between u and v]], ...],
+     "edges": {"u": [...], "v": [...], "class": [class index, ...],
+               "kph": [speed limit km/h, 0 unknown, ...], "oneway": [0 or 1, ...],
+               "shape_points": [how many shape points each edge has between u and v, ...],
+               "shape": [lat, lng, ... of all those points, edge after edge]},
      "depots": [{"name": "...", "lat": ..., "lng": ...}, ...]}
 
-`read_graph` decodes and checks it in one pass (msgspec) into flat arrays; a bad file is a
+Format 1 (`driver-agent-roads/1`, the committed Helsinki graph) has one row per edge instead:
+`"edges": [[u, v, class index, kph, oneway, [lat, lng, ... shape]], ...]`; both are read.
+`read_graph` decodes and checks a file in one pass (msgspec) into flat arrays; a bad file is a
 `ConfigError` naming the file. `bundled_graph_path("liechtenstein")` finds a committed map.
 
 Pure apart from reading the file it is pointed at.
@@ -29,7 +34,9 @@ import numpy.typing as npt
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.typed import convert
 
-GRAPH_FORMAT = "driver-agent-roads/1"
+GRAPH_FORMAT = "driver-agent-roads/2"
+GRAPH_FORMAT_V1 = "driver-agent-roads/1"
+FORMATS = (GRAPH_FORMAT, GRAPH_FORMAT_V1)
 ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0, https://www.openstreetmap.org/copyright"
 BUNDLED: dict[str, str] = {
     "helsinki": "helsinki.roads.json.gz",
@@ -45,7 +52,28 @@ class DepotDoc(msgspec.Struct, forbid_unknown_fields=True):
     lng: float
 
 
+class EdgeColumns(msgspec.Struct, forbid_unknown_fields=True):
+    u: list[int]
+    v: list[int]
+    class_: list[int] = msgspec.field(name="class")
+    kph: list[float]
+    oneway: list[int]
+    shape_points: list[int]
+    shape: list[float]
+
+
 class GraphDoc(msgspec.Struct):
+    format: str
+    classes: list[str]
+    nodes: list[float]
+    edges: EdgeColumns
+    depots: list[DepotDoc]
+    name: str = ""
+    attribution: str = ""
+    source: str = ""
+
+
+class GraphDocV1(msgspec.Struct):
     format: str
     classes: list[str]
     nodes: list[float]
@@ -67,7 +95,8 @@ class GraphData:
     edge_class: npt.NDArray[np.int64]  # index into `classes`
     edge_limit_mps: npt.NDArray[np.float64]
     edge_oneway: npt.NDArray[np.bool_]
-    shapes: list[list[float]]  # per edge: lat, lng, ... strictly between u and v
+    shape_points: npt.NDArray[np.int64]  # per edge: how many points between u and v
+    shape: npt.NDArray[np.float64]  # (all shape points, 2): lat, lng, edge after edge
     classes: list[str]
     depots: list[tuple[str, float, float]]
     name: str = ""
@@ -105,48 +134,83 @@ def read_graph(path: Path) -> GraphData:
         raw = path.read_bytes()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        doc = msgspec.json.decode(raw)
-    except (OSError, EOFError, gzip.BadGzipFile, msgspec.DecodeError) as e:
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
         raise ConfigError(where, f"cannot read road graph: {e}") from None
-    if not isinstance(doc, dict) or doc.get("format") != GRAPH_FORMAT:
+    try:  # the fast path: straight into typed columns
+        return graph_data(msgspec.json.decode(raw, type=GraphDoc), where)
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        pass
+    try:
+        doc = msgspec.json.decode(raw)
+    except msgspec.DecodeError as e:
+        raise ConfigError(where, f"cannot read road graph: {e}") from None
+    if not isinstance(doc, dict) or doc.get("format") not in FORMATS:
         raise ConfigError(where, f"not a road graph (format must be {GRAPH_FORMAT!r})")
 
     def malformed(key: str, message: str) -> ConfigError:
         return ConfigError(where, f"malformed road graph: {key}: {message}")
 
-    graph = convert(doc, GraphDoc, error=malformed)
-    return graph_data(graph, where)
+    if doc["format"] == GRAPH_FORMAT:
+        return graph_data(convert(doc, GraphDoc, error=malformed), where)
+    return graph_data(_columns(convert(doc, GraphDocV1, error=malformed), where), where)
+
+
+def _columns(old: GraphDocV1, where: str) -> GraphDoc:
+    """A format-1 document (one row per edge) as format 2 (columns)."""
+    for k, row in enumerate(old.edges):
+        if len(row[5]) % 2:
+            raise ConfigError(where, f"malformed road graph: edges[{k}]: odd shape coordinates")
+    columns = list(zip(*old.edges, strict=True)) if old.edges else [()] * 6
+    edges = EdgeColumns(
+        u=list(columns[0]),
+        v=list(columns[1]),
+        class_=list(columns[2]),
+        kph=list(columns[3]),
+        oneway=list(columns[4]),
+        shape_points=[len(shape) // 2 for shape in columns[5]],
+        shape=[c for shape in columns[5] for c in shape],
+    )
+    return GraphDoc(GRAPH_FORMAT, old.classes, old.nodes, edges, old.depots, old.name)
 
 
 def graph_data(graph: GraphDoc, where: str) -> GraphData:
     """Flat arrays from a decoded document, checking that every index points somewhere."""
+
+    def bad(message: str) -> ConfigError:
+        return ConfigError(where, f"malformed road graph: {message}")
+
+    if graph.format != GRAPH_FORMAT:
+        raise ConfigError(where, f"not a road graph (format must be {GRAPH_FORMAT!r})")
     if len(graph.nodes) % 2:
-        raise ConfigError(where, "malformed road graph: nodes: an odd count of coordinates")
+        raise bad("nodes: an odd count of coordinates")
     flat = np.asarray(graph.nodes, dtype=np.float64).reshape(-1, 2)
     count = len(flat)
-    columns = list(zip(*graph.edges, strict=True)) if graph.edges else [()] * 6
-    edge_u = np.asarray(columns[0], dtype=np.int64)
-    edge_v = np.asarray(columns[1], dtype=np.int64)
-    edge_class = np.asarray(columns[2], dtype=np.int64)
-    bad = np.flatnonzero((edge_u < 0) | (edge_u >= count) | (edge_v < 0) | (edge_v >= count))
-    if len(bad):
-        raise ConfigError(where, f"malformed road graph: edge {bad[0]} refers to a missing node")
-    bad = np.flatnonzero((edge_class < 0) | (edge_class >= len(graph.classes)))
-    if len(bad):
-        raise ConfigError(where, f"malformed road graph: edge {bad[0]} has an unknown class")
-    shapes: list[list[float]] = list(columns[5])
-    for k, shape in enumerate(shapes):
-        if len(shape) % 2:
-            raise ConfigError(where, f"malformed road graph: edge {k}: odd shape coordinates")
+    e = graph.edges
+    n = len(e.u)
+    if not all(len(c) == n for c in (e.v, e.class_, e.kph, e.oneway, e.shape_points)):
+        raise bad("edges: the columns differ in length")
+    edge_u = np.asarray(e.u, dtype=np.int64)
+    edge_v = np.asarray(e.v, dtype=np.int64)
+    edge_class = np.asarray(e.class_, dtype=np.int64)
+    shape_points = np.asarray(e.shape_points, dtype=np.int64)
+    wrong = np.flatnonzero((edge_u < 0) | (edge_u >= count) | (edge_v < 0) | (edge_v >= count))
+    if len(wrong):
+        raise bad(f"edge {wrong[0]} refers to a missing node")
+    wrong = np.flatnonzero((edge_class < 0) | (edge_class >= len(graph.classes)))
+    if len(wrong):
+        raise bad(f"edge {wrong[0]} has an unknown class")
+    if (shape_points < 0).any() or int(shape_points.sum()) * 2 != len(e.shape):
+        raise bad("edges: shape_points does not match the shape coordinates")
     return GraphData(
         lats=np.ascontiguousarray(flat[:, 0]),
         lngs=np.ascontiguousarray(flat[:, 1]),
         edge_u=edge_u,
         edge_v=edge_v,
         edge_class=edge_class,
-        edge_limit_mps=np.asarray(columns[3], dtype=np.float64) / 3.6,
-        edge_oneway=np.asarray(columns[4], dtype=np.int64) != 0,
-        shapes=shapes,
+        edge_limit_mps=np.asarray(e.kph, dtype=np.float64) / 3.6,
+        edge_oneway=np.asarray(e.oneway, dtype=np.int64) != 0,
+        shape_points=shape_points,
+        shape=np.asarray(e.shape, dtype=np.float64).reshape(-1, 2),
         classes=list(graph.classes),
         depots=[(d.name, d.lat, d.lng) for d in graph.depots],
         name=graph.name,
@@ -174,9 +238,14 @@ def graph_document(
         doc["source"] = source
     doc["classes"] = classes
     doc["nodes"] = [round(c, 7) for p in nodes for c in p]
-    doc["edges"] = [
-        [u, v, index[c], round(limit * 3.6), int(oneway), [round(x, 7) for p in shape for x in p]]
-        for u, v, c, limit, oneway, shape in edges
-    ]
+    doc["edges"] = {
+        "u": [e[0] for e in edges],
+        "v": [e[1] for e in edges],
+        "class": [index[e[2]] for e in edges],
+        "kph": [round(e[3] * 3.6) for e in edges],
+        "oneway": [int(e[4]) for e in edges],
+        "shape_points": [len(e[5]) for e in edges],
+        "shape": [round(c, 7) for e in edges for p in e[5] for c in p],
+    }
     doc["depots"] = [{"name": n, "lat": lat, "lng": lng} for n, lat, lng in depots]
     return doc

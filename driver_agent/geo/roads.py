@@ -130,7 +130,8 @@ class RoadNetwork:
             edge_class=np.array([index[e[2]] for e in edges], dtype=np.int64),
             edge_limit_mps=np.array([e[3] for e in edges], dtype=np.float64),
             edge_oneway=np.array([e[4] for e in edges], dtype=bool),
-            shapes=[[c for p in e[5] for c in p] for e in edges],
+            shape_points=np.array([len(e[5]) for e in edges], dtype=np.int64),
+            shape=np.array([p for e in edges for p in e[5]], dtype=np.float64).reshape(-1, 2),
             classes=classes,
             depots=[(d.name, d.lat, d.lng) for d in depots or ()],
             name=name,
@@ -165,6 +166,10 @@ class RoadNetwork:
         self._edge_limit = data.edge_limit_mps
         self._lines = edge_lines(data, node_x, node_y, self.projection)
         self._length: npt.NDArray[np.float64] = shapely.length(self._lines)
+        self._coords = shapely.get_coordinates(self._lines)
+        self._coord_start: list[int] = np.concatenate(
+            [[0], np.cumsum(shapely.get_num_coordinates(self._lines))]
+        ).tolist()
         self._cost = self._length / cruise_speeds_mps(data)
         self._cost_list: list[float] = self._cost.tolist()
         self._length_list: list[float] = self._length.tolist()
@@ -322,8 +327,7 @@ class RoadNetwork:
         for index, start_m, end_m in pieces:
             if abs(end_m - start_m) < 1e-6:
                 continue
-            part = substring(self._lines[index], start_m, end_m)
-            coords = [(float(x), float(y)) for x, y, *_ in part.coords]
+            coords = self._piece_xy(index, start_m, end_m)
             if xy:
                 junctions.append(len(xy) - 1)
                 coords = coords[1:]
@@ -346,6 +350,16 @@ class RoadNetwork:
             name=f"{self.name} route" if self.name else "route",
             source=self.name,
         )
+
+    def _piece_xy(self, index: int, start_m: float, end_m: float) -> list[tuple[float, float]]:
+        """The points of an edge between two offsets (a whole edge straight from the arrays)."""
+        full = self._length_list[index]
+        if {start_m, end_m} == {0.0, full}:
+            first, last = self._coord_start[index], self._coord_start[index + 1]
+            xy = [(x, y) for x, y in self._coords[first:last].tolist()]
+            return xy if start_m == 0.0 else xy[::-1]
+        part = substring(self._lines[index], start_m, end_m)
+        return [(float(x), float(y)) for x, y, *_ in part.coords]
 
     def to_json(self) -> dict[str, Any]:
         """The graph in the committed file format (what `load` reads)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,18 +68,18 @@ class Router:
         forward = np.concatenate([np.ones(len(edge_u), bool), np.zeros(int(two_way.sum()), bool)])
         order = np.argsort(tails, kind="stable")
         self._indptr: list[int] = np.searchsorted(tails[order], np.arange(node_count + 1)).tolist()
-        self._tail: list[int] = tails[order].tolist()
         self._head: list[int] = heads[order].tolist()
-        self._edge: list[int] = ids[order].tolist()
-        self._forward: list[bool] = forward[order].tolist()
+        # the edge each slot drives, as its index (u->v) or ~index (v->u, a two-way edge)
+        self._edge: list[int] = np.where(forward[order], ids[order], ~ids[order]).tolist()
         self._cost: list[float] = edge_cost_s[ids[order]].tolist()
-        self._x: list[float] = node_x.tolist()
-        self._y: list[float] = node_y.tolist()
         positive = edge_cost_s > 0
         top = (
             float(np.max(edge_length_m[positive] / edge_cost_s[positive])) if positive.any() else 1
         )
-        self._inv_top_speed = 1.0 / max(top, 1e-9)
+        # coordinates in seconds at the top speed: the straight line's time is the heuristic
+        self._hx: list[float] = (node_x / max(top, 1e-9)).tolist()
+        self._hy: list[float] = (node_y / max(top, 1e-9)).tolist()
+        self._best: list[float] | None = None
         self._cache: OrderedDict[CacheKey, Path | None] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
@@ -101,57 +102,62 @@ class Router:
         return found if found is not None and found.cost_s < bound else None
 
     def _astar(self, starts: Sequence[Start], finishes: Finishes, bound: float) -> Path | None:
-        xs, ys, inv = self._x, self._y, self._inv_top_speed
-        goals = [(xs[n], ys[n], extra) for n, (extra, _) in finishes.items()]
-
-        def h(node: int) -> float:
-            x, y = xs[node], ys[node]
-            return min(math.hypot(x - gx, y - gy) * inv + extra for gx, gy, extra in goals)
-
-        if len(goals) == 1:
-            gx, gy, extra = goals[0]
-
-            def h(node: int) -> float:
-                return math.hypot(xs[node] - gx, ys[node] - gy) * inv + extra
-
-        best: dict[int, float] = {}
+        hx, hy, hypot = self._hx, self._hy, math.hypot
+        goals = [(hx[n], hy[n], extra) for n, (extra, _) in finishes.items()]
+        (ax, ay, ae), (bx, by, be) = goals[0], goals[-1]  # the same goal twice when one
+        best = self._fresh_costs()
+        touched: list[int] = []
         prev: dict[int, int] = {}  # node -> adjacency slot it was reached by (-1: a start)
-        heap: list[tuple[float, int]] = []
+        heap: list[tuple[float, float, int]] = []
         for node, cost, _ in starts:
-            if cost < best.get(node, math.inf):
+            if cost < best[node]:
                 best[node] = cost
+                touched.append(node)
                 prev[node] = -1
-                heapq.heappush(heap, (cost + h(node), node))
+                x, y = hx[node], hy[node]
+                h = min(hypot(x - ax, y - ay) + ae, hypot(x - bx, y - by) + be)
+                heapq.heappush(heap, (cost + h, cost, node))
         indptr, head, cost_of = self._indptr, self._head, self._cost
-        done: set[int] = set()
+        heappush, heappop = heapq.heappush, heapq.heappop
         best_cost, best_end = bound, -1
         while heap:
-            f, node = heapq.heappop(heap)
+            f, g, node = heappop(heap)
             if f >= best_cost:
                 break
-            if node in done:
-                continue
-            done.add(node)
-            g = best[node]
+            if g > best[node]:
+                continue  # a stale entry: the node was reached cheaper since
             finish = finishes.get(node)
             if finish is not None and g + finish[0] < best_cost:
                 best_cost, best_end = g + finish[0], node
             for slot in range(indptr[node], indptr[node + 1]):
                 nxt = head[slot]
                 new = g + cost_of[slot]
-                if new < best.get(nxt, math.inf):
+                if new < best[nxt]:
+                    if best[nxt] == math.inf:
+                        touched.append(nxt)
                     best[nxt] = new
                     prev[nxt] = slot
-                    heapq.heappush(heap, (new + h(nxt), nxt))
+                    x, y = hx[nxt], hy[nxt]
+                    h = min(hypot(x - ax, y - ay) + ae, hypot(x - bx, y - by) + be)
+                    heappush(heap, (new + h, new, nxt))
+        for node in touched:  # leave the cost table clean for the next search
+            best[node] = math.inf
         if best_end < 0:
             return None
         steps: list[tuple[int, bool]] = []
         node = best_end
         while (slot := prev[node]) >= 0:
-            steps.append((self._edge[slot], self._forward[slot]))
-            node = self._tail[slot]
+            edge = self._edge[slot]
+            steps.append((edge, True) if edge >= 0 else (~edge, False))
+            node = bisect_right(self._indptr, slot) - 1  # the junction the slot leaves from
         steps.reverse()
         return Path(best_cost, node, best_end, tuple(steps))
+
+    def _fresh_costs(self) -> list[float]:
+        """The per-junction cost table, all infinite (kept between searches, reset after)."""
+        if self._best is None:
+            self._best = [math.inf] * len(self._hx)
+        return self._best
 
 
 def dijkstra_search(

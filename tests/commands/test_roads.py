@@ -71,8 +71,11 @@ def test_build_turns_an_extract_into_a_graph_with_depots_and_attribution(
     assert sorted(doc["classes"]) == ["primary", "residential"]
     assert [d["name"] for d in doc["depots"]] == ["Depot 1 (industrial)"]
     assert (doc["depots"][0]["lat"], doc["depots"][0]["lng"]) == (47.102, 9.502)
-    primary = [e for e in doc["edges"] if doc["classes"][e[2]] == "primary"]
-    assert all(e[3] == 40 and e[4] == 1 for e in primary)
+    assert doc["format"] == "driver-agent-roads/2"
+    columns = doc["edges"]
+    primary = [k for k, c in enumerate(columns["class"]) if doc["classes"][c] == "primary"]
+    assert len(primary) == 2  # 4 -> 5 -> 6
+    assert all(columns["kph"][k] == 40 and columns["oneway"][k] == 1 for k in primary)
     network = RoadNetwork.load(out)
     # one-way 4 -> 5 -> 6: from 6 towards 4 goes round the ring instead
     along = network.route(47.102, 9.5005, 47.102, 9.5035)

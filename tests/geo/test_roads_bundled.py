@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +118,50 @@ def test_a_route_feature_is_geojson_with_lng_lat_and_the_snapped_ends(
     assert props["from"]["asked"] == [9.5116, 47.175]
     assert haversine_m(*reversed(props["to"]["snapped"]), *TOWNS["Balzers"]) < 300
     assert props["attribution"] == ATTRIBUTION
+
+
+def _v2(**edges: object) -> bytes:
+    columns = {"u": [0], "v": [1], "class": [0], "kph": [0], "oneway": [0],
+               "shape_points": [0], "shape": []}  # fmt: skip
+    columns.update(edges)
+    doc = {"format": "driver-agent-roads/2", "classes": ["primary"], "nodes": [0, 0, 0, 0.01],
+           "edges": columns, "depots": []}  # fmt: skip
+    return json.dumps(doc).encode()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        pytest.param(_v2(v=[7]), "edge 0 refers to a missing node", id="dangling"),
+        pytest.param(_v2(shape_points=[1]), "shape_points does not match", id="short-shape"),
+        pytest.param(_v2(kph=[0, 0]), "the columns differ in length", id="ragged"),
+        pytest.param(_v2(oneway=["no"]), r"edges.oneway\[0\]: expected an integer", id="type"),
+        pytest.param(_v2(**{"class": [3]}), "edge 0 has an unknown class", id="class"),
+    ],
+)
+def test_a_broken_format_2_graph_fails_naming_the_file_and_the_problem(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "city.roads.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as info:
+        RoadNetwork.load(path)
+    assert info.value.where == str(path)
+
+
+def test_format_1_and_format_2_files_load_the_same_network(tmp_path: Path) -> None:
+    helsinki = RoadNetwork.load()  # the committed file is format 1
+    assert read_graph(bundled_graph_path("helsinki")).shape_points.sum() > 0
+    path = tmp_path / "helsinki.roads.json"
+    path.write_text(json.dumps(helsinki.to_json()))
+    assert json.loads(path.read_text())["format"] == "driver-agent-roads/2"
+    copy = RoadNetwork.load(path)
+    assert copy.edge_count == helsinki.edge_count
+    assert copy.total_length_m == pytest.approx(helsinki.total_length_m, rel=1e-9)
+    rng = random.Random(9)
+    for _ in range(10):
+        a, b = helsinki.random_point(rng), helsinki.random_point(rng)
+        one, two = helsinki.route(*a, *b), copy.route(*a, *b)
+        assert one is not None
+        assert two is not None
+        assert two.length_m == pytest.approx(one.length_m, rel=1e-6)
