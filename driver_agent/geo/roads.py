@@ -16,6 +16,7 @@ Pure apart from reading the graph file it is pointed at.
 from __future__ import annotations
 
 import random
+from array import array
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -155,9 +156,7 @@ class RoadNetwork:
         self.bbox = (float(lats.min()), float(lngs.min()), float(lats.max()), float(lngs.max()))
         self.projection = projection_around(lats, lngs)
         node_x, node_y = forward_arrays(self.projection, lats, lngs)
-        self.node_xy: list[tuple[float, float]] = list(
-            zip(node_x.tolist(), node_y.tolist(), strict=True)
-        )
+        self._node_x, self._node_y = node_x, node_y
         self.center = (self.projection.ref_lat, self.projection.ref_lng)
         # the projection is equidistant from its centre: |(x, y)| is the great-circle distance
         self.radius_m = float(np.max(np.hypot(node_x, node_y)))
@@ -166,13 +165,9 @@ class RoadNetwork:
         self._edge_limit = data.edge_limit_mps
         self._lines = edge_lines(data, node_x, node_y, self.projection)
         self._length: npt.NDArray[np.float64] = shapely.length(self._lines)
-        self._coords = shapely.get_coordinates(self._lines)
-        self._coord_start: list[int] = np.concatenate(
-            [[0], np.cumsum(shapely.get_num_coordinates(self._lines))]
-        ).tolist()
         self._cost = self._length / cruise_speeds_mps(data)
-        self._cost_list: list[float] = self._cost.tolist()
-        self._length_list: list[float] = self._length.tolist()
+        self._cost_list = array("d", self._cost.tobytes())  # compact, fast to index
+        self._length_list = array("d", self._length.tobytes())
         self.depots: tuple[Depot, ...] = tuple(Depot(n, lat, lng) for n, lat, lng in data.depots)
         self._tree = shapely.STRtree(self._lines)
         self._cum_length = np.cumsum(self._length)
@@ -199,6 +194,15 @@ class RoadNetwork:
         """A bundled map by name (`helsinki`, `liechtenstein`), loaded once; ConfigError for an
         unknown name."""
         return _bundled(bundled_graph_path(name))
+
+    @property
+    def node_count(self) -> int:
+        return len(self._node_x)
+
+    @cached_property
+    def node_xy(self) -> list[tuple[float, float]]:
+        """Every junction in local metres (built on first use)."""
+        return list(zip(self._node_x.tolist(), self._node_y.tolist(), strict=True))
 
     @cached_property
     def edges(self) -> tuple[Edge, ...]:
@@ -352,11 +356,10 @@ class RoadNetwork:
         )
 
     def _piece_xy(self, index: int, start_m: float, end_m: float) -> list[tuple[float, float]]:
-        """The points of an edge between two offsets (a whole edge straight from the arrays)."""
+        """The points of an edge between two offsets (a whole edge without cutting it)."""
         full = self._length_list[index]
         if {start_m, end_m} == {0.0, full}:
-            first, last = self._coord_start[index], self._coord_start[index + 1]
-            xy = [(x, y) for x, y in self._coords[first:last].tolist()]
+            xy = [(x, y) for x, y in shapely.get_coordinates(self._lines[index]).tolist()]
             return xy if start_m == 0.0 else xy[::-1]
         part = substring(self._lines[index], start_m, end_m)
         return [(float(x), float(y)) for x, y, *_ in part.coords]

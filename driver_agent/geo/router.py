@@ -5,8 +5,8 @@ with the cost of reaching it along that edge) and stops at up to two junctions (
 goal's edge, each with the cost still to go along it). Costs are travel seconds. The heuristic is
 the straight-line distance to the nearest goal junction (plus its remaining cost) at the graph's
 top cruise speed: never more than the true cost, so A* returns the same optimum as Dijkstra while
-settling far fewer junctions. Adjacency is compressed-sparse-row in plain lists (fast to index
-from Python, built once with numpy).
+settling far fewer junctions. Adjacency is compressed-sparse-row in flat arrays (compact and
+fast to index from Python, built once with numpy).
 
 `dijkstra_search` is the previous router (Dijkstra over adjacency lists with dicts), kept as the
 reference the tests and the bench compare against.
@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import heapq
 import math
+from array import array
 from bisect import bisect_right
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -41,7 +43,12 @@ class Path:
     cost_s: float
     start: int
     end: int
-    steps: tuple[tuple[int, bool], ...]  # (edge index, driven u->v) from start to end
+    driven: array[int]  # the edges from start to end: index (driven u->v) or ~index (v->u)
+
+    @property
+    def steps(self) -> tuple[tuple[int, bool], ...]:
+        """(edge index, driven u->v) from start to end."""
+        return tuple((e, True) if e >= 0 else (~e, False) for e in self.driven)
 
 
 class Router:
@@ -67,19 +74,20 @@ class Router:
         ids = np.concatenate([edge_ids, edge_ids[two_way]])
         forward = np.concatenate([np.ones(len(edge_u), bool), np.zeros(int(two_way.sum()), bool)])
         order = np.argsort(tails, kind="stable")
-        self._indptr: list[int] = np.searchsorted(tails[order], np.arange(node_count + 1)).tolist()
-        self._head: list[int] = heads[order].tolist()
+        # flat arrays (array.array): a quarter of the memory of lists, and faster to index
+        self._indptr = _ints(np.searchsorted(tails[order], np.arange(node_count + 1)))
+        self._head = _ints(heads[order])
         # the edge each slot drives, as its index (u->v) or ~index (v->u, a two-way edge)
-        self._edge: list[int] = np.where(forward[order], ids[order], ~ids[order]).tolist()
-        self._cost: list[float] = edge_cost_s[ids[order]].tolist()
+        self._edge = _ints(np.where(forward[order], ids[order], ~ids[order]))
+        self._cost = _floats(edge_cost_s[ids[order]])
         positive = edge_cost_s > 0
         top = (
             float(np.max(edge_length_m[positive] / edge_cost_s[positive])) if positive.any() else 1
         )
         # coordinates in seconds at the top speed: the straight line's time is the heuristic
-        self._hx: list[float] = (node_x / max(top, 1e-9)).tolist()
-        self._hy: list[float] = (node_y / max(top, 1e-9)).tolist()
-        self._best: list[float] | None = None
+        self._hx = _floats(node_x / max(top, 1e-9))
+        self._hy = _floats(node_y / max(top, 1e-9))
+        self._best: array[float] | None = None
         self._cache: OrderedDict[CacheKey, Path | None] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
@@ -144,20 +152,27 @@ class Router:
             best[node] = math.inf
         if best_end < 0:
             return None
-        steps: list[tuple[int, bool]] = []
+        driven = array("q")  # compact: the LRU cache holds thousands of these
         node = best_end
         while (slot := prev[node]) >= 0:
-            edge = self._edge[slot]
-            steps.append((edge, True) if edge >= 0 else (~edge, False))
+            driven.append(self._edge[slot])
             node = bisect_right(self._indptr, slot) - 1  # the junction the slot leaves from
-        steps.reverse()
-        return Path(best_cost, node, best_end, tuple(steps))
+        driven.reverse()
+        return Path(best_cost, node, best_end, driven)
 
-    def _fresh_costs(self) -> list[float]:
+    def _fresh_costs(self) -> array[float]:
         """The per-junction cost table, all infinite (kept between searches, reset after)."""
         if self._best is None:
-            self._best = [math.inf] * len(self._hx)
+            self._best = array("d", [math.inf]) * len(self._hx)
         return self._best
+
+
+def _ints(values: npt.NDArray[Any]) -> array[int]:
+    return array("q", np.ascontiguousarray(values, dtype=np.int64).tobytes())
+
+
+def _floats(values: npt.NDArray[Any]) -> array[float]:
+    return array("d", np.ascontiguousarray(values, dtype=np.float64).tobytes())
 
 
 def dijkstra_search(
@@ -196,14 +211,14 @@ def dijkstra_search(
                 heapq.heappush(heap, (new, nxt))
     if best_end < 0:
         return None
-    steps: list[tuple[int, bool]] = []
+    driven = array("q")
     node = best_end
     while (step := prev[node]) is not None:
         parent, index, forward = step
-        steps.append((index, forward))
+        driven.append(index if forward else ~index)
         node = parent
-    steps.reverse()
-    return Path(best_cost, node, best_end, tuple(steps))
+    driven.reverse()
+    return Path(best_cost, node, best_end, driven)
 
 
 def adjacency_lists(

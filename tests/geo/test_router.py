@@ -16,7 +16,7 @@ def test_astar_finds_the_same_routes_as_the_previous_dijkstra(name: str) -> None
     network = RoadNetwork.bundled(name)
     edges = network.edges
     adjacency = adjacency_lists(
-        len(network.node_xy), [e.u for e in edges], [e.v for e in edges], [e.oneway for e in edges]
+        network.node_count, [e.u for e in edges], [e.v for e in edges], [e.oneway for e in edges]
     )
     costs = [e.cost_s for e in edges]
     rng = random.Random(11)
