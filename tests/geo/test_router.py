@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.geo.router import Router, adjacency_lists, dijkstra_search
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("name", ["helsinki", "liechtenstein"])
@@ -90,3 +96,22 @@ def test_repeated_queries_hit_the_lru_cache_and_old_ones_fall_out() -> None:
     router.search(*queries[2], float("inf"))  # evicts the first
     router.search(*queries[0], float("inf"))
     assert (router.hits, router.misses) == (1, 4)
+
+
+def test_the_routing_bench_runs_quick_and_its_two_routers_agree(tmp_path: Path) -> None:
+    out = tmp_path / "routing.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.routing", "--quick", "--pairs", "10", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads(out.read_text())
+    assert set(results) == {"synthetic grid 60x60", "Helsinki (bundled)", "Liechtenstein (bundled)"}
+    for figures in results.values():
+        assert figures["same_cost_as_old"] == figures["old_pairs"] > 0
+        assert figures["cache_hits"] >= figures["pairs"]  # the second pass is all hits
+        assert 0 < figures["new_p50_ms"] <= figures["new_p95_ms"]
