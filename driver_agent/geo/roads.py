@@ -28,6 +28,7 @@ import shapely
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
+from driver_agent.core.errors import ConfigError
 from driver_agent.geo.geometry import haversine_m
 from driver_agent.geo.graph_arrays import (
     cruise_speeds_mps,
@@ -187,7 +188,10 @@ class RoadNetwork:
         """The graph at `path` (gzip'd or plain JSON); the bundled Helsinki one by default."""
         if path is None:
             return cls.bundled(DEFAULT_MAP)
-        return cls.from_data(read_graph(Path(path)))
+        data = read_graph(Path(path))
+        if len(data.lats) == 0 or len(data.edge_u) == 0:
+            raise ConfigError(str(path), "malformed road graph: no roads (nodes and edges) in it")
+        return cls.from_data(data)
 
     @classmethod
     def bundled(cls, name: str) -> RoadNetwork:

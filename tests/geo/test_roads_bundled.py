@@ -137,6 +137,11 @@ def _v2(**edges: object) -> bytes:
         pytest.param(_v2(kph=[0, 0]), "the columns differ in length", id="ragged"),
         pytest.param(_v2(oneway=["no"]), r"edges.oneway\[0\]: expected an integer", id="type"),
         pytest.param(_v2(**{"class": [3]}), "edge 0 has an unknown class", id="class"),
+        pytest.param(
+            _v2(u=[], v=[], kph=[], oneway=[], shape_points=[], **{"class": []}),
+            "no roads",
+            id="no-edges",
+        ),
     ],
 )
 def test_a_broken_format_2_graph_fails_naming_the_file_and_the_problem(
