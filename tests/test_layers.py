@@ -30,6 +30,7 @@ PURE = {
     "fleetapi.views", "fleetapi.webhook_schema", "fleetapi.webhook_settings",
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "geo.places",
+    "geo.router", "geo.roadfile", "geo.graph_arrays", "geo.osm_graph", "geo.routejson",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator",
     "metrics.histogram", "metrics.stats_snapshot", "metrics.stats", "metrics.thresholds",
@@ -43,7 +44,7 @@ PURE = {
     "bridge.calls", "bridge.watch",
 }  # fmt: skip
 EDGES = {
-    "core.clock", "core.logs", "core.serving",
+    "core.clock", "core.logs", "core.serving", "geo.osm_reader",
     "fleetapi.transport", "fleetapi.http11", "fleetapi.http11_parser", "fleetapi.client",
     "fleetapi.merchant", "fleetapi.webhooks", "fleetapi.answers", "fleetapi.auth",
     "fleetapi.session", "fleetapi.http11_connection",
@@ -55,7 +56,7 @@ EDGES = {
     "bridge.devicemap",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
-       "commands.sandbox", "commands.bridge", "commands.fleetrun"}  # fmt: skip
+       "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

@@ -1,58 +1,79 @@
 """A city's drivable road graph, and the fastest route between two points on it.
 
-The committed graph (`routes/helsinki.roads.json.gz`, built by `routes/build.py` from
-OpenStreetMap data, © OpenStreetMap contributors, ODbL 1.0) is loaded once. Nodes are junctions
-and dead ends; each edge keeps its shape, OSM road class, speed limit when known and one-way
-rule. `RoadNetwork.route()` snaps both ends to the nearest edge (an STRtree), runs Dijkstra on
-travel time over adjacency lists (a few ms for a city centre) and returns a `Track` that starts
-and ends at those snapped points on the road, with a road class and speed limit per segment and
-its junction vertices marked. Points farther than `max_snap_m` from every road are not covered:
-`route()` returns None and the caller falls back to a straight line.
+The bundled graphs (`routes/helsinki.roads.json.gz`, `routes/liechtenstein.roads.json.gz`, built
+by `driver-agent roads build` from OpenStreetMap data, © OpenStreetMap contributors, ODbL 1.0)
+are loaded once each. Nodes are junctions and dead ends; each edge keeps its shape, OSM road
+class, speed limit when known and one-way rule. `RoadNetwork.route()` snaps both ends to the
+nearest edge (an STRtree), finds the fastest path on travel time (`geo.router`: A* over flat
+arrays, with an LRU cache) and returns a `Track` that starts and ends at those snapped points on
+the road, with a road class and speed limit per segment and its junction vertices marked. Points
+farther than `max_snap_m` from every road are not covered: `route()` returns None and the caller
+falls back to a straight line. The file format and the bundled names are `geo.roadfile`'s.
 
 Pure apart from reading the graph file it is pointed at.
 """
 
 from __future__ import annotations
 
-import gzip
-import heapq
-import json
-import math
 import random
-from bisect import bisect_left
+from array import array
 from dataclasses import dataclass
-from functools import lru_cache
-from itertools import accumulate
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import shapely
 from shapely.geometry import LineString, Point
 from shapely.ops import substring
 
 from driver_agent.core.errors import ConfigError
-from driver_agent.geo.geometry import LocalProjection, haversine_m
-from driver_agent.geo.roadclass import cruise_mps
+from driver_agent.geo.geometry import haversine_m
+from driver_agent.geo.graph_arrays import (
+    cruise_speeds_mps,
+    edge_lines,
+    forward_arrays,
+    projection_around,
+)
+from driver_agent.geo.roadfile import (
+    BUNDLED,
+    DEFAULT_MAP,
+    GRAPH_FORMAT,
+    GraphData,
+    bundled_graph_path,
+    graph_document,
+    read_graph,
+    routes_dir,
+)
+from driver_agent.geo.router import Finishes, Router, Start
+from driver_agent.geo.router import Path as GraphPath
 from driver_agent.geo.tracks import Track, straight_track
 
-GRAPH_FORMAT = "driver-agent-roads/1"
-DEFAULT_GRAPH_NAME = "helsinki.roads.json.gz"
+__all__ = [
+    "GRAPH_FORMAT",
+    "Depot",
+    "Edge",
+    "RoadNetwork",
+    "bundled_networks",
+    "route_files",
+    "routes_dir",
+    "travel_track",
+]
+
 DEFAULT_MAX_SNAP_M = 300.0
-
-
-def routes_dir() -> Path:
-    """The committed `routes/` folder: in the source tree, or `driver_agent/_routes` in a wheel."""
-    package = Path(__file__).resolve().parent.parent  # driver_agent/
-    for candidate in (package.parent / "routes", package / "_routes"):
-        if (candidate / DEFAULT_GRAPH_NAME).is_file():
-            return candidate
-    return package.parent / "routes"
+RawEdge = tuple[int, int, str, float, bool, list[tuple[float, float]]]
 
 
 def route_files(directory: Path | None = None) -> list[Path]:
     """The ready pickup-to-dropoff routes (GeoJSON), sorted by name."""
     base = (directory or routes_dir()) / "helsinki"
     return sorted(base.glob("*.geojson"))
+
+
+def bundled_networks() -> tuple[str, ...]:
+    """The names `RoadNetwork.bundled` knows (`helsinki`, `liechtenstein`)."""
+    return tuple(BUNDLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +112,7 @@ class RoadNetwork:
     def __init__(
         self,
         nodes: list[tuple[float, float]],
-        edges: list[tuple[int, int, str, float, bool, list[tuple[float, float]]]],
+        edges: list[RawEdge],
         *,
         depots: list[Depot] | None = None,
         name: str = "",
@@ -101,41 +122,118 @@ class RoadNetwork:
         where shape lists the (lat, lng) points strictly between the two nodes."""
         if not nodes or not edges:
             raise ValueError("a road network needs nodes and edges")
-        self.name = name
+        classes = sorted({e[2] for e in edges})
+        index = {c: i for i, c in enumerate(classes)}
+        data = GraphData(
+            lats=np.array([lat for lat, _ in nodes], dtype=np.float64),
+            lngs=np.array([lng for _, lng in nodes], dtype=np.float64),
+            edge_u=np.array([e[0] for e in edges], dtype=np.int64),
+            edge_v=np.array([e[1] for e in edges], dtype=np.int64),
+            edge_class=np.array([index[e[2]] for e in edges], dtype=np.int64),
+            edge_limit_mps=np.array([e[3] for e in edges], dtype=np.float64),
+            edge_oneway=np.array([e[4] for e in edges], dtype=bool),
+            shape_points=np.array([len(e[5]) for e in edges], dtype=np.int64),
+            shape=np.array([p for e in edges for p in e[5]], dtype=np.float64).reshape(-1, 2),
+            classes=classes,
+            depots=[(d.name, d.lat, d.lng) for d in depots or ()],
+            name=name,
+        )
+        self._setup(data, max_snap_m)
+
+    @classmethod
+    def from_data(cls, data: GraphData, *, max_snap_m: float = DEFAULT_MAX_SNAP_M) -> RoadNetwork:
+        """A network from a graph file's arrays (`roadfile.read_graph`)."""
+        if len(data.lats) == 0 or len(data.edge_u) == 0:
+            raise ValueError("a road network needs nodes and edges")
+        network = cls.__new__(cls)
+        network._setup(data, max_snap_m)
+        return network
+
+    def _setup(self, data: GraphData, max_snap_m: float) -> None:
+        self.name = data.name
         self.max_snap_m = max_snap_m
-        lats = [lat for lat, _ in nodes]
-        lngs = [lng for _, lng in nodes]
-        self.bbox = (min(lats), min(lngs), max(lats), max(lngs))
-        self.projection = LocalProjection.around(nodes)
-        self.node_xy = self.projection.forward_many(nodes)
+        self.classes = list(data.classes)
+        lats, lngs = data.lats, data.lngs
+        self.bbox = (float(lats.min()), float(lngs.min()), float(lats.max()), float(lngs.max()))
+        self.projection = projection_around(lats, lngs)
+        node_x, node_y = forward_arrays(self.projection, lats, lngs)
+        self._node_x, self._node_y = node_x, node_y
         self.center = (self.projection.ref_lat, self.projection.ref_lng)
-        self.radius_m = max(haversine_m(*self.center, lat, lng) for lat, lng in nodes)
-        self.edges: list[Edge] = []
-        self.adjacency: list[list[tuple[int, int, bool]]] = [[] for _ in nodes]
-        for u, v, road_class, limit_mps, oneway, shape in edges:
-            xy = [self.node_xy[u], *self.projection.forward_many(shape), self.node_xy[v]]
-            line = LineString(xy)
-            speed = cruise_mps(road_class, limit_mps)
-            edge = Edge(u, v, road_class, limit_mps, oneway, line, line.length, line.length / speed)
-            index = len(self.edges)
-            self.edges.append(edge)
-            self.adjacency[u].append((v, index, True))
-            if not oneway:
-                self.adjacency[v].append((u, index, False))
-        self.depots: tuple[Depot, ...] = tuple(depots or ())
-        self._tree = shapely.STRtree([e.line for e in self.edges])
-        self._cum_length = list(accumulate(e.length_m for e in self.edges))
+        # the projection is equidistant from its centre: |(x, y)| is the great-circle distance
+        self.radius_m = float(np.max(np.hypot(node_x, node_y)))
+        self._edge_u, self._edge_v = data.edge_u, data.edge_v
+        self._edge_class, self._edge_oneway = data.edge_class, data.edge_oneway
+        self._edge_limit = data.edge_limit_mps
+        self._lines = edge_lines(data, node_x, node_y, self.projection)
+        self._length: npt.NDArray[np.float64] = shapely.length(self._lines)
+        self._cost = self._length / cruise_speeds_mps(data)
+        self._cost_list = array("d", self._cost.tobytes())  # compact, fast to index
+        self._length_list = array("d", self._length.tobytes())
+        self.depots: tuple[Depot, ...] = tuple(Depot(n, lat, lng) for n, lat, lng in data.depots)
+        self._tree = shapely.STRtree(self._lines)
+        self._cum_length = np.cumsum(self._length)
+        self.router = Router(
+            len(lats),
+            data.edge_u,
+            data.edge_v,
+            self._cost,
+            self._length,
+            data.edge_oneway,
+            node_x,
+            node_y,
+        )
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> RoadNetwork:
-        """The graph at `path` (gzip'd or plain JSON); the committed one by default (cached)."""
+        """The graph at `path` (gzip'd or plain JSON); the bundled Helsinki one by default."""
         if path is None:
-            return _default_network()
-        return _read_network(Path(path))
+            return cls.bundled(DEFAULT_MAP)
+        data = read_graph(Path(path))
+        if len(data.lats) == 0 or len(data.edge_u) == 0:
+            raise ConfigError(str(path), "malformed road graph: no roads (nodes and edges) in it")
+        return cls.from_data(data)
+
+    @classmethod
+    def bundled(cls, name: str) -> RoadNetwork:
+        """A bundled map by name (`helsinki`, `liechtenstein`), loaded once; ConfigError for an
+        unknown name."""
+        return _bundled(bundled_graph_path(name))
+
+    @property
+    def node_count(self) -> int:
+        return len(self._node_x)
+
+    @cached_property
+    def node_xy(self) -> list[tuple[float, float]]:
+        """Every junction in local metres (built on first use)."""
+        return list(zip(self._node_x.tolist(), self._node_y.tolist(), strict=True))
+
+    @cached_property
+    def edges(self) -> tuple[Edge, ...]:
+        """Every edge as an object (built on first use: routing needs only the arrays)."""
+        classes = self.classes
+        return tuple(
+            Edge(u, v, classes[c], limit, oneway, line, length, cost)
+            for u, v, c, limit, oneway, line, length, cost in zip(
+                self._edge_u.tolist(),
+                self._edge_v.tolist(),
+                self._edge_class.tolist(),
+                self._edge_limit.tolist(),
+                self._edge_oneway.tolist(),
+                self._lines,
+                self._length_list,
+                self._cost_list,
+                strict=True,
+            )
+        )
+
+    @property
+    def edge_count(self) -> int:
+        return len(self._length_list)
 
     @property
     def total_length_m(self) -> float:
-        return self._cum_length[-1]
+        return float(self._cum_length[-1])
 
     def _snap(self, lat: float, lng: float) -> _Snap | None:
         if haversine_m(*self.center, lat, lng) > self.radius_m + self.max_snap_m:
@@ -147,7 +245,7 @@ class RoadNetwork:
         if len(hits) == 0:
             return None
         index = int(hits[0])
-        return _Snap(index, float(self.edges[index].line.project(point)), float(dists[0]))
+        return _Snap(index, float(self._lines[index].project(point)), float(dists[0]))
 
     def covers(self, lat: float, lng: float) -> bool:
         """True when (lat, lng) is within `max_snap_m` of a road of this network."""
@@ -158,15 +256,14 @@ class RoadNetwork:
         s = self._snap(lat, lng)
         if s is None:
             return None
-        p = self.edges[s.edge].line.interpolate(s.offset_m)
+        p = self._lines[s.edge].interpolate(s.offset_m)
         return self.projection.inverse(p.x, p.y)
 
     def random_point(self, rng: random.Random) -> tuple[float, float]:
         """A point on a road, uniform over the network's length (for dropoff addresses)."""
         target = rng.uniform(0.0, self.total_length_m)
-        index = min(bisect_left(self._cum_length, target), len(self.edges) - 1)
-        edge = self.edges[index]
-        p = edge.line.interpolate(rng.uniform(0.0, edge.length_m))
+        index = min(int(np.searchsorted(self._cum_length, target)), self.edge_count - 1)
+        p = self._lines[index].interpolate(rng.uniform(0.0, self._length_list[index]))
         return self.projection.inverse(p.x, p.y)
 
     def route(self, from_lat: float, from_lng: float, to_lat: float, to_lng: float) -> Track | None:
@@ -175,92 +272,81 @@ class RoadNetwork:
         b = self._snap(to_lat, to_lng)
         if a is None or b is None:
             return None
-        pieces = self._fastest(a, b)
-        return self._track(pieces, a, b)
+        return self._track(self._fastest(a, b), a)
 
-    def _speed(self, edge: Edge) -> float:
-        return edge.length_m / edge.cost_s if edge.cost_s > 0 else 1.0
+    def _speed(self, edge: int) -> float:
+        cost = self._cost_list[edge]
+        return self._length_list[edge] / cost if cost > 0 else 1.0
+
+    def search_ends(self, a: _Snap, b: _Snap) -> tuple[list[Start], Finishes, float]:
+        """Where a search may start (junction, cost, leaving offset) and finish, and the cost of
+        staying on the one edge when both points are on it (inf otherwise)."""
+        ua, va = int(self._edge_u[a.edge]), int(self._edge_v[a.edge])
+        ub, vb = int(self._edge_u[b.edge]), int(self._edge_v[b.edge])
+        la, lb = self._length_list[a.edge], self._length_list[b.edge]
+        sa, sb = self._speed(a.edge), self._speed(b.edge)
+        oneway_a, oneway_b = bool(self._edge_oneway[a.edge]), bool(self._edge_oneway[b.edge])
+        direct = float("inf")
+        if a.edge == b.edge and (b.offset_m >= a.offset_m or not oneway_a):
+            direct = abs(b.offset_m - a.offset_m) / sa
+        # leave a's edge towards v (always allowed) or towards u (two-way only)
+        starts = [(va, (la - a.offset_m) / sa, la)]
+        if not oneway_a:
+            starts.append((ua, a.offset_m / sa, 0.0))
+        # arrive on b's edge from u (always allowed) or from v (two-way only)
+        finishes = {ub: (b.offset_m / sb, 0.0)}
+        if not oneway_b:
+            v_cost = (lb - b.offset_m) / sb
+            if vb not in finishes or v_cost < finishes[vb][0]:
+                finishes[vb] = (v_cost, lb)
+        return starts, finishes, direct
 
     def _fastest(self, a: _Snap, b: _Snap) -> list[tuple[int, float, float]]:
         """Pieces (edge, from offset, to offset) of the fastest path from snap a to snap b."""
-        ea, eb = self.edges[a.edge], self.edges[b.edge]
-        best_cost = math.inf
-        best: list[tuple[int, float, float]] = []
-        if a.edge == b.edge and (b.offset_m >= a.offset_m or not ea.oneway):
-            best_cost = abs(b.offset_m - a.offset_m) / self._speed(ea)
-            best = [(a.edge, a.offset_m, b.offset_m)]
-        # leave a's edge towards v (always allowed) or towards u (two-way only)
-        dist: dict[int, float] = {}
-        prev: dict[int, tuple[int, int, bool] | None] = {}
-        heap: list[tuple[float, int]] = []
-        starts = [(ea.v, (ea.length_m - a.offset_m) / self._speed(ea), ea.length_m)]
-        if not ea.oneway:
-            starts.append((ea.u, a.offset_m / self._speed(ea), 0.0))
-        first_piece: dict[int, float] = {}
-        for node, cost, end_offset in starts:
-            if cost < dist.get(node, math.inf):
-                dist[node] = cost
-                prev[node] = None
-                first_piece[node] = end_offset
-                heapq.heappush(heap, (cost, node))
-        # arrive on b's edge from u (always allowed) or from v (two-way only)
-        finishes = {eb.u: (b.offset_m / self._speed(eb), 0.0)}
-        if not eb.oneway:
-            v_cost = (eb.length_m - b.offset_m) / self._speed(eb)
-            if eb.v not in finishes or v_cost < finishes[eb.v][0]:
-                finishes[eb.v] = (v_cost, eb.length_m)
-        best_end: int | None = None
-        done: set[int] = set()
-        while heap:
-            cost, node = heapq.heappop(heap)
-            if node in done:
-                continue
-            if cost >= best_cost:
-                break
-            done.add(node)
-            if node in finishes and cost + finishes[node][0] < best_cost:
-                best_cost = cost + finishes[node][0]
-                best_end = node
-            for nxt, index, forward in self.adjacency[node]:
-                new = cost + self.edges[index].cost_s
-                if new < dist.get(nxt, math.inf):
-                    dist[nxt] = new
-                    prev[nxt] = (node, index, forward)
-                    heapq.heappush(heap, (new, nxt))
-        if best_end is None:
-            return best
-        pieces: list[tuple[int, float, float]] = [(b.edge, finishes[best_end][1], b.offset_m)]
-        node = best_end
-        while (step := prev[node]) is not None:
-            parent, index, forward = step
-            length = self.edges[index].length_m
-            pieces.append((index, 0.0, length) if forward else (index, length, 0.0))
-            node = parent
-        pieces.append((a.edge, a.offset_m, first_piece[node]))
-        pieces.reverse()
-        return pieces
+        starts, finishes, direct = self.search_ends(a, b)
+        found = self.router.search(starts, finishes, direct)
+        if found is None:  # staying on the one edge is fastest (or, off a strong graph, no path)
+            return [(a.edge, a.offset_m, b.offset_m)] if direct < float("inf") else []
+        return self.pieces(found, a, b, starts, finishes)
 
-    def _track(self, pieces: list[tuple[int, float, float]], a: _Snap, b: _Snap) -> Track:
+    def pieces(
+        self,
+        found: GraphPath,
+        a: _Snap,
+        b: _Snap,
+        starts: list[Start],
+        finishes: Finishes,
+    ) -> list[tuple[int, float, float]]:
+        """A search's result as pieces of edges, from a's offset to b's."""
+        cheapest = min(cost for node, cost, _ in starts if node == found.start)
+        leave = next(o for node, cost, o in starts if node == found.start and cost == cheapest)
+        out: list[tuple[int, float, float]] = [(a.edge, a.offset_m, leave)]
+        for index, forward in found.steps:
+            length = self._length_list[index]
+            out.append((index, 0.0, length) if forward else (index, length, 0.0))
+        out.append((b.edge, finishes[found.end][1], b.offset_m))
+        return out
+
+    def _track(self, pieces: list[tuple[int, float, float]], a: _Snap) -> Track:
         xy: list[tuple[float, float]] = []
         classes: list[str] = []
         limits: list[float] = []
         junctions: list[int] = []
         for index, start_m, end_m in pieces:
-            edge = self.edges[index]
             if abs(end_m - start_m) < 1e-6:
                 continue
-            part = substring(edge.line, start_m, end_m)
-            coords = [(float(x), float(y)) for x, y, *_ in part.coords]
+            coords = self._piece_xy(index, start_m, end_m)
             if xy:
                 junctions.append(len(xy) - 1)
                 coords = coords[1:]
             xy.extend(coords)
-            classes.extend([edge.road_class] * len(coords))
-            limits.extend([edge.speed_limit_mps] * len(coords))
+            road_class = self.classes[int(self._edge_class[index])]
+            classes.extend([road_class] * len(coords))
+            limits.extend([float(self._edge_limit[index])] * len(coords))
         if len(xy) < 2:  # both ends snapped to the same place: a zero-length hop
-            p = self.edges[a.edge].line.interpolate(a.offset_m)
+            p = self._lines[a.edge].interpolate(a.offset_m)
             xy = [(p.x, p.y), (p.x + 0.1, p.y)]
-            classes, limits = [self.edges[a.edge].road_class], [0.0]
+            classes, limits = [self.classes[int(self._edge_class[a.edge])]], [0.0]
         else:
             classes, limits = classes[1:], limits[1:]
         return Track.from_xy(
@@ -273,11 +359,31 @@ class RoadNetwork:
             source=self.name,
         )
 
+    def _piece_xy(self, index: int, start_m: float, end_m: float) -> list[tuple[float, float]]:
+        """The points of an edge between two offsets (a whole edge without cutting it)."""
+        full = self._length_list[index]
+        if {start_m, end_m} == {0.0, full}:
+            xy = [(x, y) for x, y in shapely.get_coordinates(self._lines[index]).tolist()]
+            return xy if start_m == 0.0 else xy[::-1]
+        part = substring(self._lines[index], start_m, end_m)
+        return [(float(x), float(y)) for x, y, *_ in part.coords]
+
     def to_json(self) -> dict[str, Any]:
         """The graph in the committed file format (what `load` reads)."""
         nodes = self.projection.inverse_many(self.node_xy)
-        classes = sorted({e.road_class for e in self.edges})
-        return _document(nodes, self.edges, classes, self.depots, self.name, self.projection)
+        edges: list[RawEdge] = [
+            (
+                e.u,
+                e.v,
+                e.road_class,
+                e.speed_limit_mps,
+                e.oneway,
+                self.projection.inverse_many(list(e.line.coords)[1:-1]),  # type: ignore[arg-type]
+            )
+            for e in self.edges
+        ]
+        depots = [(d.name, d.lat, d.lng) for d in self.depots]
+        return graph_document(nodes, edges, depots, name=self.name)
 
 
 def travel_track(
@@ -291,65 +397,6 @@ def travel_track(
     return straight_track(from_lat, from_lng, to_lat, to_lng)
 
 
-def _document(
-    nodes: list[tuple[float, float]],
-    edges: list[Edge],
-    classes: list[str],
-    depots: tuple[Depot, ...],
-    name: str,
-    projection: LocalProjection,
-) -> dict[str, Any]:
-    index = {c: i for i, c in enumerate(classes)}
-    out_edges = []
-    for e in edges:
-        inner = projection.inverse_many(list(e.line.coords)[1:-1])  # type: ignore[arg-type]
-        out_edges.append(
-            [
-                e.u,
-                e.v,
-                index[e.road_class],
-                round(e.speed_limit_mps * 3.6),
-                int(e.oneway),
-                [round(c, 7) for p in inner for c in p],
-            ]
-        )
-    return {
-        "format": GRAPH_FORMAT,
-        "name": name,
-        "attribution": "© OpenStreetMap contributors, ODbL 1.0, https://www.openstreetmap.org/copyright",
-        "classes": classes,
-        "nodes": [round(c, 7) for p in nodes for c in p],
-        "edges": out_edges,
-        "depots": [{"name": d.name, "lat": d.lat, "lng": d.lng} for d in depots],
-    }
-
-
-def _read_network(path: Path) -> RoadNetwork:
-    try:
-        raw = path.read_bytes()
-        if raw[:2] == b"\x1f\x8b":
-            raw = gzip.decompress(raw)
-        doc = json.loads(raw)
-    except (OSError, EOFError, gzip.BadGzipFile, json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(str(path), f"cannot read road graph: {e}") from None
-    if not isinstance(doc, dict) or doc.get("format") != GRAPH_FORMAT:
-        raise ConfigError(str(path), f"not a road graph (format must be {GRAPH_FORMAT!r})")
-    try:
-        flat = doc["nodes"]
-        nodes = [(float(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
-        classes = [str(c) for c in doc["classes"]]
-        edges = []
-        for k, (u, v, c, kph, oneway, shape) in enumerate(doc["edges"]):
-            if not (0 <= u < len(nodes) and 0 <= v < len(nodes)):
-                raise ValueError(f"edge {k} refers to a missing node")
-            pts = [(float(shape[i]), float(shape[i + 1])) for i in range(0, len(shape), 2)]
-            edges.append((int(u), int(v), classes[c], float(kph) / 3.6, bool(oneway), pts))
-        depots = [Depot(str(d["name"]), float(d["lat"]), float(d["lng"])) for d in doc["depots"]]
-        return RoadNetwork(nodes, edges, depots=depots, name=str(doc.get("name", "")))
-    except (KeyError, IndexError, TypeError, ValueError) as e:
-        raise ConfigError(str(path), f"malformed road graph: {e}") from None
-
-
-@lru_cache(maxsize=1)
-def _default_network() -> RoadNetwork:
-    return _read_network(routes_dir() / DEFAULT_GRAPH_NAME)
+@lru_cache(maxsize=4)
+def _bundled(path: Path) -> RoadNetwork:
+    return RoadNetwork.from_data(read_graph(path))
