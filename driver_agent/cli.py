@@ -17,6 +17,7 @@ from driver_agent import __version__
 from driver_agent.core.config import Config, load_config
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.logs import configure_logging
+from driver_agent.geo.roadfile import BUNDLED, DEFAULT_MAP
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -64,6 +65,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, metavar="FILE", help="TOML config file")
+
+
+def add_map_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--map NAME` (a bundled road network) or `--road-network PATH` (one `driver-agent roads
+    build` made): where the drivers drive and the sandbox's addresses lie (`run.road_network`)."""
+    group = parser.add_mutually_exclusive_group()
+    names = ", ".join(BUNDLED)
+    group.add_argument(
+        "--map",
+        dest="road_network",
+        metavar="NAME",
+        choices=tuple(BUNDLED),
+        help=f"a bundled road network: {names} (default {DEFAULT_MAP})",
+    )
+    group.add_argument(
+        "--road-network",
+        dest="road_network",
+        metavar="PATH",
+        help="a road graph from `driver-agent roads build` (.roads.json.gz)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, overrides: dict[str, object]) -> Config:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from driver_agent.cli import add_config_argument, config_from_args
+from driver_agent.cli import add_config_argument, add_map_arguments, config_from_args
 from driver_agent.commands.run import execute
 
 DEMO = {"run.drivers": 20, "run.orders": 40, "run.speed": 60.0, "run.live_map": True}
@@ -13,8 +13,10 @@ DEMO = {"run.drivers": 20, "run.orders": 40, "run.speed": 60.0, "run.live_map": 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
     parser.add_argument("--report", metavar="DIR", help="where report.json/html go")
+    add_map_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(args, {**DEMO, "run.report_dir": args.report})
+    overrides = {**DEMO, "run.report_dir": args.report, "run.road_network": args.road_network}
+    config = config_from_args(args, overrides)
     return execute(config)

@@ -165,7 +165,7 @@ async def run_fleet(
             config, run=msgspec.structs.replace(config.run, run_id=new_run_id())
         )
     log.info("run_started", run_id=config.run.run_id, seed=config.run.seed)
-    network = RoadNetwork.load(config.run.road_network or None)
+    network = RoadNetwork.load(config.run.road_network)
     stats, recorder = StatsCollector(), TrackRecorder()
     embedded = not config.api.api_url
     merchant_key = SandboxSettings().merchant_api_key

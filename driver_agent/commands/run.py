@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import structlog
 
-from driver_agent.cli import EXIT_OK, add_config_argument, config_from_args
+from driver_agent.cli import EXIT_OK, add_config_argument, add_map_arguments, config_from_args
 from driver_agent.commands.fleetrun import RunResult, RunStopper, run_fleet, settle_collector
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import Config
@@ -38,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--duration", metavar="S", type=float, help="stop after S real seconds")
     parser.add_argument("--report", metavar="DIR", help="where report.json/html go")
+    add_map_arguments(parser)
     parser.add_argument(
         "--live-map", action="store_true", default=None, help="serve a live map of the drivers"
     )
@@ -59,6 +60,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "run.duration_s": args.duration,
         "run.report_dir": args.report,
         "run.live_map": args.live_map,
+        "run.road_network": args.road_network,
     }
 
 

@@ -17,7 +17,11 @@ from typing import TextIO
 
 import anyio
 
+from driver_agent.cli import add_map_arguments
+from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import MASK, Secret
+from driver_agent.geo.places import address_places
+from driver_agent.geo.roads import RoadNetwork
 from driver_agent.sandbox.app import serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
 
@@ -47,6 +51,22 @@ def _area(text: str) -> tuple[float, float, float, float]:
     return values[0], values[1], values[2], values[3]
 
 
+def _places(
+    road_network: str | None, area: tuple[float, float, float, float] | None, seed: int
+) -> tuple[tuple[float, float, float, float], tuple[tuple[float, float], ...]]:
+    """The area and the points on the map's roads where addresses land (one area rule: every
+    order the sandbox creates can be driven on the roads the drivers use)."""
+    network = RoadNetwork.load(road_network)
+    whole, places = address_places(network, seed=seed)
+    if area is None:
+        return whole, places
+    min_lat, min_lng, max_lat, max_lng = area
+    inside = tuple(p for p in places if min_lat <= p[0] <= max_lat and min_lng <= p[1] <= max_lng)
+    if not inside:
+        raise ValueError(f"--area {area}: no road of the map {network.name!r} lies inside it")
+    return area, inside
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sandbox subcommand's flags."""
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
@@ -69,11 +89,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--webhook-retry-delay-s", type=float, default=_DEFAULTS.webhook_retry_delay_s
     )
+    add_map_arguments(parser)
     parser.add_argument(
         "--area",
         type=_area,
-        default=_DEFAULTS.area,
-        help="min_lat,min_lng,max_lat,max_lng for addresses without coordinates",
+        metavar="S,W,N,E",
+        help="min_lat,min_lng,max_lat,max_lng: addresses without coordinates land on the roads "
+        "of the map inside this box (default: the whole map)",
     )
     parser.add_argument("--seed", type=int, default=_DEFAULTS.seed)
     parser.add_argument(
@@ -88,6 +110,7 @@ def settings_from(
 ) -> SandboxSettings:
     """Flags, else environment, else the local defaults."""
     env = os.environ if environ is None else environ
+    area, places = _places(getattr(args, "road_network", None), args.area, args.seed)
     values: dict[str, str] = {}
     for dest, (name, default, _) in _CREDENTIALS.items():
         flag = getattr(args, dest, None)
@@ -102,7 +125,8 @@ def settings_from(
         rate_limit_per_window=args.rate_limit,
         rate_window_s=args.rate_window_s,
         webhook_retry_delay_s=args.webhook_retry_delay_s,
-        area=tuple(args.area),
+        area=area,
+        places=places,
         seed=args.seed,
         strict_complete=not args.lenient_complete,
     )
@@ -131,6 +155,12 @@ def describe(settings: SandboxSettings, url: str, out: TextIO) -> None:
     print(
         f"  fleet webhooks    {settings.fleet_webhook_url or '(none: nothing is sent)'}", file=out
     )
+    lat0, lng0, lat1, lng1 = settings.area
+    print(
+        f"  addresses         on {len(settings.places)} road points in "
+        f"{lat0:.4f},{lng0:.4f} .. {lat1:.4f},{lng1:.4f}",
+        file=out,
+    )
     print(f"  admin             {url}/_sandbox/state, /_sandbox/clock, /_sandbox/faults", file=out)
     out.flush()
 
@@ -139,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 0 on a clean stop, 2 on bad settings."""
     try:
         settings = settings_from(args)
-    except ValueError as e:
+    except (ValueError, ConfigError) as e:
         print(f"sandbox: {e}", file=sys.stderr)
         return 2
 

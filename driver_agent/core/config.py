@@ -131,7 +131,7 @@ class RunConfig(Section, frozen=True):
     on_stop: str = "finish"  # "finish" or "cancel" the orders in hand on a graceful stop
     fail_fast: bool = False
     manhattan_share: float = 0.25
-    road_network: str = ""  # a road graph built by routes/build.py; empty: central Helsinki
+    road_network: str = ""  # a bundled map (helsinki, liechtenstein) or a .roads.json.gz path
     live_map: bool = False
     live_map_port: int = 0
 

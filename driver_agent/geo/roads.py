@@ -185,9 +185,11 @@ class RoadNetwork:
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> RoadNetwork:
-        """The graph at `path` (gzip'd or plain JSON); the bundled Helsinki one by default."""
-        if path is None:
+        """The graph at `path` (gzip'd or plain JSON) or a bundled map's name; default Helsinki."""
+        if path is None or path == "":
             return cls.bundled(DEFAULT_MAP)
+        if isinstance(path, str) and path.strip().lower() in BUNDLED:
+            return cls.bundled(path)
         data = read_graph(Path(path))
         if len(data.lats) == 0 or len(data.edge_u) == 0:
             raise ConfigError(str(path), "malformed road graph: no roads (nodes and edges) in it")

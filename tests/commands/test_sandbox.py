@@ -9,6 +9,11 @@ import pytest
 
 from driver_agent.commands.sandbox import add_arguments, describe, settings_from
 from driver_agent.core.model import Secret
+from driver_agent.geo.geometry import haversine_m
+from driver_agent.geo.roads import RoadNetwork
+from driver_agent.sandbox.rules import SandboxState
+
+NOW = 1_767_225_600.0
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -53,3 +58,33 @@ def test_a_bad_area_flag_is_refused(area: str) -> None:
 def test_an_inverted_area_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="area"):
         settings_from(parse("--area", "60.2,24.9,60.1,24.98"), {})
+
+
+def test_addresses_land_on_the_roads_of_the_chosen_map() -> None:
+    for argv, lat_range in (((), (60.16, 60.18)), (("--map", "liechtenstein"), (47.04, 47.28))):
+        settings = settings_from(parse(*argv), {})
+        network = RoadNetwork.load(parse(*argv).road_network)
+        assert len(settings.places) > 1000
+        for lat, lng in settings.places[:200]:
+            assert lat_range[0] < lat < lat_range[1]
+            on_road = network.snap(lat, lng)
+            assert on_road is not None
+            assert haversine_m(lat, lng, *on_road) < 0.5
+        # an order given by address alone starts and ends on those roads
+        state = SandboxState(settings, token_part=lambda: "opaque")
+        reply = state.create_task(
+            {"customer": {"name": "C", "phone": "+3585"}, "way_points": [{"address": "Any 1"}]},
+            NOW,
+        )
+        order = state.world.orders[reply.body["task"]["id"]]  # type: ignore[index]
+        for wp in order.way_points:
+            assert (wp.lat, wp.lng) in settings.places
+
+
+def test_the_area_flag_keeps_the_road_points_inside_it() -> None:
+    box = "60.165,24.935,60.172,24.945"
+    settings = settings_from(parse("--area", box), {})
+    assert settings.area == (60.165, 24.935, 60.172, 24.945)
+    assert 0 < len(settings.places) < len(settings_from(parse(), {}).places)
+    with pytest.raises(ValueError, match="no road of the map"):
+        settings_from(parse("--area", "10,10,11,11"), {})
