@@ -1,9 +1,12 @@
-"""One driver's order lifecycle as a pure state machine: `handle(event, now_ms) -> commands`.
+"""One driver's order lifecycle as a pure state machine, pulled one command at a time.
 
-Sans-I/O in the h11 manner: the driver runner feeds events (what happened: an order was offered,
-an API call was confirmed, the geofence was entered, a webhook arrived) and executes the commands
-it gets back, in order (API calls, where to drive, how long to dwell, when to stop). Nothing here
-waits, logs or reads a clock: `now_ms` (simulated epoch ms) is passed in and only stored.
+Sans-I/O in the h11 manner: the driver runner `send`s events in (what happened: an order was
+offered, an API call was confirmed, the geofence was entered, a webhook arrived) and pulls the
+commands to carry out with `next_command()` (API calls, where to drive, how long to dwell, when to
+stop), feeding each command's outcome back in as an event. An event is applied only once the
+batch of commands before it has been pulled, so no command runs against a state its batch did
+not see. Nothing here waits, logs or reads a clock: times are passed in and only stored.
+`handle(event, now_ms) -> commands` is the single step underneath.
 
 States, happy path (each "…ing" state waits for the confirmation of the call it emitted):
 
@@ -17,14 +20,14 @@ idle -OrderOffered-> offered -Assigned-> assigned -Started-> en_route_to_pickup
 ```
 
 From every active state (offered … completing): `OrderCancelled` -> cancelled (a driver-side
-cancel emits `CancelOrder`; a webhook cancel only `StopWork`), `Reassigned` -> reassigned,
-`CommandFailed` -> failed (except a refused `SendLocation`, `AddNote` or `UpdateOrder`, which is
-counted in `refused_calls` and the order carries on), `OrderUpdated` stores the change and
-re-routes (`DriveTo`) when the stop the driver is heading to moved. `LocationTick` is allowed in
-every state and emits `SendLocation` only while busy (started and not ended). The terminal states
-done, cancelled, failed and reassigned keep the order and its timestamps for the stats, and take a
-new `OrderOffered`. A repeated `OrderCancelled` or a `CommandFailed` in cancelled is a no-op
-(webhook retries, calls racing the cancel). Anything else raises
+cancel emits `CancelOrder`), `Reassigned` -> reassigned, `CommandFailed` -> failed (except a
+refused `SendLocation`, `AddNote` or `UpdateOrder`, which is counted in `refused_calls` and the
+order carries on), `OrderUpdated` stores the change and re-routes (`DriveTo`) when the stop the
+driver is heading to moved. Every move into a terminal state ends with `StopWork`. `LocationTick`
+is allowed in every state and emits `SendLocation` only while busy (started and not ended). The
+terminal states done, cancelled, failed and reassigned keep the order and its timestamps for the
+stats, and take a new `OrderOffered`. A repeated `OrderCancelled` or a `CommandFailed` in
+cancelled is a no-op (webhook retries, calls racing the cancel). Anything else raises
 `TransitionError(state, event_name)`.
 
 The transitions are data: `TRANSITIONS` maps (state, event type, stop kind or None) to a handler.
@@ -63,7 +66,6 @@ from driver_agent.sim.lifecycle_messages import (
     OrderCancelled,
     OrderOffered,
     OrderUpdated,
-    PlannedNote,
     Reassigned,
     SendLocation,
     Started,
@@ -71,48 +73,6 @@ from driver_agent.sim.lifecycle_messages import (
     StopWork,
     UpdateOrder,
 )
-
-__all__ = [
-    "ACTIVE_STATES",
-    "BUSY_STATES",
-    "TERMINAL_STATES",
-    "TRANSITIONS",
-    "AddNote",
-    "ArrivedAtStop",
-    "AssignDriver",
-    "Assigned",
-    "CancelOrder",
-    "CheckIn",
-    "CheckOut",
-    "CheckedIn",
-    "CheckedOut",
-    "Command",
-    "CommandFailed",
-    "Commands",
-    "CompleteOrder",
-    "Completed",
-    "DriveTo",
-    "DriverState",
-    "Dwell",
-    "DwellFinished",
-    "EtaChanged",
-    "Event",
-    "Lifecycle",
-    "LocationTick",
-    "OrderCancelled",
-    "OrderOffered",
-    "OrderOutcome",
-    "OrderUpdated",
-    "PlannedNote",
-    "Reassigned",
-    "SendLocation",
-    "Stage",
-    "StartOrder",
-    "Started",
-    "StopWork",
-    "UpdateOrder",
-    "event_name",
-]
 
 
 class DriverState(StrEnum):
@@ -199,6 +159,11 @@ class Lifecycle:
         self._reset_times()
         self.update_notes: list[str] = []
         self.refused_calls = 0
+        # pull style: events waiting to be applied, the batch being pulled and its event's time
+        self._events: list[tuple[Event, float]] = []
+        self._batch: Commands = ()
+        self._pulled = 0
+        self.at_s = 0.0
 
     def _reset_times(self) -> None:
         self.offered_at_ms: int | None = None
@@ -232,8 +197,35 @@ class Lifecycle:
         """How the last order ended; None while idle or active."""
         return TERMINAL_STATES.get(self._state)
 
+    def send(self, event: Event, at_s: float) -> None:
+        """An event that happened at simulated time `at_s` (epoch seconds); `next_command()`
+        applies it once every command of the batch before it has been pulled."""
+        self._events.append((event, at_s))
+
+    def next_command(self) -> Command | None:
+        """The next command to carry out, None when there is nothing left to do.
+
+        The rest of the current batch comes first; then the next event is applied and its batch
+        begins. `at_s` is then the time of the event the command answers. An event that is
+        refused (`TransitionError`) drops what was still queued behind it: the flow it was part
+        of stops there."""
+        batch = self._batch
+        while self._pulled >= len(batch):
+            if not self._events:
+                return None
+            event, at_s = self._events.pop(0)
+            try:
+                batch = self._batch = self.handle(event, int(at_s * 1000))
+            except TransitionError:
+                self._events.clear()
+                raise
+            self._pulled = 0
+            self.at_s = at_s
+        self._pulled += 1
+        return batch[self._pulled - 1]
+
     def handle(self, event: Event, now_ms: int) -> Commands:
-        """Apply one event; return the commands to execute in order. Raises TransitionError."""
+        """Apply one event now; return its commands, in order. Raises TransitionError."""
         handler = TRANSITIONS.get((self._state, type(event), _kind_key(event)))
         if handler is None:
             raise TransitionError(self._state.value, event_name(event))
@@ -313,7 +305,7 @@ class Lifecycle:
         return _S.COMPLETING, (CompleteOrder(self._order.task_id),)
 
     def _completed(self, event: Completed, now_ms: int) -> tuple[DriverState, Commands]:
-        return _S.DONE, ()
+        return _S.DONE, (StopWork(),)
 
     def _cancelled(self, event: OrderCancelled, now_ms: int) -> tuple[DriverState, Commands]:
         if event.by_api:

@@ -28,8 +28,10 @@ from driver_agent.metrics.stats import StatsCollector
 from driver_agent.report.recorder import TrackRecorder
 from driver_agent.sandbox.app import serve_sandbox_in_thread
 from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sim.driver import Driver, DriverContext, DriverSpec, ProofAssets
-from driver_agent.sim.lifecycle import DriverState, OrderUpdated
+from driver_agent.sim.context import DriverContext, DriverSpec, ProofAssets
+from driver_agent.sim.driver import Driver
+from driver_agent.sim.lifecycle import DriverState
+from driver_agent.sim.lifecycle_messages import OrderUpdated
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import plan_orders
 
@@ -108,13 +110,13 @@ async def walk(
             Stop(StopKind.PICKUP, pickup["lat"], pickup["lng"]),
             Stop(StopKind.DROPOFF, dropoff["lat"], dropoff["lng"], no_earlier_than_ms=opens),
         )
-        client = FleetClient(config, clock)
+        client = FleetClient(config, clock, on_retry=stats.record_retry)
         ctx = DriverContext(
             client, clock, stats, Navigator(network), DriverConfig(), proof, 1, 0.0, recorder
         )
         depot = network.depots[0]
-        driver = Driver(DriverSpec("drv-1", "Delivery Driver", depot.lat, depot.lng), ctx)
-        ctx.on_order_end = lambda d, o, outcome: d.close()
+        spec = DriverSpec("drv-1", "Delivery Driver", depot.lat, depot.lng)
+        driver = Driver(spec, ctx, on_order_end=lambda d, o, outcome: d.close())
         try:
             yield Walk(url, http, clock, driver, order, stats, recorder)
         finally:

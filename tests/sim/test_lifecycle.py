@@ -8,7 +8,8 @@ import pytest
 
 from driver_agent.core.errors import TransitionError
 from driver_agent.core.model import NoteKind, Order, Stop, StopKind
-from driver_agent.sim.lifecycle import (
+from driver_agent.sim.lifecycle import DriverState, Lifecycle, OrderOutcome
+from driver_agent.sim.lifecycle_messages import (
     AddNote,
     ArrivedAtStop,
     AssignDriver,
@@ -22,17 +23,14 @@ from driver_agent.sim.lifecycle import (
     CommandFailed,
     Completed,
     CompleteOrder,
-    DriverState,
     DriveTo,
     Dwell,
     DwellFinished,
     EtaChanged,
     Event,
-    Lifecycle,
     LocationTick,
     OrderCancelled,
     OrderOffered,
-    OrderOutcome,
     OrderUpdated,
     PlannedNote,
     Reassigned,
@@ -162,7 +160,7 @@ ALLOWED: dict[tuple[DriverState, str], Outcome] = {
     ),
     (S.AT_DROPOFF, "dwell_dropoff"): (S.CHECKING_OUT_OF_DROPOFF, (CheckOut(7, DO),)),
     (S.CHECKING_OUT_OF_DROPOFF, "checked_out_dropoff"): (S.COMPLETING, (CompleteOrder(7),)),
-    (S.COMPLETING, "completed"): (S.DONE, ()),
+    (S.COMPLETING, "completed"): (S.DONE, (StopWork(),)),
     # cancelled: a retried webhook or a call that raced the cancel changes nothing
     (S.CANCELLED, "cancel_webhook"): (S.CANCELLED, ()),
     (S.CANCELLED, "cancel_api"): (S.CANCELLED, ()),
