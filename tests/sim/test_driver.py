@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
@@ -30,8 +31,15 @@ from driver_agent.sandbox.app import serve_sandbox_in_thread
 from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sim.context import DriverContext, DriverSpec, ProofAssets
 from driver_agent.sim.driver import Driver
-from driver_agent.sim.lifecycle import DriverState
-from driver_agent.sim.lifecycle_messages import OrderUpdated
+from driver_agent.sim.lifecycle import TRANSITIONS, DriverState, Lifecycle
+from driver_agent.sim.lifecycle_messages import (
+    ArrivedAtStop,
+    CheckIn,
+    OrderCancelled,
+    OrderOffered,
+    OrderUpdated,
+    UpdateOrder,
+)
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import plan_orders
 
@@ -373,3 +381,53 @@ async def test_a_checkout_applied_but_answer_lost_is_one_transition_for_the_sand
     }
     assert w.stats.statistics().resilience.reconciled == 3
     assert w.stats.statistics().totals.orders == {"completed": 1}
+
+
+# -- the flow, without a network -----------------------------------------------------------------
+
+PU, DO = StopKind.PICKUP, StopKind.DROPOFF
+NEAR_ORDER = Order(7, Stop(PU, 52.51, 13.41), Stop(DO, 52.52, 13.45))
+
+
+async def test_a_batch_is_carried_out_before_the_outcome_of_its_first_command_is_applied(
+    offline_context: DriverContext, fake_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a batch of two calls whose first one's confirmation moves the state on: check in and,
+    # in the same batch, send the dropoff's ETA. The ETA goes out while the driver still checks
+    # in; the check-in's outcome (notes, dwell) follows the batch, not the middle of it.
+    def check_in_and_send_eta(lifecycle: Lifecycle, event: ArrivedAtStop, now_ms: int) -> Any:
+        task_id = NEAR_ORDER.task_id
+        commands = (CheckIn(task_id, PU, event.lat, event.lng), UpdateOrder(task_id, DO, now_ms))
+        return DriverState.CHECKING_IN_AT_PICKUP, commands
+
+    key = (DriverState.EN_ROUTE_TO_PICKUP, ArrivedAtStop, PU)
+    monkeypatch.setitem(TRANSITIONS, key, check_in_and_send_eta)
+    driver = Driver(DriverSpec("drv-1", "Test Driver", 52.5, 13.4), offline_context)
+    seen: list[tuple[str, DriverState]] = []
+    fake_client.watch = lambda endpoint: seen.append((endpoint, driver.lifecycle.state))
+    await driver.feed(OrderOffered(NEAR_ORDER), START_S)
+    await driver.feed(ArrivedAtStop(PU, 52.51, 13.41), START_S + 600.0)
+    assert seen == [
+        ("assign_driver", DriverState.OFFERED),
+        ("start_task", DriverState.ASSIGNED),
+        ("checkin", DriverState.CHECKING_IN_AT_PICKUP),
+        ("update_task", DriverState.CHECKING_IN_AT_PICKUP),
+    ]
+    assert driver.lifecycle.state is DriverState.AT_PICKUP
+    assert driver.itinerary.dwell_until > START_S + 600.0
+
+
+async def test_an_order_end_reaches_the_fleet_through_the_drivers_own_callback(
+    offline_context: DriverContext,
+) -> None:
+    ended: list[tuple[str, int, str]] = []
+    driver = Driver(
+        DriverSpec("drv-1", "Test Driver", 52.5, 13.4),
+        offline_context,
+        on_order_end=lambda d, order, outcome: ended.append((d.driver_id, order.task_id, outcome)),
+    )
+    await driver.feed(OrderOffered(NEAR_ORDER), START_S)
+    await driver.feed(OrderCancelled(1, "customer cancelled"), START_S + 60.0)
+    assert ended == [("drv-1", 7, "cancelled")]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        offline_context.seed = 2  # type: ignore[misc]

@@ -331,3 +331,55 @@ def test_busy_only_between_start_and_end_and_outcome_only_at_the_end(
 ) -> None:
     lifecycle = reach(state)
     assert (lifecycle.is_busy, lifecycle.outcome) == (busy, outcome)
+
+
+# -- pulled one command at a time ----------------------------------------------------------------
+
+
+def pull_all(lifecycle: Lifecycle) -> list[Command]:
+    commands: list[Command] = []
+    while (command := lifecycle.next_command()) is not None:
+        commands.append(command)
+    return commands
+
+
+def test_an_event_sent_while_a_batch_is_pulled_is_applied_after_the_rest_of_that_batch() -> None:
+    lifecycle = reach(S.CHECKING_IN_AT_DROPOFF)
+    lifecycle.send(CheckedIn(DO, DROPOFF_NOTES), 1_000.0)
+    assert lifecycle.next_command() == AddNote(7, DO, PlannedNote(NoteKind.SIGNATURE))
+    # an outcome that moves the state on arrives while the batch is half pulled
+    lifecycle.send(DwellFinished(DO), 1_200.0)
+    assert lifecycle.next_command() == AddNote(7, DO, PlannedNote(NoteKind.TEXT, "left at door"))
+    assert (lifecycle.state, lifecycle.at_s) == (S.AT_DROPOFF, 1_000.0)
+    assert lifecycle.next_command() == Dwell(DO)
+    assert lifecycle.state is S.AT_DROPOFF  # the whole batch ran against the state that made it
+    assert lifecycle.next_command() == CheckOut(7, DO)
+    assert (lifecycle.state, lifecycle.at_s) == (S.CHECKING_OUT_OF_DROPOFF, 1_200.0)
+    assert lifecycle.next_command() is None
+
+
+def test_events_are_applied_in_the_order_sent_with_their_own_times() -> None:
+    lifecycle = Lifecycle()
+    lifecycle.send(OrderOffered(ORDER), 10.0)
+    lifecycle.send(Assigned(), 12.5)
+    assert pull_all(lifecycle) == [AssignDriver(7), StartOrder(7)]
+    assert (lifecycle.offered_at_ms, lifecycle.assigned_at_ms) == (10_000, 12_500)
+    assert lifecycle.next_command() is None
+
+
+def test_a_refused_event_drops_what_was_queued_behind_it() -> None:
+    lifecycle = reach(S.EN_ROUTE_TO_PICKUP)
+    lifecycle.send(ArrivedAtStop(DO, 0.0, 0.0), 1.0)  # the wrong stop
+    lifecycle.send(LocationTick(52.51, 13.42), 2.0)
+    with pytest.raises(TransitionError):
+        lifecycle.next_command()
+    assert lifecycle.next_command() is None
+    assert lifecycle.state is S.EN_ROUTE_TO_PICKUP
+
+
+def test_every_move_into_a_terminal_state_ends_with_stop_work() -> None:
+    for state in (S.DONE, S.CANCELLED, S.FAILED, S.REASSIGNED):
+        lifecycle = Lifecycle()
+        for i, event in enumerate(PATHS[state]):
+            lifecycle.send(event, float(i))
+        assert pull_all(lifecycle)[-1] == StopWork(), state
