@@ -1,8 +1,9 @@
-"""A driver without a network: a fake fleet client that answers at once and records each call."""
+"""The sandbox on loopback for walks (tests/driver_walks.py), and a driver without a network: a
+fake fleet client that answers at once and records each call."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +12,10 @@ from driver_agent.core.clock import VirtualClock
 from driver_agent.core.config import ApiConfig, DriverConfig
 from driver_agent.core.errors import ApiError
 from driver_agent.fleetapi.wire import Note
+from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
+from driver_agent.sandbox.app import serve_sandbox_in_thread
+from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sim.context import DriverContext, ProofAssets
 from driver_agent.sim.navigator import Navigator
 
@@ -91,3 +95,14 @@ def offline_context(fake_client: FakeClient) -> DriverContext:
         proof,
         seed=7,
     )
+
+
+@pytest.fixture(scope="module")
+def network() -> RoadNetwork:
+    return RoadNetwork.load()
+
+
+@pytest.fixture
+def sandbox(network: RoadNetwork) -> Iterator[str]:
+    with serve_sandbox_in_thread(SandboxSettings(area=network.bbox)) as url:
+        yield url
