@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "driver_agent"
 VALUES = {
     "core", "core.errors", "core.model", "core.endpoints",
     "fleetapi", "fleetapi.wire",
-    "geo", "sim", "sim.lifecycle_messages",
+    "geo", "sim", "sim.lifecycle_messages", "sim.lifecycle_states",
     "metrics", "metrics.stats_snapshot", "metrics.histogram",
     "report",
 }  # fmt: skip

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 from driver_agent.core.errors import TransitionError
@@ -73,67 +72,16 @@ from driver_agent.sim.lifecycle_messages import (
     StopWork,
     UpdateOrder,
 )
-
-
-class DriverState(StrEnum):
-    IDLE = "idle"
-    OFFERED = "offered"
-    ASSIGNED = "assigned"
-    EN_ROUTE_TO_PICKUP = "en_route_to_pickup"
-    CHECKING_IN_AT_PICKUP = "checking_in_at_pickup"
-    AT_PICKUP = "at_pickup"
-    CHECKING_OUT_OF_PICKUP = "checking_out_of_pickup"
-    EN_ROUTE_TO_DROPOFF = "en_route_to_dropoff"
-    CHECKING_IN_AT_DROPOFF = "checking_in_at_dropoff"
-    AT_DROPOFF = "at_dropoff"
-    CHECKING_OUT_OF_DROPOFF = "checking_out_of_dropoff"
-    COMPLETING = "completing"
-    DONE = "done"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    REASSIGNED = "reassigned"
-
-
-class OrderOutcome(StrEnum):
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    REASSIGNED = "reassigned"
-    FAILED = "failed"
-
-
-class Stage(StrEnum):
-    """Named stage durations, in simulated seconds, for the stats."""
-
-    ASSIGN_TO_START = "assign_to_start"
-    START_TO_PICKUP = "start_to_pickup"
-    PICKUP_DWELL = "pickup_dwell"
-    PICKUP_TO_DROPOFF = "pickup_to_dropoff"
-    DROPOFF_DWELL = "dropoff_dwell"
-    END_TO_END = "end_to_end"
-
+from driver_agent.sim.lifecycle_states import (
+    ACTIVE_STATES,
+    BUSY_STATES,
+    TERMINAL_STATES,
+    DriverState,
+    OrderOutcome,
+    Stage,
+)
 
 _S = DriverState
-ACTIVE_STATES: tuple[DriverState, ...] = (
-    _S.OFFERED,
-    _S.ASSIGNED,
-    _S.EN_ROUTE_TO_PICKUP,
-    _S.CHECKING_IN_AT_PICKUP,
-    _S.AT_PICKUP,
-    _S.CHECKING_OUT_OF_PICKUP,
-    _S.EN_ROUTE_TO_DROPOFF,
-    _S.CHECKING_IN_AT_DROPOFF,
-    _S.AT_DROPOFF,
-    _S.CHECKING_OUT_OF_DROPOFF,
-    _S.COMPLETING,
-)
-BUSY_STATES: frozenset[DriverState] = frozenset(ACTIVE_STATES[2:])
-TERMINAL_STATES: dict[DriverState, OrderOutcome] = {
-    _S.DONE: OrderOutcome.COMPLETED,
-    _S.CANCELLED: OrderOutcome.CANCELLED,
-    _S.FAILED: OrderOutcome.FAILED,
-    _S.REASSIGNED: OrderOutcome.REASSIGNED,
-}
-
 NON_FATAL_FAILURES: tuple[type[Command], ...] = (SendLocation, AddNote, UpdateOrder)
 
 
@@ -153,6 +101,12 @@ def _kind_key(event: Event) -> StopKind | None:
 class Lifecycle:
     """The state of ONE driver's current order. Not thread-safe; one runner drives it."""
 
+    __slots__ = (
+        "_batch", "_events", "_order", "_pulled", "_state", "arrived_at_ms", "assigned_at_ms",
+        "at_s", "checked_in_at_ms", "checked_out_at_ms", "ended_at_ms", "offered_at_ms",
+        "refused_calls", "started_at_ms", "update_notes",
+    )  # fmt: skip
+
     def __init__(self) -> None:
         self._state = DriverState.IDLE
         self._order: Order | None = None
@@ -160,7 +114,7 @@ class Lifecycle:
         self.update_notes: list[str] = []
         self.refused_calls = 0
         # pull style: events waiting to be applied, the batch being pulled and its event's time
-        self._events: list[tuple[Event, float]] = []
+        self._events: list[tuple[Event, float]] | None = None
         self._batch: Commands = ()
         self._pulled = 0
         self.at_s = 0.0
@@ -198,31 +152,44 @@ class Lifecycle:
         return TERMINAL_STATES.get(self._state)
 
     def send(self, event: Event, at_s: float) -> None:
-        """An event that happened at simulated time `at_s` (epoch seconds); `next_command()`
-        applies it once every command of the batch before it has been pulled."""
-        self._events.append((event, at_s))
+        """An event that happened at simulated time `at_s` (epoch seconds). It is applied once
+        every command of the batch before it has been pulled: at once when none is pending
+        (then a refused one raises `TransitionError` here), else by `next_command()`."""
+        if self._events or self._pulled < len(self._batch):
+            if self._events is None:
+                self._events = []  # made when first needed: most drivers never queue
+            self._events.append((event, at_s))
+            return
+        self._apply(event, at_s)
 
     def next_command(self) -> Command | None:
         """The next command to carry out, None when there is nothing left to do.
 
-        The rest of the current batch comes first; then the next event is applied and its batch
-        begins. `at_s` is then the time of the event the command answers. An event that is
-        refused (`TransitionError`) drops what was still queued behind it: the flow it was part
-        of stops there."""
-        batch = self._batch
-        while self._pulled >= len(batch):
-            if not self._events:
-                return None
-            event, at_s = self._events.pop(0)
+        The rest of the current batch comes first; then the next queued event is applied and
+        its batch begins. `at_s` is then the time of the event the command answers. An event
+        that is refused (`TransitionError`) drops what was still queued behind it: the flow it
+        was part of stops there."""
+        batch, pulled = self._batch, self._pulled
+        if pulled < len(batch):
+            self._pulled = pulled + 1
+            return batch[pulled]
+        events = self._events
+        while events:
+            event, at_s = events.pop(0)
             try:
-                batch = self._batch = self.handle(event, int(at_s * 1000))
+                self._apply(event, at_s)
             except TransitionError:
-                self._events.clear()
+                events.clear()
                 raise
-            self._pulled = 0
-            self.at_s = at_s
-        self._pulled += 1
-        return batch[self._pulled - 1]
+            if self._batch:
+                self._pulled = 1
+                return self._batch[0]
+        return None
+
+    def _apply(self, event: Event, at_s: float) -> None:
+        self._batch = self.handle(event, int(at_s * 1000))
+        self._pulled = 0
+        self.at_s = at_s
 
     def handle(self, event: Event, now_ms: int) -> Commands:
         """Apply one event now; return its commands, in order. Raises TransitionError."""

@@ -8,7 +8,7 @@ import pytest
 
 from driver_agent.core.errors import TransitionError
 from driver_agent.core.model import NoteKind, Order, Stop, StopKind
-from driver_agent.sim.lifecycle import DriverState, Lifecycle, OrderOutcome
+from driver_agent.sim.lifecycle import Lifecycle
 from driver_agent.sim.lifecycle_messages import (
     AddNote,
     ArrivedAtStop,
@@ -40,6 +40,7 @@ from driver_agent.sim.lifecycle_messages import (
     StopWork,
     UpdateOrder,
 )
+from driver_agent.sim.lifecycle_states import DriverState, OrderOutcome
 
 S = DriverState
 PU, DO = StopKind.PICKUP, StopKind.DROPOFF
@@ -368,13 +369,24 @@ def test_events_are_applied_in_the_order_sent_with_their_own_times() -> None:
 
 
 def test_a_refused_event_drops_what_was_queued_behind_it() -> None:
-    lifecycle = reach(S.EN_ROUTE_TO_PICKUP)
-    lifecycle.send(ArrivedAtStop(DO, 0.0, 0.0), 1.0)  # the wrong stop
-    lifecycle.send(LocationTick(52.51, 13.42), 2.0)
-    with pytest.raises(TransitionError):
+    lifecycle = reach(S.CHECKING_IN_AT_DROPOFF)
+    lifecycle.send(CheckedIn(DO, DROPOFF_NOTES), 1.0)  # a batch of three is pending
+    lifecycle.send(ArrivedAtStop(PU, 0.0, 0.0), 2.0)  # the wrong stop: queued behind it
+    lifecycle.send(DwellFinished(DO), 3.0)
+    assert [type(lifecycle.next_command()) for _ in range(3)] == [AddNote, AddNote, Dwell]
+    with pytest.raises(TransitionError, match="ArrivedAtStop"):
         lifecycle.next_command()
-    assert lifecycle.next_command() is None
-    assert lifecycle.state is S.EN_ROUTE_TO_PICKUP
+    assert lifecycle.next_command() is None  # what was queued behind it is gone
+    assert lifecycle.state is S.AT_DROPOFF
+
+
+def test_an_event_with_nothing_pending_is_applied_at_once_and_refused_there() -> None:
+    lifecycle = reach(S.EN_ROUTE_TO_PICKUP)
+    with pytest.raises(TransitionError):
+        lifecycle.send(ArrivedAtStop(DO, 0.0, 0.0), 1.0)
+    lifecycle.send(ArrivedAtStop(PU, 52.5001, 13.4001), 2.0)
+    assert (lifecycle.state, lifecycle.at_s) == (S.CHECKING_IN_AT_PICKUP, 2.0)
+    assert pull_all(lifecycle) == [CheckIn(7, PU, 52.5001, 13.4001)]
 
 
 def test_every_move_into_a_terminal_state_ends_with_stop_work() -> None:
