@@ -28,7 +28,7 @@ from driver_agent.metrics.stats import StatsCollector
 from driver_agent.report.recorder import TrackRecorder
 from driver_agent.sim.context import DriverContext, DriverSpec, ProofAssets
 from driver_agent.sim.driver import Driver
-from driver_agent.sim.lifecycle import DriverState
+from driver_agent.sim.lifecycle_states import DriverState
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import plan_orders
 

@@ -38,10 +38,12 @@ from driver_agent.sim.calls import Calls, Job, Refused
 from driver_agent.sim.context import DriverContext, DriverSpec, OrderEnded
 from driver_agent.sim.giveup import Ended, Refusal, flush, give_up_refused
 from driver_agent.sim.itinerary import Itinerary
-from driver_agent.sim.lifecycle import Lifecycle, OrderOutcome
+from driver_agent.sim.lifecycle import Lifecycle
+from driver_agent.sim.lifecycle_states import OrderOutcome
 from driver_agent.sim.pacing import budget_short, ping_due
 
 log = structlog.get_logger("driver_agent.driver")
+_LOCATION = Endpoint.UPDATE_DRIVER_LOCATION
 
 
 class Driver:
@@ -49,6 +51,12 @@ class Driver:
 
     `on_order_end(driver, order, outcome)` is told once per order, when it has ended and its
     calls went out (the fleet hands each driver its own)."""
+
+    __slots__ = (
+        "_clock", "_inbox", "_last_sent", "_next_ping", "_on_order_end", "_stats", "_wakeup",
+        "calls", "closing", "context", "driver_id", "ended", "itinerary", "known_to_api",
+        "lifecycle", "spec",
+    )  # fmt: skip
 
     def __init__(
         self, spec: DriverSpec, ctx: DriverContext, on_order_end: OrderEnded | None = None
@@ -188,16 +196,13 @@ class Driver:
 
     # ---- events in, commands out ------------------------------------------------------------
 
-    async def feed(self, event: m.Event, at: float) -> None:
-        """Send an event into the lifecycle and carry out what follows, one command at a time."""
-        self.lifecycle.send(event, at)
-        await self._carry_out()
-
-    async def _carry_out(self, refusal: Refusal | None = None) -> None:
-        """Pull commands until none is left; each one's outcome goes back in as an event, and
-        the lifecycle applies it after the rest of its batch. An order a refused call failed is
-        given up once the lifecycle has moved it to failed."""
+    async def feed(self, event: m.Event, at: float, refusal: Refusal | None = None) -> None:
+        """Send an event into the lifecycle and pull commands until none is left; each one's
+        outcome goes back in as an event, and the lifecycle applies it after the rest of its
+        batch. An order a refused call failed (`refusal`, or one refused on the way) is given up
+        once the lifecycle has moved it to failed."""
         lifecycle = self.lifecycle
+        lifecycle.send(event, at)
         while (command := lifecycle.next_command()) is not None:
             refusal = await self._execute(command, lifecycle.at_s) or refusal
         if refusal is not None:
@@ -207,8 +212,7 @@ class Driver:
         """Carry out one command scheduled at `at`; a refused call is reported back."""
         trip, lifecycle = self.itinerary, self.lifecycle
         if isinstance(command, m.SendLocation):
-            # the tick's fix, as reported(at) gave it: computing it again gives the same
-            refused = await self._send_location(at, command.task_id, (command.lat, command.lng))
+            refused = await self._send_location(at, command)
             return None if refused is None else self._refused(command, refused)
         if isinstance(command, m.DriveTo):
             if trip.drive_to(command.stop, at):  # re-routed: tell Bringg the new ETA
@@ -277,19 +281,25 @@ class Driver:
         elif self.known_to_api and not lifecycle.is_active:
             if budget_short(budget, ctx.budget_reserve_ratio):
                 return
-            await self._send_location(at, None)
+            await self._send_location(at)
 
     async def _send_location(
-        self, at: float, task_id: int | None, fix: tuple[float, float] | None = None
+        self, at: float, command: m.SendLocation | None = None
     ) -> Refusal | None:
-        lat, lng = self.itinerary.reported(at) if fix is None else fix
+        """The location update of tick `at`: a busy driver's (the lifecycle's `command`, with
+        the tick's fix) or an idle one's (a fix drawn now, no order)."""
+        task_id: int | None
+        if command is None:
+            lat, lng = self.itinerary.reported(at)
+            command, task_id = m.SendLocation(0, lat, lng), None
+        else:
+            lat, lng, task_id = command.lat, command.lng, command.task_id
         clock = self._clock
         # the generator's own lag: the call goes out now, `at` was its tick
         lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
         client, calls = self.context.client, self.calls
         started = (task_id,) if task_id is not None else ()
-        command = m.SendLocation(task_id or 0, lat, lng)
-        endpoint = Endpoint.UPDATE_DRIVER_LOCATION
+        endpoint = _LOCATION
         sent: object = None
         if calls.backlog is None:  # the hot path: the call itself, no factory
             call = client.update_driver_location(
@@ -336,9 +346,10 @@ class Driver:
             command, self.context.client, self.context.proof, at=at, reported=trip.reported
         )
         answer = await self.calls.call(request.endpoint, at, request.send, command)
-        if isinstance(answer, Refused):
+        if isinstance(answer, Refused) and self.lifecycle.is_active:
+            failed = m.CommandFailed(command, answer.exc.message)
             refusal = Refusal(command.task_id, request.endpoint, answer.exc)
-            await self._carry_out(self._refused(command, refusal))
+            await self.feed(failed, self._clock.now(), refusal)
 
     # ---- the end of an order ----------------------------------------------------------------
 

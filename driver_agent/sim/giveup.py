@@ -24,8 +24,9 @@ from driver_agent.core.model import Order
 from driver_agent.metrics.stats import GivenUpOrder
 from driver_agent.sim.api_calls import GIVEN_UP_REASON, request_for
 from driver_agent.sim.calls import Job, Refused, StillAway
-from driver_agent.sim.lifecycle import NON_FATAL_FAILURES, OrderOutcome
+from driver_agent.sim.lifecycle import NON_FATAL_FAILURES
 from driver_agent.sim.lifecycle_messages import CancelOrder, Command, CommandFailed, CompleteOrder
+from driver_agent.sim.lifecycle_states import OrderOutcome
 from driver_agent.sim.offline import CANCEL_AFTER_REFUSAL, Entry, EntryKind
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from driver_agent.geo.roads import RoadNetwork
 from driver_agent.geo.tracks import Track
 from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.driver import Driver
-from driver_agent.sim.lifecycle import TRANSITIONS, DriverState, Lifecycle
+from driver_agent.sim.lifecycle import TRANSITIONS, Lifecycle
 from driver_agent.sim.lifecycle_messages import (
     ArrivedAtStop,
     CheckIn,
@@ -24,6 +24,7 @@ from driver_agent.sim.lifecycle_messages import (
     OrderUpdated,
     UpdateOrder,
 )
+from driver_agent.sim.lifecycle_states import DriverState
 
 
 async def test_one_driver_completes_an_order_confirmed_by_the_sandbox(

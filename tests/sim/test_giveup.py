@@ -11,8 +11,8 @@ from driver_agent.core.model import Order, Stop, StopKind
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.driver import Driver
-from driver_agent.sim.lifecycle import DriverState
 from driver_agent.sim.lifecycle_messages import ArrivedAtStop, OrderOffered, OrderUpdated
+from driver_agent.sim.lifecycle_states import DriverState
 
 
 async def test_an_outage_mid_order_is_ridden_out_every_call_once_seen_as_latency(
