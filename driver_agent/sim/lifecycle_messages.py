@@ -1,6 +1,7 @@
 """The messages of the lifecycle machine: events fed in, commands handed back to the runner.
 
-Frozen values only; `driver_agent.lifecycle` holds the machine and re-exports all of these.
+Frozen values only; `lifecycle.py` holds the machine, `lifecycle_states.py` its states. Messages
+of the same shape share a small base (no data, a stop kind, a task id); each keeps its own type.
 """
 
 from __future__ import annotations
