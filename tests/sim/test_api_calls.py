@@ -8,19 +8,9 @@ import pytest
 
 from driver_agent.core.model import NoteKind, StopKind
 from driver_agent.fleetapi.wire import DriverProfile, Note, WayPointUpdate
+from driver_agent.sim import lifecycle_messages as m
 from driver_agent.sim.api_calls import ApiCommand, iso, ms, note_request, request_for
 from driver_agent.sim.context import DriverSpec, ProofAssets
-from driver_agent.sim.lifecycle_messages import (
-    AddNote,
-    AssignDriver,
-    CancelOrder,
-    CheckIn,
-    CheckOut,
-    CompleteOrder,
-    PlannedNote,
-    StartOrder,
-    UpdateOrder,
-)
 
 PU, DO = StopKind.PICKUP, StopKind.DROPOFF
 AT = 1_760_000_000.25
@@ -43,19 +33,19 @@ class Fixes:
 @pytest.mark.parametrize(
     ("command", "endpoint", "arguments", "fixes"),
     [
-        (StartOrder(7), "start_task", {"lat": FIX[0], "lng": FIX[1]}, 1),
-        (CheckIn(7, PU, 52.6, 13.6), "checkin", {"kind": PU, "lat": 52.6, "lng": 13.6}, 0),
-        (CheckOut(7, DO), "checkout", {"kind": DO, "lat": FIX[0], "lng": FIX[1]}, 1),
-        (CompleteOrder(7), "end_task", {"lat": FIX[0], "lng": FIX[1]}, 1),
+        (m.StartOrder(7), "start_task", {"lat": FIX[0], "lng": FIX[1]}, 1),
+        (m.CheckIn(7, PU, 52.6, 13.6), "checkin", {"kind": PU, "lat": 52.6, "lng": 13.6}, 0),
+        (m.CheckOut(7, DO), "checkout", {"kind": DO, "lat": FIX[0], "lng": FIX[1]}, 1),
+        (m.CompleteOrder(7), "end_task", {"lat": FIX[0], "lng": FIX[1]}, 1),
         (
-            CancelOrder(7, 3, "shop closed"),
+            m.CancelOrder(7, 3, "shop closed"),
             "cancel_delivery",
             {"reason_id": 3, "reason": "shop closed", "lat": FIX[0], "lng": FIX[1]},
             1,
         ),
-        (CancelOrder(7, 3, ""), "cancel_delivery", {"reason_id": 3, "reason": None}, 1),
+        (m.CancelOrder(7, 3, ""), "cancel_delivery", {"reason_id": 3, "reason": None}, 1),
         (
-            UpdateOrder(7, DO, AT_MS + 600_000),
+            m.UpdateOrder(7, DO, AT_MS + 600_000),
             "update_task",
             {"way_points": [WayPointUpdate(DO, eta="2025-10-09T09:03:20.250Z")]},
             0,
@@ -84,7 +74,7 @@ async def test_a_driver_unknown_to_the_api_is_assigned_with_its_profile_then_by_
     reported = Fixes()
     for known in (False, True):
         request = request_for(
-            AssignDriver(7), fake_client, SPEC, known_to_api=known, at=AT, reported=reported
+            m.AssignDriver(7), fake_client, SPEC, known_to_api=known, at=AT, reported=reported
         )
         await request.send()
     first, second = (arguments for _, arguments in fake_client.calls)
@@ -98,16 +88,16 @@ async def test_a_driver_unknown_to_the_api_is_assigned_with_its_profile_then_by_
 @pytest.mark.parametrize(
     ("planned", "expected"),
     [
-        (PlannedNote(NoteKind.PHOTO), "photo"),
-        (PlannedNote(NoteKind.SIGNATURE), "signature"),
-        (PlannedNote(NoteKind.TEXT, "left at door"), "left at door"),
+        (m.PlannedNote(NoteKind.PHOTO), "photo"),
+        (m.PlannedNote(NoteKind.SIGNATURE), "signature"),
+        (m.PlannedNote(NoteKind.TEXT, "left at door"), "left at door"),
     ],
 )
 async def test_a_note_sends_the_proof_image_or_its_text(
-    fake_client: Any, planned: PlannedNote, expected: str
+    fake_client: Any, planned: m.PlannedNote, expected: str
 ) -> None:
     proof = ProofAssets(Note.text_note("photo"), Note.text_note("signature"))
-    request = note_request(AddNote(7, DO, planned), fake_client, proof, at=AT, reported=Fixes())
+    request = note_request(m.AddNote(7, DO, planned), fake_client, proof, at=AT, reported=Fixes())
     await request.send()
     [(endpoint, sent)] = fake_client.calls
     assert (endpoint, request.endpoint) == ("create_note", "create_note")

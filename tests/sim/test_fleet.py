@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -18,8 +17,6 @@ from driver_agent.fleetapi.merchant import MerchantClient
 from driver_agent.fleetapi.webhook_payloads import DeliveryCreated, WebhookEvent
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
-from driver_agent.sandbox.app import serve_sandbox_in_thread
-from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
@@ -38,17 +35,6 @@ class BrokenRoads(Navigator):
         if (stop.lat, stop.lng) == (self.broken.lat, self.broken.lng):
             raise RuntimeError("road graph corrupted")
         return super().leg(from_lat, from_lng, stop, rng)
-
-
-@pytest.fixture(scope="module")
-def network() -> RoadNetwork:
-    return RoadNetwork.load()
-
-
-@pytest.fixture
-def sandbox(network: RoadNetwork) -> Iterator[str]:
-    with serve_sandbox_in_thread(SandboxSettings(area=network.bbox)) as url:
-        yield url
 
 
 async def make_orders(url: str, network: RoadNetwork, clock: VirtualClock, n: int) -> list[Order]:
