@@ -52,7 +52,7 @@ from driver_agent.geo.geometry import destination
 from driver_agent.geo.nearest import CELL_DEG  # one driver per cell: the nearest search is O(1)
 from driver_agent.metrics.histogram import Histogram
 from driver_agent.metrics.stats import StatsCollector
-from driver_agent.sim.driver import DriverContext, DriverSpec
+from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 
@@ -192,7 +192,13 @@ def context(args: argparse.Namespace, stats: StatsCollector, api_latency: Histog
         if endpoint == "update_driver_location" and getattr(stats, "measuring", False):
             api_latency.record(latency_s * 1000.0)
 
-    client = FleetClient(config, clock, rng=random.Random(args.seed), on_response=on_response)
+    client = FleetClient(
+        config,
+        clock,
+        rng=random.Random(args.seed),
+        on_response=on_response,
+        on_retry=stats.record_retry,
+    )
     driver_config = DriverConfig(
         ping_interval_s=args.interval_s, idle_ping_interval_s=args.idle_interval_s
     )

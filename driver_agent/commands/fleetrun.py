@@ -49,7 +49,7 @@ from driver_agent.report.roadmap import road_lines_near
 from driver_agent.report.run import RunReport, summary_from_stats
 from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sim.driver import DriverContext, DriverSpec, ProofAssets
+from driver_agent.sim.context import DriverContext, DriverSpec, ProofAssets
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import FIRST, LAST, order_id_prefix, plan_orders
@@ -215,7 +215,9 @@ async def run_fleet(
                 log.info("webhook_receiver_listening", url=webhook_url)
             stopper = stopper or RunStopper()
             rng = random.Random(f"{config.run.seed}:client")
-            async with open_fleet_client(api, clock, rng=rng) as client:
+            # the client's resends and reconciliations count in this run's stats
+            retries = stats.record_retry
+            async with open_fleet_client(api, clock, rng=rng, on_retry=retries) as client:
                 fleet = _fleet(
                     config, client, clock, network, stats, recorder, started_real, on_spawned
                 )

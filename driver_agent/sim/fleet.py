@@ -34,9 +34,10 @@ from driver_agent.fleetapi.webhook_payloads import (
     DeliveryUpdated,
     WebhookEvent,
 )
+from driver_agent.sim.context import DriverContext, DriverSpec, OrderEnded
 from driver_agent.sim.dispatch import Assignment, Dispatcher
-from driver_agent.sim.driver import Driver, DriverContext, DriverSpec
-from driver_agent.sim.lifecycle import OrderUpdated
+from driver_agent.sim.driver import Driver
+from driver_agent.sim.lifecycle_messages import OrderUpdated
 
 log = structlog.get_logger("driver_agent.scheduler")
 
@@ -95,7 +96,8 @@ class Fleet:
         self._stopping = False
         self._finished = anyio.Event()
         self._stop_requested = anyio.Event()
-        ctx.on_order_end = self._order_ended
+        # what each driver it spawns tells the fleet (one bound method, shared by all of them)
+        self._order_end: OrderEnded = self._order_ended
 
     # ---- control ----------------------------------------------------------------------------
 
@@ -180,7 +182,7 @@ class Fleet:
         for i, spec in enumerate(self._specs):
             if self._stopping:
                 break
-            driver = Driver(spec, self._ctx)
+            driver = Driver(spec, self._ctx, self._order_end)
             self.drivers[spec.driver_id] = driver
             self._running += 1
             tg.start_soon(self._run_driver, driver, self._clock.join(), name=spec.driver_id)

@@ -1,9 +1,12 @@
-"""One driver's order lifecycle as a pure state machine: `handle(event, now_ms) -> commands`.
+"""One driver's order lifecycle as a pure state machine, pulled one command at a time.
 
-Sans-I/O in the h11 manner: the driver runner feeds events (what happened: an order was offered,
-an API call was confirmed, the geofence was entered, a webhook arrived) and executes the commands
-it gets back, in order (API calls, where to drive, how long to dwell, when to stop). Nothing here
-waits, logs or reads a clock: `now_ms` (simulated epoch ms) is passed in and only stored.
+Sans-I/O in the h11 manner: the driver runner `send`s events in (what happened: an order was
+offered, an API call was confirmed, the geofence was entered, a webhook arrived) and pulls the
+commands to carry out with `next_command()` (API calls, where to drive, how long to dwell, when to
+stop), feeding each command's outcome back in as an event. An event is applied only once the
+batch of commands before it has been pulled, so no command runs against a state its batch did
+not see. Nothing here waits, logs or reads a clock: times are passed in and only stored.
+`handle(event, now_ms) -> commands` is the single step underneath.
 
 States, happy path (each "…ing" state waits for the confirmation of the call it emitted):
 
@@ -17,14 +20,14 @@ idle -OrderOffered-> offered -Assigned-> assigned -Started-> en_route_to_pickup
 ```
 
 From every active state (offered … completing): `OrderCancelled` -> cancelled (a driver-side
-cancel emits `CancelOrder`; a webhook cancel only `StopWork`), `Reassigned` -> reassigned,
-`CommandFailed` -> failed (except a refused `SendLocation`, `AddNote` or `UpdateOrder`, which is
-counted in `refused_calls` and the order carries on), `OrderUpdated` stores the change and
-re-routes (`DriveTo`) when the stop the driver is heading to moved. `LocationTick` is allowed in
-every state and emits `SendLocation` only while busy (started and not ended). The terminal states
-done, cancelled, failed and reassigned keep the order and its timestamps for the stats, and take a
-new `OrderOffered`. A repeated `OrderCancelled` or a `CommandFailed` in cancelled is a no-op
-(webhook retries, calls racing the cancel). Anything else raises
+cancel emits `CancelOrder`), `Reassigned` -> reassigned, `CommandFailed` -> failed (except a
+refused `SendLocation`, `AddNote` or `UpdateOrder`, which is counted in `refused_calls` and the
+order carries on), `OrderUpdated` stores the change and re-routes (`DriveTo`) when the stop the
+driver is heading to moved. Every move into a terminal state ends with `StopWork`. `LocationTick`
+is allowed in every state and emits `SendLocation` only while busy (started and not ended). The
+terminal states done, cancelled, failed and reassigned keep the order and its timestamps for the
+stats, and take a new `OrderOffered`. A repeated `OrderCancelled` or a `CommandFailed` in
+cancelled is a no-op (webhook retries, calls racing the cancel). Anything else raises
 `TransitionError(state, event_name)`.
 
 The transitions are data: `TRANSITIONS` maps (state, event type, stop kind or None) to a handler.
@@ -34,7 +37,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from enum import StrEnum
 from typing import Any
 
 from driver_agent.core.errors import TransitionError
@@ -63,7 +65,6 @@ from driver_agent.sim.lifecycle_messages import (
     OrderCancelled,
     OrderOffered,
     OrderUpdated,
-    PlannedNote,
     Reassigned,
     SendLocation,
     Started,
@@ -71,109 +72,16 @@ from driver_agent.sim.lifecycle_messages import (
     StopWork,
     UpdateOrder,
 )
-
-__all__ = [
-    "ACTIVE_STATES",
-    "BUSY_STATES",
-    "TERMINAL_STATES",
-    "TRANSITIONS",
-    "AddNote",
-    "ArrivedAtStop",
-    "AssignDriver",
-    "Assigned",
-    "CancelOrder",
-    "CheckIn",
-    "CheckOut",
-    "CheckedIn",
-    "CheckedOut",
-    "Command",
-    "CommandFailed",
-    "Commands",
-    "CompleteOrder",
-    "Completed",
-    "DriveTo",
-    "DriverState",
-    "Dwell",
-    "DwellFinished",
-    "EtaChanged",
-    "Event",
-    "Lifecycle",
-    "LocationTick",
-    "OrderCancelled",
-    "OrderOffered",
-    "OrderOutcome",
-    "OrderUpdated",
-    "PlannedNote",
-    "Reassigned",
-    "SendLocation",
-    "Stage",
-    "StartOrder",
-    "Started",
-    "StopWork",
-    "UpdateOrder",
-    "event_name",
-]
-
-
-class DriverState(StrEnum):
-    IDLE = "idle"
-    OFFERED = "offered"
-    ASSIGNED = "assigned"
-    EN_ROUTE_TO_PICKUP = "en_route_to_pickup"
-    CHECKING_IN_AT_PICKUP = "checking_in_at_pickup"
-    AT_PICKUP = "at_pickup"
-    CHECKING_OUT_OF_PICKUP = "checking_out_of_pickup"
-    EN_ROUTE_TO_DROPOFF = "en_route_to_dropoff"
-    CHECKING_IN_AT_DROPOFF = "checking_in_at_dropoff"
-    AT_DROPOFF = "at_dropoff"
-    CHECKING_OUT_OF_DROPOFF = "checking_out_of_dropoff"
-    COMPLETING = "completing"
-    DONE = "done"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    REASSIGNED = "reassigned"
-
-
-class OrderOutcome(StrEnum):
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    REASSIGNED = "reassigned"
-    FAILED = "failed"
-
-
-class Stage(StrEnum):
-    """Named stage durations, in simulated seconds, for the stats."""
-
-    ASSIGN_TO_START = "assign_to_start"
-    START_TO_PICKUP = "start_to_pickup"
-    PICKUP_DWELL = "pickup_dwell"
-    PICKUP_TO_DROPOFF = "pickup_to_dropoff"
-    DROPOFF_DWELL = "dropoff_dwell"
-    END_TO_END = "end_to_end"
-
+from driver_agent.sim.lifecycle_states import (
+    ACTIVE_STATES,
+    BUSY_STATES,
+    TERMINAL_STATES,
+    DriverState,
+    OrderOutcome,
+    Stage,
+)
 
 _S = DriverState
-ACTIVE_STATES: tuple[DriverState, ...] = (
-    _S.OFFERED,
-    _S.ASSIGNED,
-    _S.EN_ROUTE_TO_PICKUP,
-    _S.CHECKING_IN_AT_PICKUP,
-    _S.AT_PICKUP,
-    _S.CHECKING_OUT_OF_PICKUP,
-    _S.EN_ROUTE_TO_DROPOFF,
-    _S.CHECKING_IN_AT_DROPOFF,
-    _S.AT_DROPOFF,
-    _S.CHECKING_OUT_OF_DROPOFF,
-    _S.COMPLETING,
-)
-BUSY_STATES: frozenset[DriverState] = frozenset(ACTIVE_STATES[2:])
-TERMINAL_STATES: dict[DriverState, OrderOutcome] = {
-    _S.DONE: OrderOutcome.COMPLETED,
-    _S.CANCELLED: OrderOutcome.CANCELLED,
-    _S.FAILED: OrderOutcome.FAILED,
-    _S.REASSIGNED: OrderOutcome.REASSIGNED,
-}
-
 NON_FATAL_FAILURES: tuple[type[Command], ...] = (SendLocation, AddNote, UpdateOrder)
 
 
@@ -193,12 +101,23 @@ def _kind_key(event: Event) -> StopKind | None:
 class Lifecycle:
     """The state of ONE driver's current order. Not thread-safe; one runner drives it."""
 
+    __slots__ = (
+        "_batch", "_events", "_order", "_pulled", "_state", "arrived_at_ms", "assigned_at_ms",
+        "at_s", "checked_in_at_ms", "checked_out_at_ms", "ended_at_ms", "offered_at_ms",
+        "refused_calls", "started_at_ms", "update_notes",
+    )  # fmt: skip
+
     def __init__(self) -> None:
         self._state = DriverState.IDLE
         self._order: Order | None = None
         self._reset_times()
         self.update_notes: list[str] = []
         self.refused_calls = 0
+        # pull style: events waiting to be applied, the batch being pulled and its event's time
+        self._events: list[tuple[Event, float]] | None = None
+        self._batch: Commands = ()
+        self._pulled = 0
+        self.at_s = 0.0
 
     def _reset_times(self) -> None:
         self.offered_at_ms: int | None = None
@@ -232,8 +151,48 @@ class Lifecycle:
         """How the last order ended; None while idle or active."""
         return TERMINAL_STATES.get(self._state)
 
+    def send(self, event: Event, at_s: float) -> None:
+        """An event that happened at simulated time `at_s` (epoch seconds). It is applied once
+        every command of the batch before it has been pulled: at once when none is pending
+        (then a refused one raises `TransitionError` here), else by `next_command()`."""
+        if self._events or self._pulled < len(self._batch):
+            if self._events is None:
+                self._events = []  # made when first needed: most drivers never queue
+            self._events.append((event, at_s))
+            return
+        self._apply(event, at_s)
+
+    def next_command(self) -> Command | None:
+        """The next command to carry out, None when there is nothing left to do.
+
+        The rest of the current batch comes first; then the next queued event is applied and
+        its batch begins. `at_s` is then the time of the event the command answers. An event
+        that is refused (`TransitionError`) drops what was still queued behind it: the flow it
+        was part of stops there."""
+        batch, pulled = self._batch, self._pulled
+        if pulled < len(batch):
+            self._pulled = pulled + 1
+            return batch[pulled]
+        events = self._events
+        while events:
+            event, at_s = events.pop(0)
+            try:
+                self._apply(event, at_s)
+            except TransitionError:
+                events.clear()
+                raise
+            if self._batch:
+                self._pulled = 1
+                return self._batch[0]
+        return None
+
+    def _apply(self, event: Event, at_s: float) -> None:
+        self._batch = self.handle(event, int(at_s * 1000))
+        self._pulled = 0
+        self.at_s = at_s
+
     def handle(self, event: Event, now_ms: int) -> Commands:
-        """Apply one event; return the commands to execute in order. Raises TransitionError."""
+        """Apply one event now; return its commands, in order. Raises TransitionError."""
         handler = TRANSITIONS.get((self._state, type(event), _kind_key(event)))
         if handler is None:
             raise TransitionError(self._state.value, event_name(event))
@@ -313,7 +272,7 @@ class Lifecycle:
         return _S.COMPLETING, (CompleteOrder(self._order.task_id),)
 
     def _completed(self, event: Completed, now_ms: int) -> tuple[DriverState, Commands]:
-        return _S.DONE, ()
+        return _S.DONE, (StopWork(),)
 
     def _cancelled(self, event: OrderCancelled, now_ms: int) -> tuple[DriverState, Commands]:
         if event.by_api:

@@ -1,6 +1,7 @@
 """The messages of the lifecycle machine: events fed in, commands handed back to the runner.
 
-Frozen values only; `driver_agent.lifecycle` holds the machine and re-exports all of these.
+Frozen values only; `lifecycle.py` holds the machine, `lifecycle_states.py` its states. Messages
+of the same shape share a small base (no data, a stop kind, a task id); each keeps its own type.
 """
 
 from __future__ import annotations
@@ -18,6 +19,28 @@ class PlannedNote:
     text: str = ""
 
 
+# ---- shared shapes ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Signal:
+    """A message without data: its type says it all."""
+
+
+@dataclass(frozen=True, slots=True)
+class _AtStop:
+    """A message about one stop of the order."""
+
+    kind: StopKind
+
+
+@dataclass(frozen=True, slots=True)
+class _OfOrder:
+    """A command about the order `task_id`."""
+
+    task_id: int
+
+
 # ---- events -------------------------------------------------------------------------------------
 
 
@@ -26,48 +49,47 @@ class OrderOffered:
     order: Order
 
 
-@dataclass(frozen=True, slots=True)
-class Assigned:
+class Assigned(_Signal):
     """Assign Driver succeeded."""
 
+    __slots__ = ()
 
-@dataclass(frozen=True, slots=True)
-class Started:
+
+class Started(_Signal):
     """Start Order succeeded."""
 
+    __slots__ = ()
+
 
 @dataclass(frozen=True, slots=True)
-class ArrivedAtStop:
+class ArrivedAtStop(_AtStop):
     """The driver entered the stop's geofence at (lat, lng)."""
 
-    kind: StopKind
     lat: float
     lng: float
 
 
 @dataclass(frozen=True, slots=True)
-class CheckedIn:
+class CheckedIn(_AtStop):
     """Check In succeeded; `notes` is the runner's proof-of-delivery plan for this stop."""
 
-    kind: StopKind
     notes: tuple[PlannedNote, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
-class DwellFinished:
-    kind: StopKind
+class DwellFinished(_AtStop):
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class CheckedOut:
+class CheckedOut(_AtStop):
     """Check Out succeeded."""
 
-    kind: StopKind
+    __slots__ = ()
 
 
-@dataclass(frozen=True, slots=True)
-class Completed:
+class Completed(_Signal):
     """Complete Order succeeded."""
+
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,95 +142,73 @@ class LocationTick:
 
 
 @dataclass(frozen=True, slots=True)
-class EtaChanged:
+class EtaChanged(_AtStop):
     """The runner re-estimated its arrival at a stop it has not reached yet."""
 
-    kind: StopKind
     eta_ms: int
 
 
 Event = (
-    OrderOffered
-    | Assigned
-    | Started
-    | ArrivedAtStop
-    | CheckedIn
-    | DwellFinished
-    | CheckedOut
-    | Completed
-    | OrderCancelled
-    | OrderUpdated
-    | Reassigned
-    | CommandFailed
-    | LocationTick
+    OrderOffered | Assigned | Started | ArrivedAtStop | CheckedIn | DwellFinished | CheckedOut
+    | Completed | OrderCancelled | OrderUpdated | Reassigned | CommandFailed | LocationTick
     | EtaChanged
-)
+)  # fmt: skip
 
 # ---- commands -----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class AssignDriver:
-    task_id: int
+class AssignDriver(_OfOrder):
+    __slots__ = ()
+
+
+class StartOrder(_OfOrder):
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
-class StartOrder:
-    task_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class SendLocation:
-    task_id: int
+class SendLocation(_OfOrder):
     lat: float
     lng: float
 
 
 @dataclass(frozen=True, slots=True)
-class CheckIn:
-    task_id: int
+class CheckIn(_OfOrder):
     kind: StopKind
     lat: float
     lng: float
 
 
 @dataclass(frozen=True, slots=True)
-class AddNote:
-    task_id: int
+class AddNote(_OfOrder):
     kind: StopKind
     note: PlannedNote
 
 
-@dataclass(frozen=True, slots=True)
-class Dwell:
+class Dwell(_AtStop):
     """Stay at the stop for the runner's dwell time, then feed `DwellFinished(kind)`."""
 
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class CheckOut(_OfOrder):
     kind: StopKind
 
 
-@dataclass(frozen=True, slots=True)
-class CheckOut:
-    task_id: int
-    kind: StopKind
+class CompleteOrder(_OfOrder):
+    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
-class CompleteOrder:
-    task_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class CancelOrder:
-    task_id: int
+class CancelOrder(_OfOrder):
     reason_id: int
     reason: str
 
 
 @dataclass(frozen=True, slots=True)
-class UpdateOrder:
+class UpdateOrder(_OfOrder):
     """Update Order with a new ETA for one stop (`way_points[].eta`)."""
 
-    task_id: int
     kind: StopKind
     eta_ms: int
 
@@ -220,23 +220,14 @@ class DriveTo:
     stop: Stop
 
 
-@dataclass(frozen=True, slots=True)
-class StopWork:
+class StopWork(_Signal):
     """No more calls and no more driving for this order."""
+
+    __slots__ = ()
 
 
 Command = (
-    AssignDriver
-    | StartOrder
-    | SendLocation
-    | CheckIn
-    | AddNote
-    | Dwell
-    | CheckOut
-    | CompleteOrder
-    | CancelOrder
-    | UpdateOrder
-    | DriveTo
-    | StopWork
-)
+    AssignDriver | StartOrder | SendLocation | CheckIn | AddNote | Dwell | CheckOut
+    | CompleteOrder | CancelOrder | UpdateOrder | DriveTo | StopWork
+)  # fmt: skip
 Commands = tuple[Command, ...]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -18,9 +17,7 @@ from driver_agent.fleetapi.merchant import MerchantClient
 from driver_agent.fleetapi.webhook_payloads import DeliveryCreated, WebhookEvent
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
-from driver_agent.sandbox.app import serve_sandbox_in_thread
-from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sim.driver import DriverContext, DriverSpec
+from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import plan_orders
@@ -38,17 +35,6 @@ class BrokenRoads(Navigator):
         if (stop.lat, stop.lng) == (self.broken.lat, self.broken.lng):
             raise RuntimeError("road graph corrupted")
         return super().leg(from_lat, from_lng, stop, rng)
-
-
-@pytest.fixture(scope="module")
-def network() -> RoadNetwork:
-    return RoadNetwork.load()
-
-
-@pytest.fixture
-def sandbox(network: RoadNetwork) -> Iterator[str]:
-    with serve_sandbox_in_thread(SandboxSettings(area=network.bbox)) as url:
-        yield url
 
 
 async def make_orders(url: str, network: RoadNetwork, clock: VirtualClock, n: int) -> list[Order]:
@@ -80,11 +66,12 @@ async def run_fleet_with_a_broken_route(
     config = ApiConfig(
         api_url=url, client_id="sandbox-fleet", client_secret=Secret("sandbox-fleet-secret")
     )
-    client = FleetClient(config, clock)
+    stats = StatsCollector()
+    client = FleetClient(config, clock, on_retry=stats.record_retry)
     ctx = DriverContext(
         client,
         clock,
-        StatsCollector(),
+        stats,
         BrokenRoads(network, orders[1].dropoff),
         DriverConfig(),
         proof_assets(),
@@ -129,10 +116,9 @@ async def test_on_spawned_is_called_once_after_the_last_driver_is_spawned(
     config = ApiConfig(
         api_url=sandbox, client_id="sandbox-fleet", client_secret=Secret("sandbox-fleet-secret")
     )
-    client = FleetClient(config, clock)
-    ctx = DriverContext(
-        client, clock, StatsCollector(), Navigator(network), DriverConfig(), proof_assets()
-    )
+    stats = StatsCollector()
+    client = FleetClient(config, clock, on_retry=stats.record_retry)
+    ctx = DriverContext(client, clock, stats, Navigator(network), DriverConfig(), proof_assets())
     depot = network.depots[0]
     specs = [DriverSpec(f"drv-{i}", "Delivery Driver", depot.lat, depot.lng) for i in range(4)]
     spawned_when: list[int] = []

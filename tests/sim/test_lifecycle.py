@@ -8,7 +8,8 @@ import pytest
 
 from driver_agent.core.errors import TransitionError
 from driver_agent.core.model import NoteKind, Order, Stop, StopKind
-from driver_agent.sim.lifecycle import (
+from driver_agent.sim.lifecycle import Lifecycle
+from driver_agent.sim.lifecycle_messages import (
     AddNote,
     ArrivedAtStop,
     AssignDriver,
@@ -22,17 +23,14 @@ from driver_agent.sim.lifecycle import (
     CommandFailed,
     Completed,
     CompleteOrder,
-    DriverState,
     DriveTo,
     Dwell,
     DwellFinished,
     EtaChanged,
     Event,
-    Lifecycle,
     LocationTick,
     OrderCancelled,
     OrderOffered,
-    OrderOutcome,
     OrderUpdated,
     PlannedNote,
     Reassigned,
@@ -42,6 +40,7 @@ from driver_agent.sim.lifecycle import (
     StopWork,
     UpdateOrder,
 )
+from driver_agent.sim.lifecycle_states import DriverState, OrderOutcome
 
 S = DriverState
 PU, DO = StopKind.PICKUP, StopKind.DROPOFF
@@ -162,7 +161,7 @@ ALLOWED: dict[tuple[DriverState, str], Outcome] = {
     ),
     (S.AT_DROPOFF, "dwell_dropoff"): (S.CHECKING_OUT_OF_DROPOFF, (CheckOut(7, DO),)),
     (S.CHECKING_OUT_OF_DROPOFF, "checked_out_dropoff"): (S.COMPLETING, (CompleteOrder(7),)),
-    (S.COMPLETING, "completed"): (S.DONE, ()),
+    (S.COMPLETING, "completed"): (S.DONE, (StopWork(),)),
     # cancelled: a retried webhook or a call that raced the cancel changes nothing
     (S.CANCELLED, "cancel_webhook"): (S.CANCELLED, ()),
     (S.CANCELLED, "cancel_api"): (S.CANCELLED, ()),
@@ -333,3 +332,66 @@ def test_busy_only_between_start_and_end_and_outcome_only_at_the_end(
 ) -> None:
     lifecycle = reach(state)
     assert (lifecycle.is_busy, lifecycle.outcome) == (busy, outcome)
+
+
+# -- pulled one command at a time ----------------------------------------------------------------
+
+
+def pull_all(lifecycle: Lifecycle) -> list[Command]:
+    commands: list[Command] = []
+    while (command := lifecycle.next_command()) is not None:
+        commands.append(command)
+    return commands
+
+
+def test_an_event_sent_while_a_batch_is_pulled_is_applied_after_the_rest_of_that_batch() -> None:
+    lifecycle = reach(S.CHECKING_IN_AT_DROPOFF)
+    lifecycle.send(CheckedIn(DO, DROPOFF_NOTES), 1_000.0)
+    assert lifecycle.next_command() == AddNote(7, DO, PlannedNote(NoteKind.SIGNATURE))
+    # an outcome that moves the state on arrives while the batch is half pulled
+    lifecycle.send(DwellFinished(DO), 1_200.0)
+    assert lifecycle.next_command() == AddNote(7, DO, PlannedNote(NoteKind.TEXT, "left at door"))
+    assert (lifecycle.state, lifecycle.at_s) == (S.AT_DROPOFF, 1_000.0)
+    assert lifecycle.next_command() == Dwell(DO)
+    assert lifecycle.state is S.AT_DROPOFF  # the whole batch ran against the state that made it
+    assert lifecycle.next_command() == CheckOut(7, DO)
+    assert (lifecycle.state, lifecycle.at_s) == (S.CHECKING_OUT_OF_DROPOFF, 1_200.0)
+    assert lifecycle.next_command() is None
+
+
+def test_events_are_applied_in_the_order_sent_with_their_own_times() -> None:
+    lifecycle = Lifecycle()
+    lifecycle.send(OrderOffered(ORDER), 10.0)
+    lifecycle.send(Assigned(), 12.5)
+    assert pull_all(lifecycle) == [AssignDriver(7), StartOrder(7)]
+    assert (lifecycle.offered_at_ms, lifecycle.assigned_at_ms) == (10_000, 12_500)
+    assert lifecycle.next_command() is None
+
+
+def test_a_refused_event_drops_what_was_queued_behind_it() -> None:
+    lifecycle = reach(S.CHECKING_IN_AT_DROPOFF)
+    lifecycle.send(CheckedIn(DO, DROPOFF_NOTES), 1.0)  # a batch of three is pending
+    lifecycle.send(ArrivedAtStop(PU, 0.0, 0.0), 2.0)  # the wrong stop: queued behind it
+    lifecycle.send(DwellFinished(DO), 3.0)
+    assert [type(lifecycle.next_command()) for _ in range(3)] == [AddNote, AddNote, Dwell]
+    with pytest.raises(TransitionError, match="ArrivedAtStop"):
+        lifecycle.next_command()
+    assert lifecycle.next_command() is None  # what was queued behind it is gone
+    assert lifecycle.state is S.AT_DROPOFF
+
+
+def test_an_event_with_nothing_pending_is_applied_at_once_and_refused_there() -> None:
+    lifecycle = reach(S.EN_ROUTE_TO_PICKUP)
+    with pytest.raises(TransitionError):
+        lifecycle.send(ArrivedAtStop(DO, 0.0, 0.0), 1.0)
+    lifecycle.send(ArrivedAtStop(PU, 52.5001, 13.4001), 2.0)
+    assert (lifecycle.state, lifecycle.at_s) == (S.CHECKING_IN_AT_PICKUP, 2.0)
+    assert pull_all(lifecycle) == [CheckIn(7, PU, 52.5001, 13.4001)]
+
+
+def test_every_move_into_a_terminal_state_ends_with_stop_work() -> None:
+    for state in (S.DONE, S.CANCELLED, S.FAILED, S.REASSIGNED):
+        lifecycle = Lifecycle()
+        for i, event in enumerate(PATHS[state]):
+            lifecycle.send(event, float(i))
+        assert pull_all(lifecycle)[-1] == StopWork(), state
