@@ -237,12 +237,13 @@ class RoadNetwork:
     def total_length_m(self) -> float:
         return float(self._cum_length[-1])
 
-    def _snap(self, lat: float, lng: float) -> _Snap | None:
-        if haversine_m(*self.center, lat, lng) > self.radius_m + self.max_snap_m:
+    def _snap(self, lat: float, lng: float, within_m: float | None = None) -> _Snap | None:
+        limit = self.max_snap_m if within_m is None else within_m
+        if haversine_m(*self.center, lat, lng) > self.radius_m + limit:
             return None
         point = Point(self.projection.forward(lat, lng))
         hits, dists = self._tree.query_nearest(
-            point, max_distance=self.max_snap_m, return_distance=True, all_matches=False
+            point, max_distance=limit, return_distance=True, all_matches=False
         )
         if len(hits) == 0:
             return None
@@ -253,9 +254,11 @@ class RoadNetwork:
         """True when (lat, lng) is within `max_snap_m` of a road of this network."""
         return self._snap(lat, lng) is not None
 
-    def snap(self, lat: float, lng: float) -> tuple[float, float] | None:
-        """The nearest point on the road network, or None when not covered."""
-        s = self._snap(lat, lng)
+    def snap(
+        self, lat: float, lng: float, within_m: float | None = None
+    ) -> tuple[float, float] | None:
+        """The nearest road point within `within_m` (default `max_snap_m`), or None."""
+        s = self._snap(lat, lng, within_m)
         if s is None:
             return None
         p = self._lines[s.edge].interpolate(s.offset_m)

@@ -56,6 +56,7 @@ _STAGE_LABELS = {  # lifecycle.Stage values, in order
     "pickup_to_dropoff": "pickup → dropoff",
     "dropoff_dwell": "dropoff dwell",
     "end_to_end": "order end to end",
+    "on_foot": "on foot (within the above)",
 }
 _STAGE_ORDER = tuple(_STAGE_LABELS)
 

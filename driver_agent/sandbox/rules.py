@@ -286,6 +286,11 @@ class SandboxState:
                             "address": wp.address,
                             "checkin_time": wp.checkin_time,
                             "checkout_time": wp.checkout_time,
+                            # where the driver said it was: the geofence check of a user
+                            "checkin_lat": wp.checkin_lat,
+                            "checkin_lng": wp.checkin_lng,
+                            "checkout_lat": wp.checkout_lat,
+                            "checkout_lng": wp.checkout_lng,
                             "done": wp.done,
                             "notes": len(wp.notes),
                         }

@@ -39,7 +39,7 @@ from driver_agent.sim.context import DriverContext, DriverSpec, OrderEnded
 from driver_agent.sim.giveup import Ended, Refusal, flush, give_up_refused
 from driver_agent.sim.itinerary import Itinerary
 from driver_agent.sim.lifecycle import Lifecycle
-from driver_agent.sim.lifecycle_states import OrderOutcome
+from driver_agent.sim.lifecycle_states import OrderOutcome, Stage
 from driver_agent.sim.pacing import budget_short, ping_due
 
 log = structlog.get_logger("driver_agent.driver")
@@ -365,6 +365,9 @@ class Driver:
         trip = self.itinerary
         trip.close_leg(at)
         durations = self.lifecycle.stage_durations_s()
+        walked_s = trip.take_walked_s()
+        if walked_s > 0.0:  # the walks to stops off the road and back to the van
+            durations[Stage.ON_FOOT.value] = walked_s
         ended = Ended(order, outcome.value, durations, trip.take_distance_m(), at)
         self._next_ping = at + self.context.config.idle_ping_interval_s
         backlog = self.calls.backlog

@@ -48,6 +48,8 @@ class Itinerary:
         "lng",
         "notes",
         "pending_notes",
+        "van",
+        "walked_s",
     )
 
     def __init__(
@@ -70,6 +72,8 @@ class Itinerary:
         self.leg_started = 0.0
         self.leg_target: StopKind | None = None  # the stop the current leg leads to
         self.distance_m = 0.0  # driven for the current order
+        self.walked_s = 0.0  # on foot for the current order (to and from the van)
+        self.van: tuple[float, float] | None = None  # where the van stands while on foot
         self.arrive_at = math.inf
         self.dwell_until = math.inf
         self.dwell_kind = StopKind.PICKUP
@@ -110,8 +114,11 @@ class Itinerary:
     def close_leg(self, at: float) -> None:
         """Stand where the current leg has brought the driver by `at`; count what was driven."""
         if self.leg is not None:
+            t = at - self.leg_started
             self.lat, self.lng = self.position(at)
-            self.distance_m += self.leg.movement.distance_at(at - self.leg_started)[0]
+            self.distance_m += self.leg.driven_m_at(t)
+            self.walked_s += self.leg.walked_s_at(t)
+            self.van = self.leg.van_at(t)
             self.leg = None
         self.arrive_at = math.inf
 
@@ -120,7 +127,7 @@ class Itinerary:
         leg that led to the same stop (Bringg then hears the new ETA)."""
         rerouted = self.leg is not None and self.leg_target is stop.kind
         self.close_leg(at)
-        self.leg = self._navigator.leg(self.lat, self.lng, stop, self.rng)
+        self.leg = self._navigator.leg(self.lat, self.lng, stop, self.rng, van_at=self.van)
         self.leg_started = at
         self.leg_target = stop.kind
         self.arrive_at = at + self.leg.arrive_s
@@ -130,6 +137,11 @@ class Itinerary:
         """What was driven for the order that ends now; the next one counts from zero."""
         distance, self.distance_m = self.distance_m, 0.0
         return distance
+
+    def take_walked_s(self) -> float:
+        """Seconds on foot for the order that ends now; the next one counts from zero."""
+        walked, self.walked_s = self.walked_s, 0.0
+        return walked
 
     # ---- at a stop --------------------------------------------------------------------------
 

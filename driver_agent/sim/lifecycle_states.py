@@ -43,6 +43,9 @@ class Stage(StrEnum):
     PICKUP_TO_DROPOFF = "pickup_to_dropoff"
     DROPOFF_DWELL = "dropoff_dwell"
     END_TO_END = "end_to_end"
+    # not a span of the lifecycle: the time on foot (to stops off the road, back to the van),
+    # which lies inside the stages above; recorded only for orders that had a walk
+    ON_FOOT = "on_foot"
 
 
 _S = DriverState

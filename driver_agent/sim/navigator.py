@@ -18,6 +18,7 @@ MIN_LEG_M = 5.0  # a stop closer than this is a walk; the leg still has a tiny d
 # walk from the van when it stands farther than this part of the geofence radius from the stop:
 # with GPS noise on top (sigma about 4 m), check-in then stays well inside the geofence
 WALK_BEYOND_FRACTION = 0.25
+MAX_WALK_M = 1000.0  # a stop farther than this from every road is driven to in a straight line
 
 
 class Navigator:
@@ -46,6 +47,11 @@ class Navigator:
         if haversine_m(start_lat, start_lng, to_lat, to_lng) < MIN_LEG_M:
             # already there: a short roll to the curb keeps every leg a real drive
             to_lat += MIN_LEG_M / 111_000.0
+        if self.network is not None and not self.network.covers(to_lat, to_lng):
+            # a stop beyond the router's snap limit: drive to the nearest road, walk the rest
+            road = self.network.snap(to_lat, to_lng, within_m=MAX_WALK_M)
+            if road is not None:
+                to_lat, to_lng = road
         track = travel_track(self.network, start_lat, start_lng, to_lat, to_lng)
         plan = draw_stop_plan(stop.kind, rng)
         # park inside the geofence of the road's end; the walk covers the rest

@@ -195,6 +195,20 @@ class Leg:
         """Metres driven (not walked) by t_s seconds after departure."""
         return self.movement.distance_at(t_s - self.walk_out_s)[0] if t_s > self.walk_out_s else 0.0
 
+    def walked_s_at(self, t_s: float) -> float:
+        """Seconds on foot by t_s seconds after departure (to the van, then to the stop)."""
+        out = min(max(t_s, 0.0), self.walk_out_s)
+        walk_in = min(max(t_s - self.walk_out_s - self.drive_s, 0.0), self.walk_in_s)
+        return out + walk_in
+
+    def van_at(self, t_s: float) -> tuple[float, float] | None:
+        """Where the van stands while the driver is away from it at t_s; None when in it."""
+        if t_s < self.walk_out_s:
+            return self.track.start
+        if t_s < self.walk_out_s + self.drive_s or self.walk_in is None:
+            return None
+        return self.parked_at
+
     def lat_lng_at(self, t_s: float) -> tuple[float, float]:
         """`position_at(t_s)`'s (lat, lng) alone: no heading, the cheap path for location pings."""
         if t_s >= self.arrive_s:

@@ -31,10 +31,18 @@ class BrokenRoads(Navigator):
         super().__init__(network)
         self.broken = broken
 
-    def leg(self, from_lat: float, from_lng: float, stop: Stop, rng: random.Random) -> Leg:
+    def leg(
+        self,
+        from_lat: float,
+        from_lng: float,
+        stop: Stop,
+        rng: random.Random,
+        *,
+        van_at: tuple[float, float] | None = None,
+    ) -> Leg:
         if (stop.lat, stop.lng) == (self.broken.lat, self.broken.lng):
             raise RuntimeError("road graph corrupted")
-        return super().leg(from_lat, from_lng, stop, rng)
+        return super().leg(from_lat, from_lng, stop, rng, van_at=van_at)
 
 
 async def make_orders(url: str, network: RoadNetwork, clock: VirtualClock, n: int) -> list[Order]:
