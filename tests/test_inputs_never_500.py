@@ -47,7 +47,7 @@ MERCHANT_KEY = "merchant-key-5e1"
 INPUT_KEY = "input-key-5e1"
 PROPERTY = settings(
     max_examples=120,
-    deadline=2000,
+    deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

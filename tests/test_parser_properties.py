@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 PROPERTY = settings(
     max_examples=150,
-    deadline=1000,
+    deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -191,7 +191,7 @@ def test_ndjson_lines_and_times_raise_only_our_errors(line: str, time_value: Any
     only_our_errors(parse_time_ms, time_value, "t")
 
 
-@settings(max_examples=40, deadline=2000, derandomize=True)
+@settings(max_examples=40, deadline=None, derandomize=True)
 @given(st.lists(st.one_of(mutated([NDJSON]).map(json.dumps), st.text(max_size=40)), max_size=8))
 def test_the_ndjson_reader_skips_every_bad_line_and_counts_it(lines: list[str]) -> None:
     taken: list[Position] = []

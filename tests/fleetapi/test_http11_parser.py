@@ -24,7 +24,7 @@ from driver_agent.fleetapi.http11_parser import ResponseParser
 
 SETTINGS = settings(
     max_examples=300,
-    deadline=500,  # ms per case: a hang or an endless loop fails here
+    deadline=None,  # no wall-clock bound: pytest-timeout catches a hang
     derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
