@@ -49,14 +49,15 @@ EDGES = {
     "fleetapi.merchant", "fleetapi.webhooks", "fleetapi.answers", "fleetapi.auth",
     "fleetapi.session", "fleetapi.http11_connection",
     "sim.driver", "sim.fleet", "sim.context", "sim.calls", "sim.api_calls", "sim.giveup",
-    "report.progress", "report.livemap",
+    "report.progress", "report.livemap", "report.files", "report.exports",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
     "sandbox.admin", "sandbox.bodies", "sandbox.clock",
     "bridge.devicemap",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
-       "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads"}  # fmt: skip
+       "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads",
+       "commands.preflight"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

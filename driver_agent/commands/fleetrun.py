@@ -158,14 +158,17 @@ async def run_fleet(
     show_progress: bool = True,
     on_sandbox: Callable[[SandboxApp, str], None] | None = None,
     on_spawned: Callable[[], None] | None = None,
+    network: RoadNetwork | None = None,
 ) -> RunResult:
-    """Run the configured fleet to the end; write the report; return what happened."""
+    """Run the configured fleet to the end; write the report; return what happened. `network`:
+    the road network the preflight loaded (loaded here when not given)."""
     if not config.run.run_id:  # recorded in the report's config
         config = msgspec.structs.replace(
             config, run=msgspec.structs.replace(config.run, run_id=new_run_id())
         )
     log.info("run_started", run_id=config.run.run_id, seed=config.run.seed)
-    network = RoadNetwork.load(config.run.road_network)
+    if network is None:
+        network = RoadNetwork.load(config.run.road_network)
     stats, recorder = StatsCollector(), TrackRecorder()
     embedded = not config.api.api_url
     merchant_key = SandboxSettings().merchant_api_key
