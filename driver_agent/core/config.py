@@ -25,6 +25,7 @@ from driver_agent.core.redaction import redact
 from driver_agent.core.typed import convert, describe
 from driver_agent.core.validation import (
     check_api,
+    check_url,
     is_loopback_host,
     non_negative,
     one_of,
@@ -40,6 +41,8 @@ ENV_SECRETS = {
     "DRIVER_AGENT_WEBHOOK_API_KEY": ("webhooks", "api_key"),
     "DRIVER_AGENT_MERCHANT_CLIENT_SECRET": ("merchant", "client_secret"),
     "DRIVER_AGENT_BRIDGE_INPUT_KEY": ("bridge", "input_key"),
+    "DRIVER_AGENT_OWN_FLEET_ACCESS_TOKEN": ("own_fleet", "access_token"),
+    "DRIVER_AGENT_OWN_FLEET_SECRET_KEY": ("own_fleet", "secret_key"),
 }
 
 
@@ -74,6 +77,7 @@ class ApiConfig(Section, frozen=True):
     max_response_bytes: int = 1024 * 1024  # a longer answer body is an error, not buffered
     keepalive_expiry_s: float = 5.0  # idle keep-alive sockets older than this are closed
     give_up_after_s: float = 600.0  # an order waits this long (real s) for the API to come back
+    profile: str = "fleet"  # "fleet" (seed 000's fleet API) or "own_fleet" (seed 001's [own_fleet])
 
     def resolved_token_url(self) -> str:
         return self.token_url or self.api_url.rstrip("/") + "/oauth/token"
@@ -88,6 +92,33 @@ class MerchantConfig(Section, frozen=True):
     client_id: str = ""
     client_secret: Secret = field(default_factory=_no_secret)
     create_task_path: str = "/services/create_task"
+
+
+# The developer API's services (seed 001), the keys of `own_fleet.services`.
+OWN_FLEET_SERVICES = (
+    "create_user", "start_shift", "end_shift", "driver_home_event", "open_orders", "get_order",
+    "update_order", "start_order", "checkin", "create_note", "update_note", "checkout",
+    "end_order", "cancel_order", "get_shifts_schedule", "driver_availability",
+    "create_delivery_block", "get_delivery_block", "update_delivery_block",
+    "delete_delivery_block", "assign_delivery_block", "unassign_delivery_block",
+    "delivery_blocks_by_driver", "delivery_blocks_by_team",
+)  # fmt: skip
+PROFILES = ("fleet", "own_fleet")  # the values of api.profile
+
+
+class OwnFleetConfig(Section, frozen=True):
+    """A Bringg customer's own drivers through the developer API (`[own_fleet]`, seed 001).
+
+    Each service has its own secret URL (`/services/{serviceId}/{uuid1}/{uuid2}`): the table is
+    a credential, kept in `Secret`s and never shown. Empty: the embedded sandbox's. The partner
+    API's signed calls use `partner_url`, `company_id`, `access_token` and `secret_key`."""
+
+    services: dict[str, Secret] = field(default_factory=dict)  # service name -> URL
+    shift_length_s: float = 8 * 3600.0  # a driver ends its shift after this long (sim time)
+    partner_url: str = ""  # e.g. https://developer-api.bringg.com/partner_api
+    company_id: int = 0
+    access_token: Secret = field(default_factory=_no_secret)
+    secret_key: Secret = field(default_factory=_no_secret)
 
 
 class WebhookConfig(Section, frozen=True):
@@ -190,6 +221,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True):
     thresholds: ThresholdsConfig = field(default_factory=ThresholdsConfig)
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     log: LogConfig = field(default_factory=LogConfig)
+    own_fleet: OwnFleetConfig = field(default_factory=OwnFleetConfig)
 
 
 def load_config(
@@ -259,6 +291,8 @@ def _error(table: Mapping[str, Any], where: str, message: str) -> ConfigError:
     table (`api.paths`, `bridge.device_map`, `bridge.gpx`) named by its key."""
     if where in SECRET_KEYS:
         return ConfigError(where, "expected a string (the value is not shown: a secret)")
+    if where.startswith("own_fleet.services"):
+        return _service_error(table, where)
     if where.endswith("[...]"):
         section, _, key = where.removesuffix("[...]").partition(".")
         inner = table.get(section, {})
@@ -271,8 +305,44 @@ def _error(table: Mapping[str, Any], where: str, message: str) -> ConfigError:
     return ConfigError(where, message)
 
 
+def _service_error(table: Mapping[str, Any], where: str) -> ConfigError:
+    """A bad `own_fleet.services` entry, named by its service and never shown (a credential)."""
+    inner = table.get("own_fleet", {})
+    services = inner.get("services") if isinstance(inner, dict) else None
+    if isinstance(services, dict):
+        for name, value in services.items():
+            if not isinstance(value, str):
+                return ConfigError(
+                    f"own_fleet.services.{name}", "expected a URL string (not shown: a secret)"
+                )
+    return ConfigError("own_fleet.services", "expected a table of service name = URL")
+
+
+def _validate_own_fleet(config: Config) -> None:
+    one_of("api.profile", config.api.profile, PROFILES)
+    own = config.own_fleet
+    insecure = config.api.allow_insecure_http
+    for name, url in own.services.items():
+        where = f"own_fleet.services.{name}"
+        if name not in OWN_FLEET_SERVICES:
+            raise ConfigError(where, f"unknown service; known: {', '.join(OWN_FLEET_SERVICES)}")
+        try:
+            check_url(url.reveal(), where, allow_insecure_http=insecure)
+        except ConfigError:  # the URL is the credential: say what is wrong, not what it is
+            raise ConfigError(
+                where,
+                "not an https URL with a host and no query (plain http only to loopback, unless "
+                "api.allow_insecure_http); the value is not shown: a secret",
+            ) from None
+    non_negative("own_fleet.shift_length_s", own.shift_length_s)
+    non_negative("own_fleet.company_id", own.company_id)
+    if own.partner_url:
+        check_url(own.partner_url, "own_fleet.partner_url", allow_insecure_http=insecure)
+
+
 def _validate(config: Config) -> None:
     check_api(config.api)
+    _validate_own_fleet(config)
     port("webhooks.port", config.webhooks.port)
     d = config.driver
     positive("driver.ping_interval_s", d.ping_interval_s)
