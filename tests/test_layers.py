@@ -17,7 +17,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "driver_agent"
 
 VALUES = {
-    "core", "core.errors", "core.model", "core.endpoints",
+    "core", "core.errors", "core.model", "core.endpoints", "fleetapi.devapi_services",
     "fleetapi", "fleetapi.wire",
     "geo", "sim", "sim.lifecycle_messages", "sim.lifecycle_states",
     "metrics",
@@ -42,6 +42,7 @@ PURE = {
     "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",
     "sandbox.requests",
     "bridge.calls", "bridge.watch",
+    "fleetapi.partner_signature", "fleetapi.devapi_bodies", "fleetapi.devapi_views",
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving", "geo.osm_reader",
@@ -54,6 +55,7 @@ EDGES = {
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
     "sandbox.admin", "sandbox.bodies", "sandbox.clock",
     "bridge.devicemap",
+    "fleetapi.devapi_session", "fleetapi.devapi",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads",
