@@ -41,6 +41,8 @@ PURE = {
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
     "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",
     "sandbox.requests",
+    "sandbox.devapi", "sandbox.devapi_routes", "sandbox.devapi_world", "sandbox.devapi_people",
+    "sandbox.devapi_blocks", "sandbox.devapi_orders", "sandbox.devapi_notes",
     "bridge.calls", "bridge.watch",
     "fleetapi.partner_signature", "fleetapi.devapi_bodies", "fleetapi.devapi_views",
 }  # fmt: skip

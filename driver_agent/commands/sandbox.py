@@ -24,6 +24,7 @@ from driver_agent.core.model import MASK, Secret
 from driver_agent.geo.places import address_places
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.sandbox.app import serve_sandbox
+from driver_agent.sandbox.devapi_routes import GET_SERVICES, service_paths
 from driver_agent.sandbox.settings import SandboxSettings
 
 _DEFAULTS = SandboxSettings()
@@ -195,6 +196,14 @@ def describe(settings: SandboxSettings, url: str, out: TextIO) -> None:
         file=out,
     )
     print(f"  admin             {url}/_sandbox/state, /_sandbox/clock, /_sandbox/faults", file=out)
+    print(
+        "  developer API     one URL per service, as Bringg's developer portal lists them (the URL"
+        f" is the credential; {url}/_sandbox/services gives them as JSON):",
+        file=out,
+    )
+    for name, path in service_paths(settings.seed).items():
+        methods = "GET/POST" if name in GET_SERVICES else "POST"
+        print(f"    {name:<26}{methods:<9}{url}{path}", file=out)
     out.flush()
 
 

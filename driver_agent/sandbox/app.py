@@ -34,6 +34,8 @@ from driver_agent.sandbox.bodies import (
     read_body,
 )
 from driver_agent.sandbox.clock import SandboxClock
+from driver_agent.sandbox.devapi import DevApi
+from driver_agent.sandbox.devapi_routes import SERVICES_PREFIX
 from driver_agent.sandbox.fleet import FLEET_HANDLERS
 from driver_agent.sandbox.manhattan import MANHATTAN_ORDERS
 from driver_agent.sandbox.rules import OTHER_PATH, RateStatus, SandboxState, TokenScope
@@ -47,10 +49,12 @@ CREATE_TASK_PATH = "/services/create_task"
 MANHATTAN_CANCEL = MANHATTAN_ORDERS + "/cancel"
 MANHATTAN_GET = MANHATTAN_ORDERS + "/{id}"
 ADMIN_PREFIX = "/_sandbox/"
+SERVICES_ADMIN_PATH = "/_sandbox/services"  # the developer API's service URLs, as JSON
 URL_CREDENTIALS = frozenset(
     {"client_id", "client_secret", "access_token", "token", "api_key", "secret", "authorization"}
 )
 NOT_FOUND = Reply(404, {"success": False, "message": "Not found: API calls use POST"})
+DEVAPI_NOT_FOUND = Reply(404, {"success": False, "message": "Not found: no service at this URL"})
 
 
 class SandboxApp:
@@ -62,6 +66,7 @@ class SandboxApp:
         self.clock = clock or SandboxClock(settings.start_s)
         self.webhooks = WebhookSender(settings, self.state.webhook_done)
         self.admin = AdminEndpoints(self.state, self.clock, self.webhooks)
+        self.devapi: DevApi = self.state.devapi
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -71,6 +76,12 @@ class SandboxApp:
             return
         path: str = scope["path"]
         now_s = self.clock.now()
+        if path.rstrip("/") == SERVICES_ADMIN_PATH and scope["method"] == "GET":
+            host = header(scope, b"host")
+            base = f"{scope.get('scheme', 'http')}://{host}" if host else ""
+            reply = Reply(200, self.devapi.services_view(base))
+            await self._respond(send, reply, self.state.rate("admin", now_s, consume=False))
+            return
         if path.startswith(ADMIN_PREFIX):
             try:
                 reply = await self.admin.handle(scope, receive, path, now_s)
@@ -99,6 +110,8 @@ class SandboxApp:
         self, scope: Scope, receive: Receive, path: str, now_s: float
     ) -> tuple[str, Reply, RateStatus | None]:
         method: str = scope["method"]
+        if path.startswith(SERVICES_PREFIX) and path.rstrip("/") != CREATE_TASK_PATH:
+            return await self._developer_api(scope, receive, path, now_s)
         route, arg = self._route(path, method)
         if route is None:
             return (OTHER_PATH if arg is None else arg), NOT_FOUND, None
@@ -148,6 +161,34 @@ class SandboxApp:
             reply = state.manhattan_create(body, now_s)
         return route, reply, rate
 
+    async def _developer_api(
+        self, scope: Scope, receive: Receive, path: str, now_s: float
+    ) -> tuple[str, Reply, RateStatus | None]:
+        """A seed-001 service at its own URL (the URL is the credential: no token); the route
+        key names the service, never the URL."""
+        name = self.devapi.service(path)
+        if name is None:
+            return OTHER_PATH, DEVAPI_NOT_FOUND, None
+        route = SERVICES_PREFIX + name
+        state = self.state
+        if state.faults:
+            fault = state.faults.take(route, now_s, api=True)
+            if fault is not None:
+                if fault.delay_s:
+                    await self.clock.sleep(fault.delay_s)
+                if fault.status is not None:
+                    message = f"sandbox fault: HTTP {fault.status}"
+                    reply = Reply(
+                        fault.status, {"success": False, "message": message}, fault.retry_after_s
+                    )
+                    return route, reply, None
+        rate = state.rate("developer-api", now_s)
+        if rate.exceeded:
+            return route, self._throttled(rate), rate
+        body = await json_body(receive, scope)
+        query = parse_qsl(scope["query_string"].decode("latin-1")) if scope["query_string"] else []
+        return route, self.devapi.call(name, scope["method"], body, query, now_s), rate
+
     @staticmethod
     def _route(path: str, method: str) -> tuple[str | None, str | None]:
         """(route key, argument) for a known API path and method; (None, key) when not found."""
@@ -180,7 +221,8 @@ class SandboxApp:
 
     @staticmethod
     async def _respond(send: Send, reply: Reply, rate: RateStatus) -> None:
-        payload = json.dumps(reply.body, separators=(",", ":"), ensure_ascii=False).encode()
+        data: object = reply.body if reply.items is None else reply.items
+        payload = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(payload)).encode()),

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from driver_agent.sandbox.devapi import DevApi
 from driver_agent.sandbox.faults import FaultBook
 from driver_agent.sandbox.fleet import FLEET_HANDLERS
 from driver_agent.sandbox.manhattan import manhattan_cancel, manhattan_create, manhattan_get
@@ -70,6 +71,7 @@ class SandboxState:
         self.settings = settings
         self.world = World(settings)
         self.faults = FaultBook()
+        self.devapi = DevApi(self.world)  # the developer API (seed 001) over the same orders
         self._token_part = token_part
         self._tokens: dict[str, Grant] = {}
         self._windows: dict[str, tuple[float, int]] = {}
@@ -307,6 +309,8 @@ class SandboxState:
                 for o in world.orders.values()
             ],
             "drivers": [d.view() for d in world.drivers.values()],
+            # the developer API's users (with home status and events), shifts, delivery blocks
+            **self.devapi.snapshot(),
             "calls": {
                 path: {"count": sum(by.values()), "by_status": {str(s): n for s, n in by.items()}}
                 for path, by in self.calls.items()

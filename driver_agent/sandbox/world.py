@@ -23,11 +23,13 @@ JsonDict = dict[str, object]
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """An answer: HTTP status and JSON body; `retry_after_s` adds a Retry-After header."""
+    """An answer: HTTP status and JSON body; `retry_after_s` adds a Retry-After header;
+    `items`, when set, is sent instead of `body` (a bare JSON array: Open Orders)."""
 
     status: int
     body: JsonDict
     retry_after_s: float | None = None
+    items: list[object] | None = None
 
 
 class Violation(Exception):

@@ -11,6 +11,7 @@ from driver_agent.commands.sandbox import add_arguments, describe, settings_from
 from driver_agent.core.model import Secret
 from driver_agent.geo.geometry import haversine_m
 from driver_agent.geo.roads import RoadNetwork
+from driver_agent.sandbox.devapi_routes import GET_SERVICES, service_paths
 from driver_agent.sandbox.rules import SandboxState
 
 NOW = 1_767_225_600.0
@@ -47,6 +48,18 @@ def test_the_banner_prints_default_credentials_but_never_configured_secrets() ->
     assert "hunter2" not in out.getvalue()
     assert "k-9" not in out.getvalue()
     assert "[secure]" in out.getvalue()
+
+
+def test_the_banner_lists_every_developer_api_service_url() -> None:
+    out = io.StringIO()
+    settings = settings_from(parse("--seed", "5"), {})
+    describe(settings, "http://127.0.0.1:8700", out)
+    printed = out.getvalue()
+    for name, path in service_paths(5).items():
+        line = next(row for row in printed.splitlines() if row.split()[:1] == [name])
+        assert line.endswith(f"http://127.0.0.1:8700{path}")
+        assert ("GET/POST" in line) is (name in GET_SERVICES)
+    assert "http://127.0.0.1:8700/_sandbox/services" in printed
 
 
 @pytest.mark.parametrize("area", ["1,2,3", "a,b,c,d"])
