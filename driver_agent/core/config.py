@@ -96,8 +96,9 @@ class MerchantConfig(Section, frozen=True):
 
 # The developer API's services (seed 001), the keys of `own_fleet.services`.
 OWN_FLEET_SERVICES = (
-    "create_user", "start_shift", "end_shift", "driver_home_event", "open_orders", "get_order",
-    "update_order", "start_order", "checkin", "create_note", "update_note", "checkout",
+    "create_order", "create_user", "start_shift", "end_shift", "driver_home_event",
+    "open_orders", "get_order", "update_order", "start_order", "checkin", "create_note",
+    "update_note", "checkout",
     "end_order", "cancel_order", "get_shifts_schedule", "driver_availability",
     "create_delivery_block", "get_delivery_block", "update_delivery_block",
     "delete_delivery_block", "assign_delivery_block", "unassign_delivery_block",

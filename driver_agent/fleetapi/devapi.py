@@ -98,6 +98,11 @@ class DevApiClient(DevApiSession):
 
     # -- orders -----------------------------------------------------------------------------
 
+    async def create_order(self, order: b.CreateOrderBody) -> v.OrderView:
+        """Create Order (Task); with `user_id` the order is assigned to that driver."""
+        answer = await self._post(Service.CREATE_ORDER, order)
+        return self._read(Service.CREATE_ORDER, lambda: v.order(answer))
+
     async def open_orders(self) -> list[v.OrderView]:
         answer = await self._post(Service.OPEN_ORDERS, b.NoParamsBody())
         return self._read(Service.OPEN_ORDERS, lambda: v.many(answer, "items", v.OrderView))

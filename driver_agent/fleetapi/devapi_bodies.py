@@ -31,6 +31,19 @@ class Body(msgspec.Struct, omit_defaults=True, kw_only=True, forbid_unknown_fiel
     """A request body: unset optional fields are left out of the JSON."""
 
 
+class CreateOrderBody(Body):
+    """Create Order (Task): a customer (new, or `customer_id`), way points, teams, a driver."""
+
+    title: str | None = None
+    external_id: str | None = None
+    scheduled_at: str | None = None
+    customer: Json | None = None
+    customer_id: int | None = None
+    teams: list[int] | None = None
+    user_id: int | None = None
+    way_points: list[Json] | None = None
+
+
 class CreateUserBody(Body):
     name: str
     company_id: int | None = None
@@ -229,6 +242,8 @@ def check(value: Body) -> None:
         _position("lat", "lng", value.lat, value.lng)
         if not (value.phone or value.email):
             raise ValueError("phone/email: one of them is required")
+    if isinstance(value, CreateOrderBody) and value.customer is None and value.customer_id is None:
+        raise ValueError("customer/customer_id: the order needs a customer, new or existing")
     if isinstance(value, CancelOrderBody) and value.id is None and not value.external_id:
         raise ValueError("id/external_id: one of them names the order to cancel")
     if isinstance(value, CreateNoteBody):

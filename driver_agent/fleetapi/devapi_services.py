@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 class Service(StrEnum):
     """A developer API service; the values are `own_fleet.services` keys."""
 
+    CREATE_ORDER = "create_order"
     CREATE_USER = "create_user"
     START_SHIFT = "start_shift"
     END_SHIFT = "end_shift"
@@ -83,8 +84,11 @@ class ServiceSpec:
 _DONE = "can't update a done order"  # seed 001, Left Location's documented refusal
 
 _TABLE = (
+    ServiceSpec(Service.CREATE_ORDER, "POST", Kind.CREATE),
     ServiceSpec(Service.CREATE_USER, "POST", Kind.CREATE),
-    ServiceSpec(Service.START_SHIFT, "POST", Kind.MOVE, ("already on shift", "already started")),
+    ServiceSpec(
+        Service.START_SHIFT, "POST", Kind.MOVE, ("already has an open shift", "already on shift")
+    ),
     ServiceSpec(Service.END_SHIFT, "POST", Kind.MOVE, ("no open shift", "already ended")),
     ServiceSpec(Service.DRIVER_HOME_EVENT, "POST", Kind.SET),
     ServiceSpec(Service.OPEN_ORDERS, "POST", Kind.READ),
@@ -98,7 +102,12 @@ _TABLE = (
         Service.CHECKOUT, "POST", Kind.MOVE, ("already checked out", "already left", _DONE)
     ),
     ServiceSpec(Service.END_ORDER, "POST", Kind.MOVE, ("already done", "already ended", _DONE)),
-    ServiceSpec(Service.CANCEL_ORDER, "POST", Kind.MOVE, ("already cancelled", "already canceled")),
+    ServiceSpec(
+        Service.CANCEL_ORDER,
+        "POST",
+        Kind.MOVE,
+        ("already cancelled", "can't update a cancelled order"),
+    ),
     ServiceSpec(Service.GET_SHIFTS_SCHEDULE, "GET", Kind.READ),
     ServiceSpec(Service.DRIVER_AVAILABILITY, "GET", Kind.READ),
     ServiceSpec(Service.CREATE_DELIVERY_BLOCK, "POST", Kind.CREATE),
