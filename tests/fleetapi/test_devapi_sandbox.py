@@ -20,6 +20,8 @@ from driver_agent.fleetapi import devapi_bodies as b
 from driver_agent.fleetapi.devapi import DevApiClient, open_devapi_client
 from driver_agent.fleetapi.devapi_services import SERVICES
 from driver_agent.fleetapi.devapi_session import service_urls
+from driver_agent.metrics.stats import StatsCollector
+from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
 from driver_agent.sandbox import SandboxSettings
 
 START_S = 1_767_225_600.0  # 2026-01-01T00:00Z
@@ -192,3 +194,45 @@ async def test_delivery_blocks_schedules_and_availability(client: DevApiClient, 
 
 async def test_every_service_is_served_at_its_listed_url(client: DevApiClient) -> None:
     assert client.services == set(SERVICES)
+
+
+async def test_per_service_statistics_feed_thresholds_and_the_report(sandbox_url: str) -> None:
+    stats = StatsCollector()
+
+    def record(name: str, status: int | None, latency_s: float) -> None:
+        error = None if status == 200 else ("network" if status is None else f"HTTP {status}")
+        stats.record_call(name, latency_s * 1000, error, 0.0)
+
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        listed = (await http.get("/_sandbox/services")).json()
+    urls = service_urls(listed["services"])
+    async with open_devapi_client(urls, ApiConfig(), VirtualClock(), on_response=record) as dev:
+        user = await dev.create_user(b.CreateUserBody(name="Eli", driver=True))
+        await dev.start_shift(user.id)
+        order = await dev.create_order(new_order(user_id=user.id))
+        await dev.start_order(order.id)
+        with pytest.raises(RejectedError):
+            await dev.start_order(987654)
+    metrics = metrics_from_stats(stats.statistics())
+    checks = parse_thresholds(
+        ["start_order.p95_ms < 500", "start_order.requests == 2", "start_order.error_rate == 0.5"]
+    )
+    results = evaluate(checks, metrics)
+    assert [(r.expr, r.passed) for r in results] == [(c.expr, True) for c in checks]
+    assert metrics["create_user.requests"] == 1
+
+
+async def test_a_sandbox_outage_is_retried_with_the_fleet_clients_back_off(
+    client: DevApiClient, sandbox_url: str, seen: Seen
+) -> None:
+    user = await client.create_user(b.CreateUserBody(name="Steven", driver=True))
+    async with httpx.AsyncClient(base_url=sandbox_url) as http:
+        fault = {"status": 503, "count": 1, "paths": ["/services/start_shift"]}
+        assert (await http.post("/_sandbox/faults", json=fault)).status_code == 200
+    shift = await client.start_shift(user.id)
+    assert shift is not None
+    assert [c for c in seen.calls if c[0] == "start_shift"] == [
+        ("start_shift", 503),
+        ("start_shift", 200),
+    ]
+    assert client.statistics().retries == 1
