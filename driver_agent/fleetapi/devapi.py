@@ -210,15 +210,16 @@ class DevApiClient(DevApiSession):
     ) -> v.CustomerView:
         """Create Customer, signed: `access_token`, `timestamp` (epoch ms), `company_id`, the
         customer's fields and `signature` (HMAC-SHA1 with the secret key)."""
+        token, key = partner.access_token.reveal(), partner.secret_key.reveal()
         fields = {
-            **b.body(customer),
-            "access_token": partner.access_token.reveal(),
+            **self._body(CREATE_CUSTOMER, lambda: b.body(customer)),
+            "access_token": token,  # in the body, as the seed signs it
             "company_id": partner.company_id,
             "timestamp": str(self._clock.now_ms()),
         }
-        body = signed_body(fields, partner.secret_key.reveal())  # type: ignore[arg-type]
+        body = signed_body(fields, key)  # type: ignore[arg-type]
         url = httpx.URL(partner.url.rstrip("/") + "/customers")
-        answer = await self.send_to(CREATE_CUSTOMER, url, None, body)
+        answer = await self.send_to(CREATE_CUSTOMER, url, None, body, secrets=(token, key))
         return self._read(CREATE_CUSTOMER, lambda: v.one(answer, "customer", v.CustomerView))
 
     # -- plumbing ---------------------------------------------------------------------------

@@ -19,7 +19,7 @@ refusal says "already" returns `RECONCILED` (compared by identity).
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import anyio
@@ -152,15 +152,23 @@ class DevApiSession:
         spec: ServiceSpec | None,
         body: Mapping[str, object],
         params: Params | None = None,
+        *,
+        secrets: tuple[str, ...] = (),
     ) -> dict[str, object]:
-        """`send` to a known URL; `spec` None: a `CREATE` (resent only when surely not applied)."""
+        """`send` to a known URL; `spec` None: a `CREATE` (resent only when surely not applied).
+        `secrets`: more values to mask in messages (the partner API's token)."""
         kind = spec.kind if spec is not None else Kind.CREATE
+        masked = (*self._secrets, *secrets)
+
+        def scrub(text: str) -> str:
+            return redact_text(text, *masked)[:MAX_MESSAGE_CHARS]
+
         unsure = False
         attempt = 0
         while True:
             try:
-                response = await self._request(name, url, body, params)
-                return self._answer(name, response)
+                response = await self._request(name, url, body, params, scrub)
+                return self._answer(name, response, scrub)
             except ApiUnavailable as exc:
                 lost = isinstance(exc, OutcomeUnknown)
                 unsure = unsure or lost or (exc.status is not None and exc.status >= 500)
@@ -196,7 +204,12 @@ class DevApiSession:
         await self._clock.sleep_real(wait_s)
 
     async def _request(
-        self, name: str, url: httpx.URL, body: Mapping[str, object], params: Params | None
+        self,
+        name: str,
+        url: httpx.URL,
+        body: Mapping[str, object],
+        params: Params | None,
+        scrub: Callable[[str], str],
     ) -> httpx.Response:
         """One attempt. httpx errors become ApiErrors here and nowhere else."""
         self._requests += 1
@@ -212,18 +225,16 @@ class DevApiSession:
         except httpx.HTTPError as exc:
             if hook is not None and isinstance(exc, httpx.TransportError):
                 hook(name, None, clock.monotonic() - started)
-            raise transport_error(name, exc, self._scrub) from None
+            raise transport_error(name, exc, scrub) from None
         if hook is not None:
             hook(name, response.status_code, clock.monotonic() - started)
         return response
 
-    def _answer(self, name: str, response: httpx.Response) -> dict[str, object]:
+    def _answer(
+        self, name: str, response: httpx.Response, scrub: Callable[[str], str]
+    ) -> dict[str, object]:
         if name == Service.OPEN_ORDERS and 200 <= response.status_code < 300:
             items = json_or_none(response)
             if isinstance(items, list):  # Open Orders answers with a bare list of tasks
                 return {"success": True, "items": items}
-        return translate(name, response, self._clock, self._scrub)
-
-    def _scrub(self, text: str) -> str:
-        """Mask the service URLs (the credentials) and cut to size."""
-        return redact_text(text, *self._secrets)[:MAX_MESSAGE_CHARS]
+        return translate(name, response, self._clock, scrub)

@@ -316,6 +316,20 @@ async def test_create_customer_posts_the_signed_form(wire: Wire, client: DevApiC
     assert list(sent) == [*sorted(unsigned), "signature"]
 
 
+async def test_a_partner_refusal_never_echoes_the_token_or_the_key(
+    wire: Wire, client: DevApiClient
+) -> None:
+    partner = PartnerCredentials(f"{BASE}/partner_api", 1, Secret("tok-123"), Secret("key-456"))
+    wire.by_path["/partner_api/customers"] = "create_customer"
+    echo = {"success": False, "message": "bad signature for tok-123 with key-456"}
+    wire.answer("create_customer", ok(echo))
+    with pytest.raises(RejectedError) as info:
+        await client.create_customer(partner, b.CreateCustomerFields(name="c", phone="1"))
+    assert str(info.value).count("[secure]") == 2
+    assert "tok-123" not in str(info.value)
+    assert "key-456" not in str(info.value)
+
+
 def test_partner_credentials_come_from_the_config_only_when_complete() -> None:
     assert PartnerCredentials.from_config(OwnFleetConfig()) is None
     full = OwnFleetConfig(
