@@ -12,6 +12,8 @@ order"), a cancelled one neither; Cancel Order works from any state before done.
 
 from __future__ import annotations
 
+import copy
+
 from driver_agent.core.model import TaskStatus
 from driver_agent.sandbox.devapi_world import (
     DevWorld,
@@ -24,6 +26,8 @@ from driver_agent.sandbox.devapi_world import (
     opt_str,
     refused,
 )
+from driver_agent.sandbox.merchant_orders import _inventory as inventory_rows
+from driver_agent.sandbox.merchant_orders import _updated_way_point as updated_way_point
 from driver_agent.sandbox.merchant_orders import create_task
 from driver_agent.sandbox.records import Order, iso_ms
 from driver_agent.sandbox.world import JsonDict, Reply, Violation
@@ -77,17 +81,24 @@ def _assignee(dev: DevWorld, user_id: int) -> User:
     return user
 
 
-def _assign(dev: DevWorld, order: Order, user_id: int | None) -> None:
+def _check_assign(dev: DevWorld, order: Order, user_id: int | None) -> None:
     if user_id == order.user_id:
         return
     if order.status in STARTED:
         raise refused("Can't reassign a started order")
+    if user_id is not None:
+        _assignee(dev, user_id)
+
+
+def _assign(dev: DevWorld, order: Order, user_id: int | None) -> None:
+    _check_assign(dev, order, user_id)
+    if user_id == order.user_id:
+        return
     if user_id is None:
         order.user_id = None
         order.status = TaskStatus.CREATED
         order.transitions.append("unassign")
         return
-    _assignee(dev, user_id)
     order.user_id = user_id
     order.status = TaskStatus.ASSIGNED
     order.transitions.append(f"assign:{user_id}")
@@ -142,6 +153,10 @@ def update_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     note = opt_str(body, "note", 10_000)
     has_user = "user_id" in body
     user_id = opt_int(body, "user_id") if has_user else order.user_id
+    _check_assign(dev, order, user_id)
+    changes = body.get("way_points")
+    if changes is not None:
+        _change_way_points(dev, order, changes, now_s)
     if has_user:
         _assign(dev, order, user_id)
     if title is not None:
@@ -159,6 +174,32 @@ def update_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     if note:
         add_note(dev, order, {"note": note, "type": "TaskNote"}, order.active_way_point.id, now_s)
     return _task(dev, order)
+
+
+def _change_way_points(dev: DevWorld, order: Order, changes: object, now_s: float) -> None:
+    """Update Order's `way_points`: each names a way point by `id` (or `position`) and gives
+    new fields; `inventory` items are added to it. All are checked before any is applied."""
+    if not isinstance(changes, list):
+        raise Violation(400, "way_points must be an array of objects", rc=0)
+    for i, raw in enumerate(changes):
+        if not isinstance(raw, dict):
+            raise Violation(400, f"way_points[{i}] must be an object", rc=0)
+        if not any(raw.get("id") == wp.id or raw.get("position") == wp.position
+                   for wp in order.way_points):  # fmt: skip
+            raise not_found()
+    saved = [copy.deepcopy(wp) for wp in order.way_points]
+    try:
+        for i, raw in enumerate(changes):
+            fields = {k: v for k, v in raw.items() if k != "inventory"}
+            part = updated_way_point(dev.world, order, fields, now_s)
+            wp = next(w for w in order.way_points if w.id == part["id"])
+            where = f"way_points[{i}].inventory"
+            for row in inventory_rows(dev.world, raw.get("inventory"), where):
+                row["way_point_id"] = wp.id
+                wp.inventory.append(row)
+    except Violation:
+        order.way_points[:] = saved
+        raise
 
 
 def _caller(dev: DevWorld, order: Order, body: JsonDict) -> None:

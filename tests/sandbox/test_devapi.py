@@ -495,6 +495,22 @@ def test_update_order_takes_the_seeds_example_and_refuses_status_jumps(dev: Dev)
     assert nobody["message"] == "Couldn't find user with id 81029, merchant_id 11271"
     bad_price = dev.refused("update_order", {"id": task_id, "tip": "lots"}, 400)
     assert bad_price["message"] == "tip must be a number"
+    pickup, dropoff = task["way_points"]
+    pizza = {"name": "Lg. Meaty Pizza", "price": "22.0", "original_quantity": 1, "pending": True}
+    changed = dev.ok(
+        "update_order",
+        {"id": task_id, "way_points": [{"id": dropoff["id"], "inventory": [pizza]},
+                                       {"id": pickup["id"], "phone": "+1234567890"}]},
+    )["task"]  # fmt: skip
+    assert changed["way_points"][0]["phone"] == "+1234567890"
+    assert [i["name"] for i in changed["way_points"][1]["inventory"]] == ["Lg. Meaty Pizza"]
+    bad = {"id": task_id, "way_points": [{"id": pickup["id"], "phone": "+1"}, {"id": 1}]}
+    assert dev.refused("update_order", bad, 404) == NOT_FOUND
+    half = {"id": task_id, "way_points": [{"id": pickup["id"], "phone": "+2"},
+                                          {"id": dropoff["id"], "lat": "north"}]}  # fmt: skip
+    assert dev.refused("update_order", half, 400)["message"] == "way_point.lat must be a number"
+    after = dev.ok("get_order", {"id": task_id})["task"]["way_points"][0]
+    assert after["phone"] == "+1234567890"  # nothing of a refused update is applied
     unassigned = dev.ok("update_order", {"id": task_id, "user_id": None})["task"]
     assert unassigned["user_id"] is None
     assert unassigned["status"] == 0
