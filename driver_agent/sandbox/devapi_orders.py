@@ -307,8 +307,8 @@ def checkout(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
 def end_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     order = order_of(dev, body)
     if order.id in dev.ended_by_checkout:  # End Order after the last Left Location: once
-        dev.ended_by_checkout.discard(order.id)
         _caller(dev, order, body)
+        dev.ended_by_checkout.discard(order.id)
         order.transitions.append("end_order")
         return _task(dev, order)
     if order.status is TaskStatus.DONE:
