@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from driver_agent.sandbox.devapi_blocks import BLOCK_HANDLERS
 from driver_agent.sandbox.devapi_notes import NOTE_HANDLERS
+from driver_agent.sandbox.devapi_order_edits import EDIT_HANDLERS
 from driver_agent.sandbox.devapi_orders import ORDER_HANDLERS
 from driver_agent.sandbox.devapi_people import PEOPLE_HANDLERS
 from driver_agent.sandbox.devapi_routes import GET_SERVICES, SERVICE_NAMES, service_paths
@@ -22,6 +23,7 @@ Handler = Callable[[DevWorld, JsonDict, float], Reply]
 
 HANDLERS: dict[str, Handler] = {
     **ORDER_HANDLERS,
+    **EDIT_HANDLERS,
     **NOTE_HANDLERS,
     **PEOPLE_HANDLERS,
     **BLOCK_HANDLERS,
