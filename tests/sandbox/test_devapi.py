@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from driver_agent.sandbox import SandboxSettings
+from driver_agent.sandbox.devapi import HANDLERS
 from driver_agent.sandbox.devapi_routes import GET_SERVICES, SERVICE_NAMES, service_paths
 
 START_S = 1_767_225_600.0  # 2026-01-01T00:00Z, a Thursday
@@ -113,7 +114,22 @@ def test_the_sandbox_lists_its_urls_and_answers_only_there(dev: Dev) -> None:
         assert reply.json()["success"] is False
     # another service's URL runs that service, not this one
     assert dev.raw("create_user", {"id": 1}).json()["message"].endswith(": name")
-    assert dev.http.post(good + "/", json={"id": 1}).status_code == 404  # unknown order
+    trailing = dev.http.post(good + "/", json={"id": 1})  # the service: an unknown order
+    assert trailing.status_code == 404
+    assert trailing.json() == NOT_FOUND
+
+
+def test_every_service_name_has_a_handler() -> None:
+    assert set(HANDLERS) == set(SERVICE_NAMES)
+
+
+def test_a_fault_targets_a_service_by_name(dev: Dev) -> None:
+    fault = {"status": 503, "count": 1, "paths": ["/services/create_user"]}
+    assert dev.http.post("/_sandbox/faults", json=fault).status_code == 200
+    assert dev.raw("create_user", {"name": "Ann"}).status_code == 503
+    assert dev.raw("create_user", {"name": "Ann"}).status_code == 200
+    calls = dev.state()["calls"]["/services/create_user"]
+    assert calls["by_status"] == {"503": 1, "200": 1}
 
 
 def test_get_only_where_the_seed_shows_get(dev: Dev) -> None:
