@@ -43,6 +43,7 @@ PURE = {
     "sandbox.requests",
     "sandbox.devapi", "sandbox.devapi_routes", "sandbox.devapi_world", "sandbox.devapi_people",
     "sandbox.devapi_blocks", "sandbox.devapi_orders", "sandbox.devapi_notes",
+    "sandbox.devapi_order_edits",
     "bridge.calls", "bridge.watch",
     "fleetapi.partner_signature", "fleetapi.devapi_bodies", "fleetapi.devapi_views",
 }  # fmt: skip

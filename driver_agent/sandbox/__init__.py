@@ -1,7 +1,8 @@
 """The embedded Bringg sandbox: a local HTTP server playing Bringg for one fleet and one merchant.
 
 Pure rules (rules.py with fleet.py, fleet_checks.py, notes.py, clusters.py, merchant_orders.py,
-manhattan.py, records.py, world.py, faults.py, geocode.py, settings.py) under a thin ASGI shell
+manhattan.py, records.py, world.py, faults.py, geocode.py, settings.py; the developer API of
+seed 001 in devapi*.py) under a thin ASGI shell
 (app.py, with bodies.py, admin.py and clock.py) and a webhook sender; the
 `driver-agent sandbox` command is `driver_agent.commands.sandbox`. The HTTP side is imported on
 first use, so importing a pure module of this package does not pull in anyio, httpx or uvicorn.

@@ -12,9 +12,10 @@ from collections.abc import Callable
 
 from driver_agent.sandbox.devapi_blocks import BLOCK_HANDLERS
 from driver_agent.sandbox.devapi_notes import NOTE_HANDLERS
+from driver_agent.sandbox.devapi_order_edits import EDIT_HANDLERS
 from driver_agent.sandbox.devapi_orders import ORDER_HANDLERS
 from driver_agent.sandbox.devapi_people import PEOPLE_HANDLERS
-from driver_agent.sandbox.devapi_routes import GET_SERVICES, SERVICE_NAMES, service_paths
+from driver_agent.sandbox.devapi_routes import GET_SERVICES, service_paths
 from driver_agent.sandbox.devapi_world import DevWorld
 from driver_agent.sandbox.world import JsonDict, Reply, Violation, World
 
@@ -22,11 +23,11 @@ Handler = Callable[[DevWorld, JsonDict, float], Reply]
 
 HANDLERS: dict[str, Handler] = {
     **ORDER_HANDLERS,
+    **EDIT_HANDLERS,
     **NOTE_HANDLERS,
     **PEOPLE_HANDLERS,
     **BLOCK_HANDLERS,
 }
-assert set(HANDLERS) == set(SERVICE_NAMES), "every service has a handler"
 NOT_FOUND = Reply(404, {"success": False, "message": "Not found: no service at this URL"})
 
 

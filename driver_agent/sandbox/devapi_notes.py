@@ -9,7 +9,8 @@ a done or cancelled order takes no note and no note change.
 
 from __future__ import annotations
 
-from driver_agent.sandbox.devapi_orders import add_note, order_of, refuse_finished
+from driver_agent.sandbox.devapi_order_edits import add_note
+from driver_agent.sandbox.devapi_orders import order_of, refuse_finished
 from driver_agent.sandbox.devapi_world import (
     DevWorld,
     int_param,

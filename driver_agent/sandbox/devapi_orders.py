@@ -1,5 +1,6 @@
-"""The developer API's orders (tasks): Create, Get, Open Orders, Update, Start, Arrived to
-Location (check-in), Left Location (check-out), End and Cancel (pure).
+"""The developer API's order walk: Get, Open Orders, Start, Arrived to Location (check-in),
+Left Location (check-out), End and Cancel, and the assignment rules Create and Update Order use
+(`devapi_order_edits`) (pure).
 
 The walk: an order is assigned to a user (Update Order `user_id`, Create Order `user_id`, or
 started by a driver of a delivery block running now); Start Order needs the assigned driver on
@@ -16,7 +17,6 @@ from driver_agent.core.model import TaskStatus
 from driver_agent.sandbox.devapi_world import (
     DevWorld,
     User,
-    int_list,
     int_param,
     not_found,
     opt_int,
@@ -24,7 +24,6 @@ from driver_agent.sandbox.devapi_world import (
     opt_str,
     refused,
 )
-from driver_agent.sandbox.merchant_orders import create_task
 from driver_agent.sandbox.records import Order, iso_ms
 from driver_agent.sandbox.world import JsonDict, Reply, Violation
 
@@ -64,11 +63,11 @@ def task_view(dev: DevWorld, order: Order) -> JsonDict:
     return view
 
 
-def _task(dev: DevWorld, order: Order) -> Reply:
+def task_reply(dev: DevWorld, order: Order) -> Reply:
     return Reply(200, {"success": True, "task": task_view(dev, order)})
 
 
-def _assignee(dev: DevWorld, user_id: int) -> User:
+def assignee(dev: DevWorld, user_id: int) -> User:
     user = dev.users.get(user_id)
     if user is None:
         raise Violation(404, f"Couldn't find user with id {user_id}, merchant_id {dev.merchant_id}")
@@ -77,88 +76,37 @@ def _assignee(dev: DevWorld, user_id: int) -> User:
     return user
 
 
-def _assign(dev: DevWorld, order: Order, user_id: int | None) -> None:
+def check_assign(dev: DevWorld, order: Order, user_id: int | None) -> None:
     if user_id == order.user_id:
         return
     if order.status in STARTED:
         raise refused("Can't reassign a started order")
+    if user_id is not None:
+        assignee(dev, user_id)
+
+
+def assign(dev: DevWorld, order: Order, user_id: int | None) -> None:
+    check_assign(dev, order, user_id)
+    if user_id == order.user_id:
+        return
     if user_id is None:
         order.user_id = None
         order.status = TaskStatus.CREATED
         order.transitions.append("unassign")
         return
-    _assignee(dev, user_id)
     order.user_id = user_id
     order.status = TaskStatus.ASSIGNED
     order.transitions.append(f"assign:{user_id}")
 
 
-def create_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
-    world = dev.world
-    user_id = opt_int(body, "user_id")
-    if user_id is not None:
-        _assignee(dev, user_id)
-    teams = int_list(body["teams"], "teams") if body.get("teams") is not None else []
-    reply = create_task(world, body, now_s)
-    task = reply.body.get("task")
-    if not isinstance(task, dict):
-        return reply
-    order = world.orders[int(task["id"])]
-    # an own-fleet order is not offered to a delivery provider: no Delivery Created webhook
-    world.outbox = type(world.outbox)(j for j in world.outbox if j.task_id != order.id)
-    order.source = "developer_api"
-    dev.order_teams[order.id] = teams
-    _assign(dev, order, user_id)
-    return _task(dev, order)
-
-
 def get_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
-    return _task(dev, order_of(dev, body))
+    return task_reply(dev, order_of(dev, body))
 
 
 def open_orders(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     """A bare array of the orders not done and not cancelled, as the seed shows."""
     items: list[object] = [task_view(dev, o) for o in dev.world.orders.values() if not o.finished]
     return Reply(200, {}, items=items)
-
-
-def update_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
-    order = order_of(dev, body)
-    refuse_finished(order)
-    status = opt_int(body, "status")
-    if status is not None and status != int(order.status):
-        raise Violation(
-            400,
-            "status is not changed by Update Order: use Start Order, Arrived to Location, "
-            "Left Location, End Order or Cancel Order",
-            rc=0,
-        )
-    title, external_id = opt_str(body, "title"), opt_str(body, "external_id")
-    if external_id is not None and dev.world.by_external_id.get(external_id, order.id) != order.id:
-        raise refused(f"Task with external id {external_id} exists already")
-    prices = {name: opt_number(body, name) for name in PRICE_FIELDS}
-    teams = body.get("team_ids")
-    team_ids = int_list(teams, "team_ids") if teams is not None else None
-    note = opt_str(body, "note", 10_000)
-    has_user = "user_id" in body
-    user_id = opt_int(body, "user_id") if has_user else order.user_id
-    if has_user:
-        _assign(dev, order, user_id)
-    if title is not None:
-        order.title = title
-    if external_id is not None:
-        if order.external_id:
-            dev.world.by_external_id.pop(order.external_id, None)
-        order.external_id = external_id
-        dev.world.by_external_id[external_id] = order.id
-    extra = dict(order.fleet_extras or {})
-    extra.update({k: v for k, v in prices.items() if v is not None})
-    order.fleet_extras = extra
-    if team_ids is not None:
-        dev.order_teams[order.id] = team_ids
-    if note:
-        add_note(dev, order, {"note": note, "type": "TaskNote"}, order.active_way_point.id, now_s)
-    return _task(dev, order)
 
 
 def _caller(dev: DevWorld, order: Order, body: JsonDict) -> None:
@@ -193,7 +141,7 @@ def start_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     if order.user_id is None:
         if starter is None or not _block_driver(dev, order, starter, now_s):
             raise refused("Can't start an order with no driver assigned")
-        _assign(dev, order, starter)
+        assign(dev, order, starter)
     _caller(dev, order, body)
     user = dev.users.get(order.user_id) if order.user_id is not None else None
     if user is None:  # assigned by a fleet call: not a developer-API user
@@ -207,7 +155,7 @@ def start_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     order.started_time = now_s
     order.start_lat, order.start_lng = user.lat, user.lng
     order.transitions.append("start_order")
-    return _task(dev, order)
+    return task_reply(dev, order)
 
 
 def _started(dev: DevWorld, body: JsonDict) -> Order:
@@ -236,7 +184,7 @@ def checkin(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     wp.checkin_lat, wp.checkin_lng = (user.lat, user.lng) if user else (None, None)
     order.status = TaskStatus.CHECKED_IN
     order.transitions.append(f"checkin:{wp.position}")
-    return _task(dev, order)
+    return task_reply(dev, order)
 
 
 def _complete(dev: DevWorld, order: Order, now_s: float) -> None:
@@ -260,16 +208,16 @@ def checkout(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     else:
         _complete(dev, order, now_s)
         dev.ended_by_checkout.add(order.id)
-    return _task(dev, order)
+    return task_reply(dev, order)
 
 
 def end_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     order = order_of(dev, body)
     if order.id in dev.ended_by_checkout:  # End Order after the last Left Location: once
-        dev.ended_by_checkout.discard(order.id)
         _caller(dev, order, body)
+        dev.ended_by_checkout.discard(order.id)
         order.transitions.append("end_order")
-        return _task(dev, order)
+        return task_reply(dev, order)
     if order.status is TaskStatus.DONE:
         order.repeated("end_order")
     refuse_finished(order)
@@ -284,7 +232,7 @@ def end_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     last.done = True
     _complete(dev, order, now_s)
     order.transitions.append("end_order")
-    return _task(dev, order)
+    return task_reply(dev, order)
 
 
 def cancel_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
@@ -310,37 +258,9 @@ def cancel_order(dev: DevWorld, body: JsonDict, now_s: float) -> Reply:
     return Reply(200, {"success": True, "task": view})
 
 
-def add_note(dev: DevWorld, order: Order, given: JsonDict, wp_id: int, now_s: float) -> JsonDict:
-    """Store a note on way point `wp_id` of `order` (checked by the caller)."""
-    wp = next(w for w in order.way_points if w.id == wp_id)
-    note_id, created = dev.world.note_id(), iso_ms(now_s)
-    note: JsonDict = {
-        "id": note_id,
-        "task_id": order.id,
-        "way_point_id": wp.id,
-        "customer_id": None,
-        "user_id": given.get("user_id", order.user_id),
-        "note": given.get("note"),
-        "url": given.get("url"),
-        "form": given.get("form"),
-        "type": given.get("type", "TaskNote"),
-        "created_at": created,
-        "updated_at": created,
-        "pending_upload": False,
-        "lat": given.get("lat"),
-        "lng": given.get("lng"),
-        "external_id": str(note_id),
-    }
-    wp.notes.append(note)
-    dev.notes[note_id] = (order.id, note)
-    return note
-
-
 ORDER_HANDLERS = {
-    "create_order": create_order,
     "get_order": get_order,
     "open_orders": open_orders,
-    "update_order": update_order,
     "start_order": start_order,
     "checkin": checkin,
     "checkout": checkout,

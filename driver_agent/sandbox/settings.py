@@ -25,7 +25,9 @@ class SandboxSettings:
 
     `known_customer_ids` are customers the sandbox pretends already exist (the seed-001 example
     refers to customer 45678). `start_s` pins sandbox time at start (epoch seconds) instead of the
-    wall clock; `strict_complete` refuses end_task before the driver checked in at the dropoff.
+    wall clock; `strict_complete` refuses end_task (and the developer API's End Order) before the
+    driver checked in at the dropoff. `seed` also derives the developer API's per-service URLs
+    (`devapi_routes.service_paths`).
     """
 
     client_id: str = "sandbox-fleet"

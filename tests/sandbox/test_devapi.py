@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from driver_agent.sandbox import SandboxSettings
+from driver_agent.sandbox.devapi import HANDLERS
 from driver_agent.sandbox.devapi_routes import GET_SERVICES, SERVICE_NAMES, service_paths
 
 START_S = 1_767_225_600.0  # 2026-01-01T00:00Z, a Thursday
@@ -113,7 +114,22 @@ def test_the_sandbox_lists_its_urls_and_answers_only_there(dev: Dev) -> None:
         assert reply.json()["success"] is False
     # another service's URL runs that service, not this one
     assert dev.raw("create_user", {"id": 1}).json()["message"].endswith(": name")
-    assert dev.http.post(good + "/", json={"id": 1}).status_code == 404  # unknown order
+    trailing = dev.http.post(good + "/", json={"id": 1})  # the service: an unknown order
+    assert trailing.status_code == 404
+    assert trailing.json() == NOT_FOUND
+
+
+def test_every_service_name_has_a_handler() -> None:
+    assert set(HANDLERS) == set(SERVICE_NAMES)
+
+
+def test_a_fault_targets_a_service_by_name(dev: Dev) -> None:
+    fault = {"status": 503, "count": 1, "paths": ["/services/create_user"]}
+    assert dev.http.post("/_sandbox/faults", json=fault).status_code == 200
+    assert dev.raw("create_user", {"name": "Ann"}).status_code == 503
+    assert dev.raw("create_user", {"name": "Ann"}).status_code == 200
+    calls = dev.state()["calls"]["/services/create_user"]
+    assert calls["by_status"] == {"503": 1, "200": 1}
 
 
 def test_get_only_where_the_seed_shows_get(dev: Dev) -> None:
@@ -495,6 +511,22 @@ def test_update_order_takes_the_seeds_example_and_refuses_status_jumps(dev: Dev)
     assert nobody["message"] == "Couldn't find user with id 81029, merchant_id 11271"
     bad_price = dev.refused("update_order", {"id": task_id, "tip": "lots"}, 400)
     assert bad_price["message"] == "tip must be a number"
+    pickup, dropoff = task["way_points"]
+    pizza = {"name": "Lg. Meaty Pizza", "price": "22.0", "original_quantity": 1, "pending": True}
+    changed = dev.ok(
+        "update_order",
+        {"id": task_id, "way_points": [{"id": dropoff["id"], "inventory": [pizza]},
+                                       {"id": pickup["id"], "phone": "+1234567890"}]},
+    )["task"]  # fmt: skip
+    assert changed["way_points"][0]["phone"] == "+1234567890"
+    assert [i["name"] for i in changed["way_points"][1]["inventory"]] == ["Lg. Meaty Pizza"]
+    bad = {"id": task_id, "way_points": [{"id": pickup["id"], "phone": "+1"}, {"id": 1}]}
+    assert dev.refused("update_order", bad, 404) == NOT_FOUND
+    half = {"id": task_id, "way_points": [{"id": pickup["id"], "phone": "+2"},
+                                          {"id": dropoff["id"], "lat": "north"}]}  # fmt: skip
+    assert dev.refused("update_order", half, 400)["message"] == "way_point.lat must be a number"
+    after = dev.ok("get_order", {"id": task_id})["task"]["way_points"][0]
+    assert after["phone"] == "+1234567890"  # nothing of a refused update is applied
     unassigned = dev.ok("update_order", {"id": task_id, "user_id": None})["task"]
     assert unassigned["user_id"] is None
     assert unassigned["status"] == 0
