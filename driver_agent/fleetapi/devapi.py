@@ -19,7 +19,7 @@ import random
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypedDict, TypeVar, Unpack
 
 import httpx
 
@@ -39,6 +39,15 @@ if TYPE_CHECKING:
     from driver_agent.core.config import ApiConfig, OwnFleetConfig
 
 T = TypeVar("T")
+
+
+class Step(TypedDict, total=False):
+    """What a driver's step may add to the order `id` (`devapi_bodies.OrderStepBody`)."""
+
+    user_id: int
+    way_point_id: int
+    lat: float
+    lng: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,19 +125,20 @@ class DevApiClient(DevApiSession):
         answer = await self._post(Service.UPDATE_ORDER, update)
         return self._read(Service.UPDATE_ORDER, lambda: v.order(answer))
 
-    async def start_order(self, order_id: int) -> v.OrderView | None:
-        return await self._order_step(Service.START_ORDER, order_id)
+    async def start_order(self, order_id: int, **step: Unpack[Step]) -> v.OrderView | None:
+        """Start Order (only its driver, on an open shift)."""
+        return await self._order_step(Service.START_ORDER, order_id, step)
 
-    async def checkin(self, order_id: int) -> v.OrderView | None:
+    async def checkin(self, order_id: int, **step: Unpack[Step]) -> v.OrderView | None:
         """Arrived to Location: at the order's next way point."""
-        return await self._order_step(Service.CHECKIN, order_id)
+        return await self._order_step(Service.CHECKIN, order_id, step)
 
-    async def checkout(self, order_id: int) -> v.OrderView | None:
+    async def checkout(self, order_id: int, **step: Unpack[Step]) -> v.OrderView | None:
         """Left Location: the way point the driver is at (the last one ends the order)."""
-        return await self._order_step(Service.CHECKOUT, order_id)
+        return await self._order_step(Service.CHECKOUT, order_id, step)
 
-    async def end_order(self, order_id: int) -> v.OrderView | None:
-        return await self._order_step(Service.END_ORDER, order_id)
+    async def end_order(self, order_id: int, **step: Unpack[Step]) -> v.OrderView | None:
+        return await self._order_step(Service.END_ORDER, order_id, step)
 
     async def cancel_order(
         self,
@@ -231,8 +241,8 @@ class DevApiClient(DevApiSession):
         params = [] if query is None else self._body(service, lambda: b.query(query))
         return await self.send(service, {}, params)
 
-    async def _order_step(self, service: Service, order_id: int) -> v.OrderView | None:
-        answer = await self._post(service, b.OrderIdBody(id=order_id))
+    async def _order_step(self, service: Service, order_id: int, step: Step) -> v.OrderView | None:
+        answer = await self._post(service, b.OrderStepBody(id=order_id, **step))
         return self._maybe(service, answer, "task", v.OrderView)
 
     def _maybe(

@@ -80,9 +80,22 @@ class NoParamsBody(Body):
 
 
 class OrderIdBody(Body):
-    """Get, Start, Arrived (check-in), Left (check-out) and End Order."""
+    """Get Order; and Start, Arrived (check-in), Left (check-out), End Order as the seed shows
+    them."""
 
     id: int
+
+
+class OrderStepBody(OrderIdBody):
+    """A driver's step (Start, Arrived, Left, End): the seed's `id`, and what a driver app adds
+    and the sandbox checks: the caller (`user_id`, the order's driver), the way point it means
+    (`way_point_id`, the active one) and where the driver is (`lat`/`lng`; the developer API has
+    no location call)."""
+
+    user_id: int | None = None
+    way_point_id: int | None = None
+    lat: float | None = None
+    lng: float | None = None
 
 
 class UpdateOrderBody(Body):
@@ -238,6 +251,8 @@ def check(value: Body) -> None:
         raise ValueError("name: must not be empty")
     if isinstance(value, CreateUserBody):
         _position("home_lat", "home_lng", value.home_lat, value.home_lng)
+    if isinstance(value, OrderStepBody):
+        _position("lat", "lng", value.lat, value.lng)
     if isinstance(value, CreateCustomerFields):
         _position("lat", "lng", value.lat, value.lng)
         if not (value.phone or value.email):

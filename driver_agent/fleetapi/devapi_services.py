@@ -82,6 +82,9 @@ class ServiceSpec:
 
 
 _DONE = "can't update a done order"  # seed 001, Left Location's documented refusal
+# a resent Left Location whose first attempt moved the order on: the sandbox's words for "that
+# way point is behind you" (with `way_point_id`) and "you have not arrived at the next one"
+_LEFT = ("not the order's next way point", "before arriving there")
 
 _TABLE = (
     ServiceSpec(Service.CREATE_ORDER, "POST", Kind.CREATE),
@@ -98,9 +101,7 @@ _TABLE = (
     ServiceSpec(Service.CHECKIN, "POST", Kind.MOVE, ("already checked in", "already arrived")),
     ServiceSpec(Service.CREATE_NOTE, "POST", Kind.CREATE),
     ServiceSpec(Service.UPDATE_NOTE, "POST", Kind.SET),
-    ServiceSpec(
-        Service.CHECKOUT, "POST", Kind.MOVE, ("already checked out", "already left", _DONE)
-    ),
+    ServiceSpec(Service.CHECKOUT, "POST", Kind.MOVE, ("already checked out", _DONE, *_LEFT)),
     ServiceSpec(Service.END_ORDER, "POST", Kind.MOVE, ("already done", "already ended", _DONE)),
     ServiceSpec(
         Service.CANCEL_ORDER,

@@ -11,7 +11,7 @@ import hashlib
 import hmac
 import json
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlencode
 
 import httpx
@@ -32,6 +32,7 @@ from driver_agent.fleetapi import devapi_bodies as b
 from driver_agent.fleetapi.devapi import DevApiClient, PartnerCredentials, configured_urls
 from driver_agent.fleetapi.devapi_services import SERVICES, Service
 from driver_agent.fleetapi.devapi_session import service_urls
+from driver_agent.fleetapi.devapi_views import OrderView
 
 BASE = "https://developer-api.example"
 URLS = {name: f"{BASE}/services/{i:04d}/uuid-a-{name}/uuid-b" for i, name in enumerate(SERVICES)}
@@ -103,7 +104,7 @@ def client(wire: Wire, calls: list[tuple[str, int | None]]) -> DevApiClient:
 async def test_each_order_step_posts_the_id_to_its_own_url(
     wire: Wire, client: DevApiClient
 ) -> None:
-    steps = {
+    steps: dict[Service, Callable[[int], Awaitable[OrderView | None]]] = {
         Service.START_ORDER: client.start_order,
         Service.CHECKIN: client.checkin,
         Service.CHECKOUT: client.checkout,
@@ -342,3 +343,30 @@ def test_partner_credentials_come_from_the_config_only_when_complete() -> None:
     assert partner is not None
     assert partner.company_id == 3
     assert "k" not in repr(partner.secret_key)
+
+
+async def test_a_drivers_step_may_name_the_caller_the_way_point_and_the_position(
+    wire: Wire, client: DevApiClient
+) -> None:
+    wire.answer(Service.CHECKIN, ok({"success": True, "task": TASK}))
+    await client.checkin(9707185, user_id=7, way_point_id=1, lat=40.44, lng=-80.0)
+    assert wire.body() == {
+        "id": 9707185,
+        "user_id": 7,
+        "way_point_id": 1,
+        "lat": 40.44,
+        "lng": -80.0,
+    }
+    with pytest.raises(ValueError, match="checkin: lat/lng: send both or neither"):
+        await client.checkin(9707185, lat=40.44)
+
+
+async def test_a_checkout_resent_after_its_answer_was_lost_is_reconciled(
+    wire: Wire, client: DevApiClient
+) -> None:
+    moved_on = {"success": False, "message": "Way point 1 is not the order's next way point"}
+    wire.answer(Service.CHECKOUT, lost, ok(moved_on))
+    assert await client.checkout(1, way_point_id=1) is None
+    wire.answer(Service.CHECKOUT, ok(moved_on))  # no doubt about this one: a refusal
+    with pytest.raises(RejectedError, match="not the order's next way point"):
+        await client.checkout(1, way_point_id=1)

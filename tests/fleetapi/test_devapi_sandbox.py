@@ -93,7 +93,9 @@ async def test_a_drivers_working_day_as_the_sandbox_records_it(
     assert started is not None
     assert started.status is TaskStatus.ON_THE_WAY
     first, last = (wp.id for wp in started.way_points)
-    arrived = await client.checkin(order.id)
+    arrived = await client.checkin(
+        order.id, user_id=user.id, way_point_id=first, lat=40.7101, lng=-74.0102
+    )
     assert arrived is not None
     assert arrived.status is TaskStatus.CHECKED_IN
     note = await client.create_note(
@@ -129,6 +131,10 @@ async def test_a_drivers_working_day_as_the_sandbox_records_it(
     assert row["status"] == TaskStatus.DONE
     assert row["transitions"][0] == f"assign:{user.id}"
     assert all(wp["done"] for wp in row["way_points"])
+    assert (row["way_points"][0]["checkin_lat"], row["way_points"][0]["checkin_lng"]) == (
+        40.7101,
+        -74.0102,
+    )
     (who,) = (u for u in seen_state["users"] if u["id"] == user.id)  # type: ignore[attr-defined]
     assert [e["event"] for e in who["home_events"]] == ["left_home", "got_home"]
     assert who["at_home"] is True
