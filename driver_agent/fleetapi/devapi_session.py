@@ -13,7 +13,9 @@ Callers observe every attempt through `on_response(service, status or None, late
 every resend and reconciliation through `on_retry(service, reconciled)`: statistics, thresholds
 and the report see each service under its name (`start_order.p95_ms`). How a service may be
 resent is its `Kind` in `devapi_services`; a `MOVE` resent after an unknown outcome whose
-refusal says "already" returns `RECONCILED` (compared by identity).
+refusal says "already" returns `RECONCILED` (compared by identity). As in the fleet session, a
+step whose retries ran out while its outcome was unknown is remembered (`call_key`) until it
+gets a definite answer, so the same step sent again later is reconciled as well.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 import httpx
+import msgspec
 
 from driver_agent.core.errors import ApiUnavailable, ConfigError, OutcomeUnknown, RejectedError
 from driver_agent.core.redaction import redact_text
@@ -39,6 +42,7 @@ from driver_agent.fleetapi.devapi_services import (
 from driver_agent.fleetapi.ratelimit import backoff_s
 from driver_agent.fleetapi.session import (
     MAX_MESSAGE_CHARS,
+    MAX_UNSURE_CALLS,
     RECONCILED,
     ClientStatistics,
     OnResponse,
@@ -51,6 +55,8 @@ if TYPE_CHECKING:
     from driver_agent.core.config import ApiConfig
 
 Params = list[tuple[str, str]]
+CallKey = tuple[str, bytes]
+_WHERE = frozenset({"lat", "lng"})  # where the driver was: not part of which call it is
 SERVICE_KEY = "own_fleet.services"
 
 
@@ -74,6 +80,13 @@ def service_urls(
             ) from None
         urls[name] = url
     return urls
+
+
+def call_key(name: str, body: Mapping[str, object]) -> CallKey:
+    """The key by which a step sent again (now, or later by a caller that gave up) is
+    recognised: the service and its body but the position, keys sorted."""
+    which = {k: v for k, v in body.items() if k not in _WHERE}
+    return (name, msgspec.json.encode(which, order="sorted"))
 
 
 class DevApiSession:
@@ -108,6 +121,7 @@ class DevApiSession:
         self._requests = 0
         self._retries = 0
         self._reconciled = 0
+        self._unsure: dict[CallKey, None] = {}  # steps whose last attempt's outcome is unknown
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(services={sorted(self._urls)!r})"  # names, never URLs
@@ -163,26 +177,42 @@ class DevApiSession:
         def scrub(text: str) -> str:
             return redact_text(text, *masked)[:MAX_MESSAGE_CHARS]
 
-        unsure = False
+        key = call_key(name, body) if kind is Kind.MOVE else None
+        unsure = key is not None and key in self._unsure  # an earlier call may have applied
         attempt = 0
         while True:
             try:
                 response = await self._request(name, url, body, params, scrub)
-                return self._answer(name, response, scrub)
+                answer = self._answer(name, response, scrub)
             except ApiUnavailable as exc:
                 lost = isinstance(exc, OutcomeUnknown)
                 unsure = unsure or lost or (exc.status is not None and exc.status >= 500)
                 attempt += 1
                 if (kind is Kind.CREATE and lost) or attempt > self._api.max_retries:
+                    if key is not None and unsure:
+                        self._remember_unsure(key)
                     raise self._gave_up(kind, unsure, exc) from None
                 await self._back_off(name, attempt, exc)
+                continue
             except RejectedError as exc:
+                if key is not None:
+                    self._unsure.pop(key, None)  # a definite answer
                 if unsure and spec is not None and is_already_done(spec, exc.message):
                     self._reconciled += 1
                     if self.on_retry is not None:
                         self.on_retry(name, True)
                     return RECONCILED
                 raise
+            if key is not None:
+                self._unsure.pop(key, None)
+            return answer
+
+    def _remember_unsure(self, key: CallKey) -> None:
+        unsure = self._unsure
+        unsure.pop(key, None)
+        unsure[key] = None
+        if len(unsure) > MAX_UNSURE_CALLS:
+            del unsure[next(iter(unsure))]  # the oldest: bounded memory
 
     def _gave_up(self, kind: Kind, unsure: bool, exc: ApiUnavailable) -> ApiUnavailable:
         if not unsure or kind in (Kind.READ, Kind.SET) or isinstance(exc, OutcomeUnknown):

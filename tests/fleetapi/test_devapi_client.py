@@ -370,3 +370,17 @@ async def test_a_checkout_resent_after_its_answer_was_lost_is_reconciled(
     wire.answer(Service.CHECKOUT, ok(moved_on))  # no doubt about this one: a refusal
     with pytest.raises(RejectedError, match="not the order's next way point"):
         await client.checkout(1, way_point_id=1)
+
+
+async def test_a_step_given_up_in_doubt_and_sent_again_later_is_reconciled(
+    wire: Wire, client: DevApiClient
+) -> None:
+    wire.answer(Service.START_ORDER, lost, lost, lost)
+    with pytest.raises(OutcomeUnknown):
+        await client.start_order(5, lat=1.0, lng=2.0)
+    wire.answer(Service.START_ORDER, ok({"success": False, "message": "Order already started"}))
+    assert await client.start_order(5, lat=1.5, lng=2.5) is None  # elsewhere now: same step
+    wire.answer(Service.START_ORDER, ok({"success": False, "message": "Order already started"}))
+    with pytest.raises(RejectedError):  # the doubt was settled: now it is a refusal
+        await client.start_order(5)
+    assert client.statistics().reconciled == 1
