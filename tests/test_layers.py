@@ -42,6 +42,7 @@ PURE = {
     "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",
     "sandbox.requests",
     "bridge.calls", "bridge.watch",
+    "metrics.call_counters", "metrics.order_log",
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving", "geo.osm_reader",
