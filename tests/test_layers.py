@@ -42,7 +42,8 @@ PURE = {
     "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",
     "sandbox.requests",
     "bridge.calls", "bridge.watch",
-    "metrics.call_counters", "metrics.order_log",
+    "metrics.call_counters", "metrics.order_log", "report.failures", "report.orders_csv",
+    "report.page_charts",
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving", "geo.osm_reader",
