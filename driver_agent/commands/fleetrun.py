@@ -17,6 +17,7 @@ import gc
 import random
 import secrets
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,6 +243,11 @@ async def run_fleet(
         parse_thresholds(config.thresholds.checks, "thresholds.checks"),
         metrics_from_stats(snapshot, orders_total=expected),
     )
+    orders, orders_dropped = stats.order_rows()
+    # the wall clock, read once here at the command's edge (the report's real UTC times); the run
+    # began as many real seconds ago as the clock's monotonic time says
+    real_ended_s = time.time()  # noqa: TID251
+    real_started_s = real_ended_s - max(clock.monotonic() - started_real, 0.0)
     report = RunReport(
         stats=snapshot,
         summary=dataclasses.replace(
@@ -253,6 +259,11 @@ async def run_fleet(
         seed=config.run.seed,
         started_at_ms=started_ms,
         ended_at_ms=clock.now_ms(),
+        real_started_at_ms=round(real_started_s * 1000),
+        real_ended_at_ms=round(real_ended_s * 1000),
+        speed=clock.speed,
+        orders=orders,
+        orders_dropped=orders_dropped,
         tracks=recorder.tracks,
         events=recorder.events,
         roads=road_lines_near(network, _map_points(recorder)),
