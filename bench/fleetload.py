@@ -114,8 +114,17 @@ class WindowStats(StatsCollector):
         if busy:
             self.started += 1
 
-    def record_call(self, endpoint: str, latency_ms: float, error: str | None, at_s: float) -> None:
-        super().record_call(endpoint, latency_ms, error, at_s)
+    def record_call(
+        self,
+        endpoint: str,
+        latency_ms: float,
+        error: str | None,
+        at_s: float,
+        status: int | None = None,
+        message: str = "",
+        order_id: int | None = None,
+    ) -> None:
+        super().record_call(endpoint, latency_ms, error, at_s, status, message, order_id)
         if self.measuring:
             self.window_calls += 1
             if error is not None:

@@ -256,7 +256,8 @@ class FleetSession:
         if hook is not None:
             hook(endpoint, response.status_code, clock.monotonic() - started)
         self.bytes_received += len(response.content)
-        self.bytes_sent += body_bytes_sent(response)
+        sent = response.extensions.get(BODY_BYTES_SENT)  # our engine's short path noted it
+        self.bytes_sent += sent if sent is not None else body_bytes_sent(response)
         headers = response.headers
         if "ratelimit-remaining" in headers or "ratelimit" in headers:
             self._rl_headers = headers
