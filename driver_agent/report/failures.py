@@ -82,7 +82,8 @@ def endpoint_errors_line(endpoint: EndpointSnapshot) -> str:
     if not by_status:  # a report written before statuses were kept: the error classes
         by_status = ", ".join(f"{name} ({n:,})" for name, n in _ranked(endpoint.errors))
     detail = "; ".join(part for part in (by_status, messages) if part)
-    return f"{endpoint.endpoint} {endpoint.error_count:,} errors: {detail}"
+    count = endpoint.error_count
+    return f"{endpoint.endpoint} {count:,} error{'' if count == 1 else 's'}: {detail}"
 
 
 def _ranked(counts: Mapping[str, int]) -> list[tuple[str, int]]:

@@ -130,9 +130,9 @@ def _cards(report: RunReport) -> str:
             f"{fmt_num(report.requests_per_s)} per real s, {t.totals.errors:,} errors",
         ),
         _card(
-            "Data",
-            f"{fmt_bytes(stats.bytes_sent)} sent",
-            f"{fmt_bytes(stats.bytes_received)} received (bodies)",
+            "Data sent",
+            fmt_bytes(stats.bytes_sent),
+            f"{fmt_bytes(stats.bytes_received)} received (request and answer bodies)",
         ),
         _card(
             "Retries",

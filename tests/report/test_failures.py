@@ -90,7 +90,7 @@ def test_the_summary_shows_status_and_message_and_the_failed_orders() -> None:
         'errors   checkin 4 errors: 403 (3), 400 (1); "User not found" (3), '
         '"Task already started Bearer [secure]" (1)'
     ) in lines
-    assert 'errors   checkout 1 errors: no answer (1); "ReadTimeout" (1)' in lines
+    assert 'errors   checkout 1 error: no answer (1); "ReadTimeout" (1)' in lines
     assert (
         "failed   order 9 (d-2) checked in at the pickup: "
         "checkin 400 Task already started Bearer [secure]"
