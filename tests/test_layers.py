@@ -33,6 +33,7 @@ PURE = {
     "geo.router", "geo.roadfile", "geo.graph_arrays", "geo.osm_graph", "geo.routejson",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator", "sim.itinerary",
+    "sim.routebook",
     "metrics.histogram", "metrics.stats_snapshot", "metrics.stats", "metrics.thresholds",
     "report.run", "report.fmt", "report.summary", "report.document", "report.page",
     "report.chart", "report.recorder", "report.roadmap",

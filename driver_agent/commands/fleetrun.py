@@ -54,6 +54,7 @@ from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import FIRST, LAST, order_id_prefix, plan_orders
 from driver_agent.sim.pacing import RatePacer
+from driver_agent.sim.routebook import RouteBook, load_routes
 
 log = structlog.get_logger("driver_agent.run")
 ASSETS = Path(driver_agent.sim.__file__).parent / "pod_assets"
@@ -159,13 +160,17 @@ async def run_fleet(
     on_sandbox: Callable[[SandboxApp, str], None] | None = None,
     on_spawned: Callable[[], None] | None = None,
     network: RoadNetwork | None = None,
+    routes: RouteBook | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened. `network`:
-    the road network the preflight loaded (loaded here when not given)."""
+    the road network the preflight loaded (loaded here when not given); `routes`: `run.routes`,
+    likewise."""
     if not config.run.run_id:  # recorded in the report's config
         config = msgspec.structs.replace(
             config, run=msgspec.structs.replace(config.run, run_id=new_run_id())
         )
+    if routes is None:
+        routes = load_routes(config.run.routes)
     log.info("run_started", run_id=config.run.run_id, seed=config.run.seed)
     if network is None:
         network = RoadNetwork.load(config.run.road_network)
@@ -222,8 +227,9 @@ async def run_fleet(
             retries = stats.record_retry
             async with open_fleet_client(api, clock, rng=rng, on_retry=retries) as client:
                 fleet = _fleet(
-                    config, client, clock, network, stats, recorder, started_real, on_spawned
-                )
+                    config, client, clock, network, routes, stats, recorder, started_real,
+                    on_spawned,
+                )  # fmt: skip
                 if config.run.live_map:
                     live_url = await services.start(
                         serve_app,
@@ -275,6 +281,7 @@ def _fleet(
     client: FleetClient,
     clock: Clock,
     network: RoadNetwork,
+    routes: RouteBook,
     stats: StatsCollector,
     recorder: TrackRecorder,
     started_real: float,
@@ -285,7 +292,7 @@ def _fleet(
         client=client,
         clock=clock,
         stats=stats,
-        navigator=Navigator(network, config.driver.geofence_radius_m),
+        navigator=Navigator(network, config.driver.geofence_radius_m, routes),
         config=config.driver,
         proof=proof_assets(),
         seed=run.seed,
@@ -359,6 +366,7 @@ async def _create_orders(
         manhattan_share=run.manhattan_share,
         now_s=clock.now(),
         id_prefix=order_id_prefix(run.seed, run.run_id),
+        routes=fleet.context.navigator.routes.routes,  # orders follow the run's recorded routes
     )
     created = 0
     async with open_http_pool(api) as http:
