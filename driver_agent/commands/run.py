@@ -137,8 +137,8 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(config: Config, *, summary_json: bool = False, quiet: bool = False) -> int:
     """Preflight (exit 2 with one line on a mistake), the run, the report and exports."""
-    network = preflight.check_run(config, embedded=not config.api.api_url)
     routes = load_routes(config.run.routes)  # a bad route file: one line, exit 2, before the run
+    network = preflight.check_run(config, embedded=not config.api.api_url)
     try:
         result = anyio.run(_main, config, network, routes, not quiet)
     except BaseExceptionGroup as group:
