@@ -26,7 +26,6 @@ import anyio
 import msgspec
 import structlog
 
-import driver_agent.sim
 from driver_agent.core.clock import Clock
 from driver_agent.core.config import ApiConfig, Config, masked
 from driver_agent.core.errors import ApiError, ConfigError
@@ -35,8 +34,6 @@ from driver_agent.fleetapi.client import FleetClient, open_fleet_client
 from driver_agent.fleetapi.merchant import MerchantClient
 from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.fleetapi.webhooks import WebhookReceiver, WebhookSettings
-from driver_agent.fleetapi.wire import Note
-from driver_agent.geo.geometry import destination
 from driver_agent.geo.places import address_places
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
@@ -49,15 +46,15 @@ from driver_agent.report.roadmap import road_lines_near
 from driver_agent.report.run import RunReport, summary_from_stats
 from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sim.context import DriverContext, DriverSpec, ProofAssets
+from driver_agent.sim.context import DriverContext
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
-from driver_agent.sim.orders import FIRST, LAST, order_id_prefix, plan_orders
+from driver_agent.sim.orders import order_id_prefix, plan_orders
 from driver_agent.sim.pacing import RatePacer
+from driver_agent.sim.roster import driver_specs, proof_assets, relocator
 from driver_agent.sim.routebook import RouteBook, load_routes
 
 log = structlog.get_logger("driver_agent.run")
-ASSETS = Path(driver_agent.sim.__file__).parent / "pod_assets"
 FULL_COLLECTION_EVERY = 100  # gen-1 collections per full one (Python's default: 10)
 
 
@@ -114,40 +111,6 @@ def settle_collector() -> None:
     gc.freeze()
     gen0, gen1, _ = gc.get_threshold()
     gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
-
-
-def proof_assets() -> ProofAssets:
-    return ProofAssets(
-        photo=Note.photo((ASSETS / "photo.jpg").read_bytes(), caption="At the door"),
-        signature=Note.signature((ASSETS / "signature.png").read_bytes(), signer="Customer"),
-    )
-
-
-def driver_specs(network: RoadNetwork, count: int, seed: int) -> list[DriverSpec]:
-    """Drivers spread over the depots and the covered area, with names and phone numbers."""
-    rng = random.Random(f"{seed}:drivers")
-    specs = []
-    for i in range(count):
-        if i % 2 == 0:
-            depot = network.depots[(i // 2) % len(network.depots)]
-            lat, lng = depot.lat, depot.lng
-        else:
-            lat, lng = network.random_point(rng)
-        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        phone = f"+3585{rng.randint(10_000_000, 99_999_999)}"
-        specs.append(DriverSpec(f"drv-{i + 1:05d}", name, lat, lng, phone))
-    return specs
-
-
-def relocator(network: RoadNetwork) -> Callable[[float, float, random.Random], tuple[float, float]]:
-    """A short plausible drive from the pickup: a road point nearby, or 1.5-4 km off-road."""
-
-    def relocate(lat: float, lng: float, rng: random.Random) -> tuple[float, float]:
-        if network.covers(lat, lng):
-            return network.random_point(rng)
-        return destination(lat, lng, rng.uniform(0, 360), rng.uniform(1_500, 4_000))
-
-    return relocate
 
 
 async def run_fleet(
