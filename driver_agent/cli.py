@@ -64,10 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", type=Path, metavar="FILE", help="TOML config file")
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="TOML config file (see config.example.toml)"
+    )
 
 
-def add_map_arguments(parser: argparse.ArgumentParser) -> None:
+def add_map_arguments(parser: argparse._ActionsContainer) -> None:
     """`--map NAME` (a bundled road network) or `--road-network PATH` (one `driver-agent roads
     build` made): where the drivers drive and the sandbox's addresses lie (`run.road_network`)."""
     group = parser.add_mutually_exclusive_group()
@@ -77,13 +79,13 @@ def add_map_arguments(parser: argparse.ArgumentParser) -> None:
         dest="road_network",
         metavar="NAME",
         choices=tuple(BUNDLED),
-        help=f"a bundled road network: {names} (default {DEFAULT_MAP})",
+        help=f"a bundled road network: {names}; default {DEFAULT_MAP} (run.road_network)",
     )
     group.add_argument(
         "--road-network",
         dest="road_network",
         metavar="PATH",
-        help="a road graph from `driver-agent roads build` (.roads.json.gz)",
+        help="a road graph from `driver-agent roads build` (run.road_network)",
     )
 
 

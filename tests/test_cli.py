@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import socket
@@ -126,3 +127,59 @@ def test_remote_mode_drives_orders_on_a_separately_started_sandbox(
     for secret in env.values():
         assert secret not in result.stdout + result.stderr
         assert secret not in json.dumps(report)
+
+
+def test_summary_json_is_the_only_line_on_stdout_and_the_exports_are_written(
+    tmp_path: Path,
+) -> None:
+    report = tmp_path / "report"
+    result = run_cli(
+        "run", "--drivers", "2", "--orders", "2", "--speed", "600", "--ramp-up", "100",
+        "--rate", "500", "--report", str(report), "--summary-json", "--quiet", timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1, result.stdout
+    summary = json.loads(lines[0])
+    assert summary["passed"] is True
+    assert summary["orders"] == {"completed": 2}
+    assert summary["report_dir"] == str(report.resolve())
+    assert "report.html" in result.stderr  # the table went to stderr
+    names = {p.name for p in report.iterdir()}
+    assert {"report.json", "report.html", "requests.csv", "junit.xml"} <= names
+    config = json.loads((report / "report.json").read_text())["config"]["run"]
+    assert (config["ramp_up_per_s"], config["max_request_rate"]) == (100.0, 500.0)
+
+
+METAVARS = {
+    "URL", "ID", "HOST", "PORT", "N", "X", "S", "FILE", "PATH", "NAME", "DIR", "SECRET", "KEY",
+    "LAT,LNG", "S,W,N,E", "DEVICE=DRIVER", "DEVICE=FILE", "INPUT", "GRAPH", "ACTION", "COMMAND",
+}  # fmt: skip
+
+
+def _parsers(
+    parser: argparse.ArgumentParser, name: str = "driver-agent"
+) -> Iterator[tuple[str, argparse.ArgumentParser]]:
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _parsers(sub, f"{name} {sub_name}")
+
+
+def test_every_flag_of_every_subcommand_has_help_and_one_metavar_style() -> None:
+    from driver_agent.cli import build_parser
+
+    seen = 0
+    for name, parser in _parsers(build_parser()):
+        for action in parser._actions:
+            if isinstance(
+                action, argparse._HelpAction | argparse._VersionAction | argparse._SubParsersAction
+            ):
+                continue  # a subcommand's help is its parser's description
+            where = f"{name} {'/'.join(action.option_strings) or action.dest}"
+            assert action.help, f"{where}: no help text"
+            if action.nargs != 0:
+                assert action.metavar in METAVARS, f"{where}: metavar {action.metavar!r}"
+            seen += 1
+    assert seen > 60

@@ -33,8 +33,9 @@ PURE = {
     "geo.router", "geo.roadfile", "geo.graph_arrays", "geo.osm_graph", "geo.routejson",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator", "sim.itinerary",
+    "sim.routebook",
     "metrics.histogram", "metrics.stats_snapshot", "metrics.stats", "metrics.thresholds",
-    "report.run", "report.fmt", "report.summary", "report.document", "report.page",
+    "report.run", "report.fmt", "report.summary", "report.page",
     "report.chart", "report.recorder", "report.roadmap",
     "sandbox.rules", "sandbox.fleet", "sandbox.merchant_orders", "sandbox.manhattan",
     "sandbox.records", "sandbox.world", "sandbox.faults", "sandbox.geocode", "sandbox.settings",
@@ -51,14 +52,16 @@ EDGES = {
     "fleetapi.merchant", "fleetapi.webhooks", "fleetapi.answers", "fleetapi.auth",
     "fleetapi.session", "fleetapi.http11_connection",
     "sim.driver", "sim.fleet", "sim.context", "sim.calls", "sim.api_calls", "sim.giveup",
-    "report.progress", "report.livemap",
+    "sim.roster",
+    "report.progress", "report.livemap", "report.files", "report.exports", "report.document",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
     "sandbox.admin", "sandbox.bodies", "sandbox.clock",
     "bridge.devicemap",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
-       "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads"}  # fmt: skip
+       "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads",
+       "commands.preflight"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

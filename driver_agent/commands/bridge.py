@@ -20,6 +20,7 @@ import structlog
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, run_bridge
 from driver_agent.bridge.devicemap import load_device_map
 from driver_agent.cli import add_config_argument, config_from_args
+from driver_agent.commands import preflight
 from driver_agent.core.clock import RealClock
 from driver_agent.core.errors import ConfigError
 
@@ -48,13 +49,21 @@ def _pair(flag: str) -> Callable[[str], tuple[str, str]]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_argument(parser)
-    parser.add_argument("--api-url", help="fleet API base URL (api.api_url)")
-    parser.add_argument("--token-url", help="OAuth token URL (api.token_url)")
-    parser.add_argument("--client-id", help="fleet client id (api.client_id)")
-    parser.add_argument("--webhook-host", help="webhook receiver host (webhooks.host)")
-    parser.add_argument("--webhook-port", type=int, help="webhook receiver port (webhooks.port)")
-    parser.add_argument("--listen-host", help="position input host (bridge.listen_host)")
-    parser.add_argument("--listen-port", type=int, help="position input port (bridge.listen_port)")
+    parser.add_argument("--api-url", metavar="URL", help="fleet API base URL (api.api_url)")
+    parser.add_argument("--token-url", metavar="URL", help="OAuth2 token URL (api.token_url)")
+    parser.add_argument("--client-id", metavar="ID", help="fleet client id (api.client_id)")
+    parser.add_argument(
+        "--webhook-host", metavar="HOST", help="webhook receiver host (webhooks.host)"
+    )
+    parser.add_argument(
+        "--webhook-port", metavar="PORT", type=int, help="webhook receiver port (webhooks.port)"
+    )
+    parser.add_argument(
+        "--listen-host", metavar="HOST", help="position input host (bridge.listen_host)"
+    )
+    parser.add_argument(
+        "--listen-port", metavar="PORT", type=int, help="position input port (bridge.listen_port)"
+    )
     parser.add_argument(
         "--device-map",
         action="append",
@@ -64,7 +73,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="map a device id to a driver external id (repeatable)",
     )
     parser.add_argument(
-        "--device-map-file", help="JSON object device -> driver (bridge.device_map_file)"
+        "--device-map-file",
+        metavar="FILE",
+        help="JSON object device -> driver (bridge.device_map_file)",
     )
     parser.add_argument(
         "--gpx",
@@ -74,11 +85,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DEVICE=FILE",
         help="replay a GPX file as this device from the start (repeatable)",
     )
-    parser.add_argument("--replay-speed", type=float, help="GPX replay speed factor")
-    parser.add_argument("--ndjson", metavar="FILE|-", help="read NDJSON positions (- for stdin)")
-    parser.add_argument("--outbox", metavar="PATH", help="the SQLite outbox file")
-    parser.add_argument("--orders", type=int, metavar="N", help="end after N final orders")
-    parser.add_argument("--duration", type=float, metavar="S", help="end after S seconds")
+    parser.add_argument(
+        "--replay-speed",
+        metavar="X",
+        type=float,
+        help="GPX replay speed factor (bridge.replay_speed)",
+    )
+    parser.add_argument(
+        "--ndjson", metavar="FILE", help="read NDJSON positions, - for stdin (bridge.ndjson)"
+    )
+    parser.add_argument("--outbox", metavar="PATH", help="the SQLite outbox file (bridge.outbox)")
+    parser.add_argument(
+        "--orders", type=int, metavar="N", help="end after N final orders (bridge.orders)"
+    )
+    parser.add_argument(
+        "--duration", type=float, metavar="S", help="end after S real seconds (bridge.duration_s)"
+    )
 
 
 def bridge_config(args: argparse.Namespace) -> Config:
@@ -123,10 +145,11 @@ def run(args: argparse.Namespace) -> int:
     if not config.api.api_url:
         raise ConfigError("api.api_url", "required for the bridge (--api-url)")
     load_device_map(config.bridge)  # refuse a bad map before anything listens
+    preflight.check_bridge(config)
     try:
         summary = anyio.run(_serve, config)
     except BaseExceptionGroup as group:
-        raise _single(group) from None
+        raise preflight.listen_error(group) or _single(group) from None
     if summary is None:
         return EXIT_FORCED
     if summary.credentials_refused:

@@ -53,8 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Turn an OpenStreetMap extract into a road graph: drivable roads, one-way "
         "rules, speed limits, road classes, the largest strongly connected part, depots.",
     )
-    build.add_argument("input", type=Path, metavar="INPUT.osm.pbf")
-    build.add_argument("--output", type=Path, required=True, metavar="NAME.roads.json.gz")
+    build.add_argument(
+        "input", type=Path, metavar="INPUT", help="an OpenStreetMap extract (.osm.pbf)"
+    )
+    build.add_argument(
+        "--output",
+        type=Path,
+        required=True,
+        metavar="PATH",
+        help="where the graph goes (NAME.roads.json.gz)",
+    )
     build.add_argument(
         "--depot",
         type=lat_lng,
@@ -63,7 +71,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="LAT,LNG",
         help="a depot near here (repeat for more); default: industrial/commercial land",
     )
-    build.add_argument("--name", default="", help="the graph's name (default: the file's)")
+    build.add_argument(
+        "--name", metavar="NAME", default="", help="the graph's name (default: the file's)"
+    )
     build.set_defaults(_action=run_build)
     route = sub.add_parser(
         "route",
@@ -75,8 +85,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="GRAPH",
         help=f"a .roads.json.gz file or a bundled map: {', '.join(BUNDLED)}",
     )
-    route.add_argument("--from", dest="origin", type=lat_lng, required=True, metavar="LAT,LNG")
-    route.add_argument("--to", dest="destination", type=lat_lng, required=True, metavar="LAT,LNG")
+    route.add_argument(
+        "--from",
+        dest="origin",
+        type=lat_lng,
+        required=True,
+        metavar="LAT,LNG",
+        help="where the route starts (snapped to the nearest road)",
+    )
+    route.add_argument(
+        "--to",
+        dest="destination",
+        type=lat_lng,
+        required=True,
+        metavar="LAT,LNG",
+        help="where it ends (snapped to the nearest road)",
+    )
     route.set_defaults(_action=run_route)
 
 

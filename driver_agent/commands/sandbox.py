@@ -18,6 +18,7 @@ from typing import TextIO
 import anyio
 
 from driver_agent.cli import add_map_arguments
+from driver_agent.commands.preflight import check_port_free, listen_error
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import MASK, Secret
 from driver_agent.geo.places import address_places
@@ -38,6 +39,16 @@ _CREDENTIALS: dict[str, tuple[str, str, bool]] = {
     ),
     "merchant_api_key": ("SANDBOX_MERCHANT_API_KEY", _DEFAULTS.merchant_api_key.reveal(), True),
     "fleet_webhook_url": ("SANDBOX_FLEET_WEBHOOK_URL", "", False),
+}
+
+
+_METAVARS = {
+    "client_id": "ID",
+    "client_secret": "SECRET",
+    "merchant_client_id": "ID",
+    "merchant_client_secret": "SECRET",
+    "merchant_api_key": "KEY",
+    "fleet_webhook_url": "URL",
 }
 
 
@@ -69,25 +80,41 @@ def _places(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The sandbox subcommand's flags."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8700, help="port (default 8700; 0 = any)")
+    parser.add_argument(
+        "--host", metavar="HOST", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", metavar="PORT", type=int, default=8700, help="port (default 8700; 0 = any)"
+    )
     for dest, (env, default, secret) in _CREDENTIALS.items():
         shown = "the well-known local one" if secret else (default or "none")
         parser.add_argument(
             "--" + dest.replace("_", "-"),
             dest=dest,
+            metavar=_METAVARS[dest],
             default=None,
             help=f"env {env}; default {shown}",
         )
     parser.add_argument(
         "--rate-limit",
+        metavar="N",
         type=int,
         default=_DEFAULTS.rate_limit_per_window,
-        help="requests per credential per window (default %(default)s)",
+        help="requests per credential per window before 429 (default %(default)s)",
     )
-    parser.add_argument("--rate-window-s", type=float, default=_DEFAULTS.rate_window_s)
     parser.add_argument(
-        "--webhook-retry-delay-s", type=float, default=_DEFAULTS.webhook_retry_delay_s
+        "--rate-window-s",
+        metavar="S",
+        type=float,
+        default=_DEFAULTS.rate_window_s,
+        help="the rate limit's window, seconds (default %(default)s)",
+    )
+    parser.add_argument(
+        "--webhook-retry-delay-s",
+        metavar="S",
+        type=float,
+        default=_DEFAULTS.webhook_retry_delay_s,
+        help="wait before resending a webhook the fleet did not accept (default %(default)s)",
     )
     add_map_arguments(parser)
     parser.add_argument(
@@ -97,7 +124,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="min_lat,min_lng,max_lat,max_lng: addresses without coordinates land on the roads "
         "of the map inside this box (default: the whole map)",
     )
-    parser.add_argument("--seed", type=int, default=_DEFAULTS.seed)
+    parser.add_argument(
+        "--seed",
+        metavar="N",
+        type=int,
+        default=_DEFAULTS.seed,
+        help="seed for ids and the address points (default %(default)s)",
+    )
     parser.add_argument(
         "--lenient-complete",
         action="store_true",
@@ -168,6 +201,7 @@ def describe(settings: SandboxSettings, url: str, out: TextIO) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until SIGINT or SIGTERM; 0 on a clean stop, 2 on bad settings."""
     try:
+        check_port_free(args.host, args.port, "--port")
         settings = settings_from(args)
     except (ValueError, ConfigError) as e:
         print(f"sandbox: {e}", file=sys.stderr)
@@ -184,7 +218,10 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         anyio.run(main)
-    except OSError as e:  # e.g. the port is taken
-        print(f"sandbox: cannot listen on {args.host}:{args.port}: {e.strerror}", file=sys.stderr)
-        return 1
+    except (OSError, BaseExceptionGroup) as exc:  # the port taken after the preflight
+        error = listen_error(exc)
+        if error is None:
+            raise
+        print(f"sandbox: {error.message}", file=sys.stderr)
+        return 2
     return 0

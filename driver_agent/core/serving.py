@@ -43,6 +43,9 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
         sock.listen(2048)
         sock.setblocking(False)
+    except OSError as exc:  # say where: the caller prints this as its one line
+        sock.close()
+        raise OSError(exc.errno, f"{host}:{port}: {exc.strerror or exc}") from None
     except BaseException:
         sock.close()
         raise

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import platform
-import tempfile
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
@@ -34,6 +32,7 @@ from driver_agent.core.model import Secret
 from driver_agent.core.redaction import redact, redact_text
 from driver_agent.metrics.stats_snapshot import OrderRecord, StatsSnapshot
 from driver_agent.report.failures import failed_order_rows, failed_orders
+from driver_agent.report.files import write_atomically
 from driver_agent.report.orders_csv import ORDERS_CSV, render_orders_csv
 from driver_agent.report.page import TRACK_COLOURS, ReportAssets, render_page
 from driver_agent.report.run import EventKind, MapEvent, RunReport, RunSummary, iso
@@ -257,18 +256,7 @@ def write_report(report: RunReport, directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "report.json"
     html_path = directory / "report.html"
-    _write_atomically(json_path, render_json(report))
-    _write_atomically(html_path, render_html(report))
-    _write_atomically(directory / ORDERS_CSV, render_orders_csv(_masked_orders(report.orders)), "")
+    write_atomically(json_path, render_json(report))
+    write_atomically(html_path, render_html(report))
+    write_atomically(directory / ORDERS_CSV, render_orders_csv(_masked_orders(report.orders)))
     return json_path, html_path
-
-
-def _write_atomically(path: Path, text: str, newline: str = "\n") -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -3,7 +3,7 @@
 Columns: order_id, external_id, driver_id, outcome, the stage times (`<stage>_s`, empty when
 the order did not go through that stage) and last_error (`checkin 400 Task already started`, empty
 without one). A reassigned order has a row for each driver it had. Written with the csv module
-(RFC 4180 quoting), lines end in CRLF as the csv module writes them.
+(RFC 4180 quoting), lines end in "\n" as requests.csv's do.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ COLUMNS = (
 def render_orders_csv(orders: Sequence[OrderRecord]) -> str:
     """The CSV text: a header row, then one row per order in the order they ended."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for order in orders:
         stages = order.stages_s

@@ -27,9 +27,11 @@ from driver_agent.sandbox.settings import SandboxSettings
 GEOFENCE_M = 50.0
 
 
-def distances_from_stops(orders: list[dict[str, Any]]) -> list[tuple[float, float, float]]:
+def distances_from_stops(
+    orders: list[dict[str, Any]], network: RoadNetwork | None = None
+) -> list[tuple[float, float, float]]:
     """(check-in distance, check-out distance, how far the stop is from the road) per way point."""
-    network = RoadNetwork.load()
+    network = network or RoadNetwork.load()
     out = []
     for order in orders:
         assert order["status_name"] == "done", order
@@ -71,6 +73,37 @@ async def test_embedded_doors_off_the_road_are_checked_in_inside_the_geofence(
     # the walks show in the stage durations
     stages = result.report.stats.stages_s
     assert stages["on_foot"].count > 0
+
+
+@pytest.mark.timeout(300)
+async def test_a_regional_fleet_in_liechtenstein_drives_long_legs_and_checks_in_at_the_stops(
+    tmp_path: Any,
+) -> None:
+    config = load_config(
+        overrides={
+            "run.drivers": 4,
+            "run.orders": 8,
+            "run.seed": 5,
+            "run.road_network": "liechtenstein",
+            "run.report_dir": str(tmp_path / "report"),
+            "run.ramp_up_per_s": 1000.0,
+        }
+    )
+    clock = VirtualClock(start=1_760_000_000.0)
+    apps: list[SandboxApp] = []
+    result = await run_fleet(
+        config, clock, show_progress=False, on_sandbox=lambda app, _url: apps.append(app)
+    )
+    assert result.outcomes == {"completed": 8}
+    orders = apps[0].state.snapshot(clock.now())["orders"]
+    for checkin, checkout, _off in distances_from_stops(orders, RoadNetwork.load("liechtenstein")):
+        assert checkin <= GEOFENCE_M
+        assert checkout <= GEOFENCE_M
+    # a regional fleet: the drives from the depots are kilometres, at road speeds
+    drives = result.report.stats.stages_s["pickup_to_dropoff"]
+    assert drives.p50 > 300.0
+    per_order_km = result.report.stats.totals.distance_m / 8 / 1000
+    assert 3.0 < per_order_km < 40.0
 
 
 @pytest.mark.timeout(300)

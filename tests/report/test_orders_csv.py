@@ -26,7 +26,7 @@ def test_the_header_names_every_column_with_its_unit() -> None:
         "start_to_pickup_s", "pickup_dwell_s", "pickup_to_dropoff_s", "dropoff_dwell_s",
         "on_foot_s", "end_to_end_s", "last_error",
     )  # fmt: skip
-    assert render_orders_csv([]) == ",".join(COLUMNS) + "\r\n"
+    assert render_orders_csv([]) == ",".join(COLUMNS) + "\n"
 
 
 def test_write_report_writes_one_row_per_ended_order_next_to_report_json(tmp_path: Path) -> None:
