@@ -17,7 +17,6 @@ import gc
 import random
 import secrets
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,7 @@ import anyio
 import msgspec
 import structlog
 
-from driver_agent.core.clock import Clock
+from driver_agent.core.clock import Clock, wall_time_s
 from driver_agent.core.config import ApiConfig, Config, masked
 from driver_agent.core.errors import ApiError, ConfigError
 from driver_agent.core.serving import serve_app
@@ -218,7 +217,7 @@ async def run_fleet(
     orders, orders_dropped = stats.order_rows()
     # the wall clock, read once here at the command's edge (the report's real UTC times); the run
     # began as many real seconds ago as the clock's monotonic time says
-    real_ended_s = time.time()  # noqa: TID251
+    real_ended_s = wall_time_s()
     real_started_s = real_ended_s - max(clock.monotonic() - started_real, 0.0)
     report = RunReport(
         stats=snapshot,
