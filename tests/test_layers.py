@@ -41,7 +41,7 @@ PURE = {
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
     "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",
     "sandbox.requests",
-    "bridge.calls", "bridge.watch",
+    "bridge.calls", "bridge.watch", "bridge.unassigned",
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving", "geo.osm_reader",
