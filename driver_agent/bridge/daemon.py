@@ -283,8 +283,8 @@ class Bridge:
                 driver_id=call.driver_id,
                 status=exc.status,
                 error=exc.message,
-                reason="no order assigned to this driver yet: its positions wait, the latest "
-                "is sent with its first assignment",
+                reason="Bringg does not know this driver before its first order: not an "
+                "error; its latest position is sent with the assignment",
             )
         return True
 
