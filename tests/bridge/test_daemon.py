@@ -409,7 +409,9 @@ async def test_positions_before_the_drivers_order_are_held_quietly_and_counted_a
             await wait_for(lambda: bridge.walker.active_order("drv-1") == task_id)
             await bridge.sender.wait_idle()
             metrics = (await http.get("/metrics")).text
+            dropped = bridge.outbox.dropped_counts()
     after = await sandbox_state(url)
+    assert dropped == {}
     refused = before["calls"]["/open_fleet_services/update_driver_location"]["by_status"]
     assert list(refused) == ["403"]
     assert 2 <= refused["403"] <= 24  # the first of each van at least; the rest were held
