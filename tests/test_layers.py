@@ -42,7 +42,7 @@ PURE = {
     "bridge", "bridge.positions", "bridge.geofence", "bridge.metrics", "bridge.walker",
     "geo.geojson", "sandbox.fleet_checks", "sandbox.notes", "sandbox.clusters",
     "sandbox.requests",
-    "bridge.calls", "bridge.watch",
+    "bridge.calls", "bridge.watch", "bridge.unassigned",
     "metrics.call_counters", "metrics.order_log", "report.failures", "report.orders_csv",
     "report.page_charts",
 }  # fmt: skip
