@@ -42,7 +42,7 @@ from typing import Any
 import anyio
 
 from bench.loadgen import api_config, cpu_s, rss_kb, summary_ms
-from driver_agent.commands.fleetrun import proof_assets, settle_collector
+from driver_agent.commands.fleetrun import settle_collector
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import DriverConfig
 from driver_agent.core.model import MAX_PING_GAP_S, Order, Stop, StopKind
@@ -55,6 +55,7 @@ from driver_agent.metrics.stats import StatsCollector
 from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
+from driver_agent.sim.roster import proof_assets
 
 GRID_COLUMNS = 500
 LEG_M = 50_000.0  # relocation distance from the pickup: about an hour of straight driving
@@ -114,8 +115,17 @@ class WindowStats(StatsCollector):
         if busy:
             self.started += 1
 
-    def record_call(self, endpoint: str, latency_ms: float, error: str | None, at_s: float) -> None:
-        super().record_call(endpoint, latency_ms, error, at_s)
+    def record_call(
+        self,
+        endpoint: str,
+        latency_ms: float,
+        error: str | None,
+        at_s: float,
+        status: int | None = None,
+        message: str = "",
+        order_id: int | None = None,
+    ) -> None:
+        super().record_call(endpoint, latency_ms, error, at_s, status, message, order_id)
         if self.measuring:
             self.window_calls += 1
             if error is not None:

@@ -11,7 +11,8 @@ from driver_agent.metrics.stats_snapshot import StatsSnapshot
 from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
 from driver_agent.report.run import EventKind, MapEvent, RunReport, summary_from_stats
 
-T0_MS = 1_700_000_000_000
+T0_MS = 1_700_000_000_000  # simulated
+REAL_T0_MS = 1_800_000_000_000  # the wall clock: 2027-01-15T08:00:00Z
 EVIL = "<script>alert('x')</script>"
 
 
@@ -19,8 +20,13 @@ def sample_stats(drivers: tuple[str, ...] = ("d-1", "d-2")) -> StatsSnapshot:
     """420 calls (4 errors), two drivers (the second pings every 35 s: too slow), 3 orders."""
     stats = StatsCollector(bucket_s=5.0)
     for i in range(400):
-        error = "ApiUnavailable" if i % 100 == 0 else None
-        stats.record_call("update_driver_location", 20.0 + i % 40, error, at_s=i / 8)
+        if i % 100:
+            stats.record_call("update_driver_location", 20.0 + i % 40, None, at_s=i / 8)
+        else:
+            stats.record_call(
+                "update_driver_location", 20.0 + i % 40, "ApiUnavailable", i / 8,
+                503, "sandbox fault: HTTP 503",
+            )  # fmt: skip
     for i in range(20):
         stats.record_call("checkin", 100.0 + i * 10, None, at_s=i * 2.5)
     for n, driver in enumerate(drivers):
@@ -53,6 +59,9 @@ def sample_report(**changes: Any) -> RunReport:
         "seed": 42,
         "started_at_ms": T0_MS,
         "ended_at_ms": T0_MS + 95_500,
+        "real_started_at_ms": REAL_T0_MS,
+        "real_ended_at_ms": REAL_T0_MS + 47_750,
+        "speed": 2.0,
         "tracks": {
             "d-1": [(40.75 + k * 1e-4, -73.99 + k * 1e-4) for k in range(50)],
             "d-2": [(40.76 + k * 1e-4, -73.98) for k in range(50)],
@@ -89,3 +98,27 @@ def outage_report() -> RunReport:
     stats.record_cancel_after_give_up(cancelled=True)
     stats.record_order("d-9", "failed", {}, 0.0)
     return sample_report(stats=stats.statistics())
+
+
+def failed_report() -> RunReport:
+    """Two failed orders (one refused with a message holding a bearer token, one with no answer)
+    and a completed one."""
+    stats = StatsCollector()
+    stats.record_call(
+        "checkin", 40.0, "RejectedError", 1.0, 400, "Task already started Bearer abc.def",
+        order_id=9,
+    )  # fmt: skip
+    stats.record_call("checkout", 40.0, "ApiUnavailable", 2.0, None, "ReadTimeout", order_id=11)
+    for _ in range(3):
+        stats.record_call("checkin", 40.0, "ForbiddenError", 3.0, 403, "User not found")
+    stats.record_order(
+        "d-2", "failed", {"assign_to_start": 6.0, "start_to_pickup": 200.5}, 100.0,
+        order_id=9, ended_at_ms=T0_MS + 80_000, external_id="da-42-x-00009",
+    )  # fmt: skip
+    stats.record_order(
+        "d-1", "completed", {"assign_to_start": 5.0, "end_to_end": 900.25}, 10.0,
+        order_id=10, ended_at_ms=T0_MS + 90_000, external_id="da-42-x-00010",
+    )  # fmt: skip
+    stats.record_order("d-3", "failed", {}, 0.0, order_id=11, ended_at_ms=T0_MS + 95_000)
+    rows, _ = stats.order_rows()
+    return sample_report(stats=stats.statistics(), orders=rows)

@@ -37,10 +37,11 @@ from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
 from driver_agent.bridge.sender import OutboxSender
 from driver_agent.bridge.sources import Source, create_input_app, iter_lines, read_ndjson
 from driver_agent.bridge.state import WalkerState
+from driver_agent.bridge.unassigned import Refusal, UnassignedDrivers
 from driver_agent.bridge.walker import AssignRule, FleetWalker, Step
 from driver_agent.bridge.watch import DropTally, QuietWatch
 from driver_agent.core.endpoints import Endpoint
-from driver_agent.core.errors import ConfigError, OutboxError
+from driver_agent.core.errors import ApiError, ConfigError, OutboxError
 from driver_agent.core.serving import serve_app
 from driver_agent.fleetapi.client import open_fleet_client
 from driver_agent.fleetapi.webhook_payloads import (
@@ -118,6 +119,7 @@ class Bridge:
             backoff_base_s=config.api.backoff_base_s,
             backoff_cap_s=config.api.backoff_cap_s,
             on_sent=self._on_sent,
+            expected=self._before_assignment,
         )
         self.webhook_settings = WebhookSettings.from_config(config.webhooks)
         # Bringg hears "accepted" only once the order's first calls and the walker's state are
@@ -132,6 +134,7 @@ class Bridge:
         self._quiet = QuietWatch()
         self._drops = DropTally()
         self.summary = BridgeSummary()
+        self._unassigned = UnassignedDrivers(self.walker.assigned_drivers())
         self.metrics.outbox_depth.set_function(lambda: float(outbox.depth()))
         self.metrics.orders_active.set_function(lambda: float(len(self.walker.orders())))
 
@@ -226,6 +229,8 @@ class Bridge:
             log.info(decision.event, driver_id=decision.driver_id, **decision.fields)
         if step.late:
             self.metrics.late.inc(amount=step.late)
+        if step.before_assignment:
+            self.metrics.before_assignment.inc(amount=step.before_assignment)
         if not step.calls and not step.changed:
             return
         snapshot = self.walker.snapshot() if step.changed else None
@@ -263,7 +268,28 @@ class Bridge:
             self.metrics.orders_finished.inc("cancelled")
             self._finished()
 
+    def _before_assignment(self, call: PendingCall, exc: ApiError) -> bool:
+        """A location update Bringg refused because it does not know the driver yet (403, no
+        order assigned): not an error. Counted apart, said once per driver, and the driver's
+        positions are held until its first order (`FleetWalker.hold`)."""
+        verdict = self._unassigned.refused(call.endpoint, call.driver_id, exc.status)
+        if verdict is Refusal.ERROR:
+            return False
+        self.metrics.before_assignment.inc()
+        self.walker.hold(call.driver_id)
+        if verdict is Refusal.FIRST_UNASSIGNED:
+            log.info(
+                "positions_held",
+                driver_id=call.driver_id,
+                status=exc.status,
+                error=exc.message,
+                reason="Bringg does not know this driver before its first order: not an "
+                "error; its latest position is sent with the assignment",
+            )
+        return True
+
     def _on_sent(self, call: PendingCall) -> None:
+        self._unassigned.acknowledged(call.endpoint, call.driver_id)
         if call.endpoint == Endpoint.END_TASK:
             self.metrics.orders_finished.inc("completed")
             self._finished()

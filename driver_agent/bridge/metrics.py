@@ -147,6 +147,11 @@ class BridgeMetrics:
         self.late = r.counter(
             PREFIX + "positions_late_total", "Positions older than one already processed."
         )
+        self.before_assignment = r.counter(
+            PREFIX + "positions_before_assignment_total",
+            "Positions from a device whose driver has no order yet: held, not errors; the latest "
+            "is sent with the driver's first assignment.",
+        )
         self.errors = r.counter(PREFIX + "errors_total", "Errors, by class.", ("class",))
         self.dropped = r.counter(
             PREFIX + "dropped_total", "Calls dropped from the outbox, by reason.", ("reason",)

@@ -15,7 +15,10 @@ in the file.
   the calls and probe only every `backoff_cap_s`; the first call that goes through clears it.
 - `ForbiddenError` / `RejectedError`: refused for good. The call is discarded, counted under
   "rejected" in the outbox, logged with the API's message, and the queue moves on, so a refused
-  lifecycle call never blocks that driver's later location updates.
+  lifecycle call never blocks that driver's later location updates. Unless `expected(call, exc)`
+  says the refusal was expected (a location update for a driver Bringg does not know yet, before
+  its first order): then the call is removed quietly, neither an error nor a drop; the daemon
+  counts it.
 
 `on_sent(call)` tells the daemon what the API acknowledged (an `end_task`, say).
 """
@@ -71,6 +74,7 @@ class OutboxSender:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         on_sent: Callable[[PendingCall], None] | None = None,
+        expected: Callable[[PendingCall, ApiError], bool] | None = None,
     ) -> None:
         self.outbox = outbox
         self.client = client
@@ -80,6 +84,7 @@ class OutboxSender:
         self.backoff_cap_s = max(backoff_cap_s, self.backoff_base_s)
         self._db = db_limiter
         self._on_sent = on_sent
+        self._expected = expected
         self._tg: TaskGroup | None = None
         self._workers: set[str] = set()
         self._dirty: set[str] = set()
@@ -169,6 +174,9 @@ class OutboxSender:
                 continue
             except ApiError as exc:  # ForbiddenError, RejectedError: refused for good
                 self._accepted()  # the API read the call: the credentials are fine
+                if self._expected is not None and self._expected(call, exc):
+                    await self._thread(self.outbox.ack, [call.id])
+                    return
                 self.refused += 1
                 self.metrics.error(type(exc).__name__)
                 await self._thread(self.outbox.discard, [call.id])

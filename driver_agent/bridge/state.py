@@ -46,8 +46,10 @@ class WalkState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class WalkerState(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """Every known order, each driver's queue (active order first), orders finished so far."""
+    """Every known order, each driver's queue (active order first), orders finished so far,
+    and the drivers ever assigned an order (Bringg knows them: their positions are sent)."""
 
     finished: int = 0
+    assigned: list[str] = []
     queues: dict[str, list[int]] = {}
     walks: list[WalkState] = []

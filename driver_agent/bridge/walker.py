@@ -16,6 +16,13 @@ transaction as the calls).
   once and `start_task` when it becomes its driver's active order.
 - Every position sends `update_driver_location` with its device time; a position not newer than
   the driver's last one is `late`: it is counted, not forwarded, and never moves a geofence back.
+- Before its first order a driver may be unknown to Bringg (the first `assign_driver` creates
+  it; drivers made in Bringg's dashboard exist before): its positions are sent until Bringg
+  refuses one (403 "User not found"; the daemon then calls `hold(driver)`), and from then on
+  held, not sent: one slot per driver keeps the latest (the nearest rule reads it), counted in
+  `Step.before_assignment`. The driver's first assignment sends its latest position right after
+  `assign_driver`, so its first location update is its freshest fix (a repeat, with its original
+  time, when Bringg had it already). Drivers once assigned are kept (`WalkerState.assigned`).
 - Positions walk the active order's geofence (`geofence.OrderGeofence`): `checkin` at the arrival
   time, `checkout` when the vehicle left, and after the dropoff check-out `end_task`, which frees
   the driver for the next queued order. A trace that ends at the dropoff stays checked in.
@@ -60,6 +67,7 @@ class Step:
     decisions: list[Decision] = field(default_factory=list)
     changed: bool = False
     late: int = 0
+    before_assignment: int = 0  # positions held because the driver has no order yet
 
 
 @dataclass(slots=True)
@@ -88,7 +96,9 @@ class FleetWalker:
         self.drivers: list[str] = list(dict.fromkeys(device_map.values()))
         self._walks: dict[int, _Walk] = {}
         self._queues: dict[str, list[int]] = {d: [] for d in self.drivers}
-        self._last: dict[str, Position] = {}  # driver -> last forwarded position
+        self._last: dict[str, Position] = {}  # driver -> last position (held or forwarded)
+        self._assigned: set[str] = set()  # drivers Bringg knows: they were assigned an order
+        self._held: set[str] = set()  # drivers Bringg refused: positions wait for an order
         self.finished = 0
 
     # -- reading --------------------------------------------------------------------------
@@ -113,6 +123,13 @@ class FleetWalker:
     def last_position(self, driver_id: str) -> Position | None:
         return self._last.get(driver_id)
 
+    def assigned(self, driver_id: str) -> bool:
+        """Whether the driver was ever assigned an order (Bringg knows the driver)."""
+        return driver_id in self._assigned
+
+    def assigned_drivers(self) -> frozenset[str]:
+        return frozenset(self._assigned)
+
     def stop_state(self, task_id: int, kind: StopKind) -> StopState | None:
         walk = self._walks.get(task_id)
         if walk is None:
@@ -134,6 +151,12 @@ class FleetWalker:
         queue.append(order.task_id)
         step.changed = True
         step.calls.append(calls.assign(driver_id, order.task_id, now_ms))
+        last = self._last.get(driver_id)
+        if driver_id not in self._assigned and last is not None:
+            # Bringg knows the driver from here on: its freshest fix first
+            step.calls.append(self._location(driver_id, last, []))
+        self._assigned.add(driver_id)
+        self._held.discard(driver_id)
         step.decisions.append(
             Decision(
                 "order_assigned",
@@ -203,6 +226,9 @@ class FleetWalker:
                 )
             return step
         self._last[driver_id] = p
+        if driver_id in self._held:  # kept as the latest, sent with the first assignment
+            step.before_assignment = 1
+            return step
         active = self.active_order(driver_id)
         walk = self._walks[active] if active is not None else None
         started = [walk.order.task_id] if walk is not None and walk.started else []
@@ -233,11 +259,19 @@ class FleetWalker:
                 break
         return step
 
+    def hold(self, driver_id: str) -> bool:
+        """Bringg does not know the driver yet: keep its positions until its first assignment.
+        False when it was assigned meanwhile (the assignment sends the latest) or held already."""
+        if driver_id in self._assigned or driver_id in self._held:
+            return False
+        self._held.add(driver_id)
+        return True
+
     def resend_last(self, driver_id: str) -> Step:
         """Re-send the driver's last position with its original time (the optional 30 s rule)."""
         step = Step()
         p = self._last.get(driver_id)
-        if p is None:
+        if p is None or driver_id in self._held:
             return step
         active = self.active_order(driver_id)
         walk = self._walks.get(active) if active is not None else None
@@ -251,6 +285,7 @@ class FleetWalker:
         """Orders, queues and geofence states (not the last positions)."""
         return WalkerState(
             finished=self.finished,
+            assigned=sorted(self._assigned),
             queues={d: list(q) for d, q in self._queues.items() if q},
             walks=[
                 WalkState(
@@ -272,6 +307,9 @@ class FleetWalker:
             self._walks[order.task_id] = _Walk(order, saved.driver_id, fence, saved.started)
         for driver_id, queue in state.queues.items():
             self._queues[driver_id] = [t for t in queue if t in self._walks]
+        # a state from before `assigned` was kept: the drivers with orders are known at least
+        self._assigned = {*state.assigned, *(w.driver_id for w in self._walks.values())}
+        self._held -= self._assigned
 
     # -- internals ------------------------------------------------------------------------
 

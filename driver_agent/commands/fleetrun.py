@@ -26,8 +26,7 @@ import anyio
 import msgspec
 import structlog
 
-import driver_agent.sim
-from driver_agent.core.clock import Clock
+from driver_agent.core.clock import Clock, wall_time_s
 from driver_agent.core.config import ApiConfig, Config, masked
 from driver_agent.core.errors import ApiError, ConfigError
 from driver_agent.core.serving import serve_app
@@ -35,8 +34,6 @@ from driver_agent.fleetapi.client import FleetClient, open_fleet_client
 from driver_agent.fleetapi.merchant import MerchantClient
 from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.fleetapi.webhooks import WebhookReceiver, WebhookSettings
-from driver_agent.fleetapi.wire import Note
-from driver_agent.geo.geometry import destination
 from driver_agent.geo.places import address_places
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
@@ -49,14 +46,15 @@ from driver_agent.report.roadmap import road_lines_near
 from driver_agent.report.run import RunReport, summary_from_stats
 from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sim.context import DriverContext, DriverSpec, ProofAssets
+from driver_agent.sim.context import DriverContext
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
-from driver_agent.sim.orders import FIRST, LAST, order_id_prefix, plan_orders
+from driver_agent.sim.orders import order_id_prefix, plan_orders
 from driver_agent.sim.pacing import RatePacer
+from driver_agent.sim.roster import driver_specs, proof_assets, relocator
+from driver_agent.sim.routebook import RouteBook, load_routes
 
 log = structlog.get_logger("driver_agent.run")
-ASSETS = Path(driver_agent.sim.__file__).parent / "pod_assets"
 FULL_COLLECTION_EVERY = 100  # gen-1 collections per full one (Python's default: 10)
 
 
@@ -115,40 +113,6 @@ def settle_collector() -> None:
     gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
 
 
-def proof_assets() -> ProofAssets:
-    return ProofAssets(
-        photo=Note.photo((ASSETS / "photo.jpg").read_bytes(), caption="At the door"),
-        signature=Note.signature((ASSETS / "signature.png").read_bytes(), signer="Customer"),
-    )
-
-
-def driver_specs(network: RoadNetwork, count: int, seed: int) -> list[DriverSpec]:
-    """Drivers spread over the depots and the covered area, with names and phone numbers."""
-    rng = random.Random(f"{seed}:drivers")
-    specs = []
-    for i in range(count):
-        if i % 2 == 0:
-            depot = network.depots[(i // 2) % len(network.depots)]
-            lat, lng = depot.lat, depot.lng
-        else:
-            lat, lng = network.random_point(rng)
-        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
-        phone = f"+3585{rng.randint(10_000_000, 99_999_999)}"
-        specs.append(DriverSpec(f"drv-{i + 1:05d}", name, lat, lng, phone))
-    return specs
-
-
-def relocator(network: RoadNetwork) -> Callable[[float, float, random.Random], tuple[float, float]]:
-    """A short plausible drive from the pickup: a road point nearby, or 1.5-4 km off-road."""
-
-    def relocate(lat: float, lng: float, rng: random.Random) -> tuple[float, float]:
-        if network.covers(lat, lng):
-            return network.random_point(rng)
-        return destination(lat, lng, rng.uniform(0, 360), rng.uniform(1_500, 4_000))
-
-    return relocate
-
-
 async def run_fleet(
     config: Config,
     clock: Clock,
@@ -159,13 +123,17 @@ async def run_fleet(
     on_sandbox: Callable[[SandboxApp, str], None] | None = None,
     on_spawned: Callable[[], None] | None = None,
     network: RoadNetwork | None = None,
+    routes: RouteBook | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened. `network`:
-    the road network the preflight loaded (loaded here when not given)."""
+    the road network the preflight loaded (loaded here when not given); `routes`: `run.routes`,
+    likewise."""
     if not config.run.run_id:  # recorded in the report's config
         config = msgspec.structs.replace(
             config, run=msgspec.structs.replace(config.run, run_id=new_run_id())
         )
+    if routes is None:
+        routes = load_routes(config.run.routes)
     log.info("run_started", run_id=config.run.run_id, seed=config.run.seed)
     if network is None:
         network = RoadNetwork.load(config.run.road_network)
@@ -222,8 +190,9 @@ async def run_fleet(
             retries = stats.record_retry
             async with open_fleet_client(api, clock, rng=rng, on_retry=retries) as client:
                 fleet = _fleet(
-                    config, client, clock, network, stats, recorder, started_real, on_spawned
-                )
+                    config, client, clock, network, routes, stats, recorder, started_real,
+                    on_spawned,
+                )  # fmt: skip
                 if config.run.live_map:
                     live_url = await services.start(
                         serve_app,
@@ -245,6 +214,11 @@ async def run_fleet(
         parse_thresholds(config.thresholds.checks, "thresholds.checks"),
         metrics_from_stats(snapshot, orders_total=expected),
     )
+    orders, orders_dropped = stats.order_rows()
+    # the wall clock, read once here at the command's edge (the report's real UTC times); the run
+    # began as many real seconds ago as the clock's monotonic time says
+    real_ended_s = wall_time_s()
+    real_started_s = real_ended_s - max(clock.monotonic() - started_real, 0.0)
     report = RunReport(
         stats=snapshot,
         summary=dataclasses.replace(
@@ -256,6 +230,11 @@ async def run_fleet(
         seed=config.run.seed,
         started_at_ms=started_ms,
         ended_at_ms=clock.now_ms(),
+        real_started_at_ms=round(real_started_s * 1000),
+        real_ended_at_ms=round(real_ended_s * 1000),
+        speed=clock.speed,
+        orders=orders,
+        orders_dropped=orders_dropped,
         tracks=recorder.tracks,
         events=recorder.events,
         roads=road_lines_near(network, _map_points(recorder)),
@@ -275,6 +254,7 @@ def _fleet(
     client: FleetClient,
     clock: Clock,
     network: RoadNetwork,
+    routes: RouteBook,
     stats: StatsCollector,
     recorder: TrackRecorder,
     started_real: float,
@@ -285,7 +265,7 @@ def _fleet(
         client=client,
         clock=clock,
         stats=stats,
-        navigator=Navigator(network, config.driver.geofence_radius_m),
+        navigator=Navigator(network, config.driver.geofence_radius_m, routes),
         config=config.driver,
         proof=proof_assets(),
         seed=run.seed,
@@ -359,6 +339,7 @@ async def _create_orders(
         manhattan_share=run.manhattan_share,
         now_s=clock.now(),
         id_prefix=order_id_prefix(run.seed, run.run_id),
+        routes=fleet.context.navigator.routes.routes,  # orders follow the run's recorded routes
     )
     created = 0
     async with open_http_pool(api) as http:

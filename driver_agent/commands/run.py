@@ -18,6 +18,7 @@ from driver_agent.core.config import Config
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.report.exports import summary_line, write_exports
 from driver_agent.report.summary import render_summary
+from driver_agent.sim.routebook import RouteBook, load_routes
 
 log = structlog.get_logger("driver_agent.run")
 
@@ -66,6 +67,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--duration", metavar="S", type=float, help="stop after S real seconds (run.duration_s)"
     )
     add_map_arguments(fleet)
+    add_route_argument(fleet)
     output = parser.add_argument_group("output")
     output.add_argument(
         "--report",
@@ -79,6 +81,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve a live map of the drivers on loopback (run.live_map)",
     )
     add_output_arguments(output)
+
+
+def add_route_argument(parser: argparse._ActionsContainer) -> None:
+    """`--route FILE`, repeatable, for `run` and `demo`."""
+    parser.add_argument(
+        "--route",
+        dest="routes",
+        action="append",
+        metavar="FILE",
+        help="a GPX/GeoJSON route, or a directory of them, the orders follow; repeatable "
+        "(run.routes)",
+    )
 
 
 def add_output_arguments(parser: argparse._ActionsContainer) -> None:
@@ -112,6 +126,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "run.report_dir": args.report,
         "run.live_map": args.live_map,
         "run.road_network": args.road_network,
+        "run.routes": args.routes,
     }
 
 
@@ -122,9 +137,10 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(config: Config, *, summary_json: bool = False, quiet: bool = False) -> int:
     """Preflight (exit 2 with one line on a mistake), the run, the report and exports."""
+    routes = load_routes(config.run.routes)  # a bad route file: one line, exit 2, before the run
     network = preflight.check_run(config, embedded=not config.api.api_url)
     try:
-        result = anyio.run(_main, config, network, not quiet)
+        result = anyio.run(_main, config, network, routes, not quiet)
     except BaseExceptionGroup as group:
         error = preflight.listen_error(group)
         if error is None:
@@ -143,7 +159,9 @@ def execute(config: Config, *, summary_json: bool = False, quiet: bool = False) 
     return result.exit_code
 
 
-async def _main(config: Config, network: RoadNetwork, show_progress: bool) -> RunResult:
+async def _main(
+    config: Config, network: RoadNetwork, routes: RouteBook, show_progress: bool
+) -> RunResult:
     stopper = RunStopper()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_signals, stopper)
@@ -154,6 +172,7 @@ async def _main(config: Config, network: RoadNetwork, show_progress: bool) -> Ru
             stopper=stopper,
             on_spawned=settle_collector,
             network=network,
+            routes=routes,
             show_progress=show_progress,
         )
         tg.cancel_scope.cancel()

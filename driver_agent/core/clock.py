@@ -98,6 +98,11 @@ class Clock(Protocol):
         """Sleep a span of real time (back-off)."""
 
 
+def wall_time_s() -> float:
+    """The real wall clock (epoch seconds, UTC), for labelling a report; never for scheduling."""
+    return time.time()
+
+
 class RealClock:
     """Wall-clock time, optionally accelerated: `speed` simulated seconds per real second."""
 

@@ -164,6 +164,8 @@ class RunConfig(Section, frozen=True):
     fail_fast: bool = False
     manhattan_share: float = 0.25
     road_network: str = ""  # a bundled map (helsinki, liechtenstein) or a .roads.json.gz path
+    # recorded routes the run's orders follow: GPX/GeoJSON files, or directories of them
+    routes: tuple[str, ...] = ()
     live_map: bool = False
     live_map_port: int = 0
 
@@ -368,6 +370,9 @@ def _validate(config: Config) -> None:
     if not RUN_ID.fullmatch(r.run_id):
         raise ConfigError("run.run_id", f"must be 0-32 of A-Z a-z 0-9 _ -, got {r.run_id!r}")
     port("run.live_map_port", r.live_map_port)
+    for i, route in enumerate(r.routes):
+        if not route.strip():
+            raise ConfigError(f"run.routes[{i}]", f"expected a GPX or GeoJSON path, got {route!r}")
     b = config.bridge
     port("bridge.listen_port", b.listen_port)
     positive("bridge.replay_speed", b.replay_speed)

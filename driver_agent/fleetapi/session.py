@@ -17,7 +17,8 @@ Retries wait a capped exponential back-off with full jitter (the injected `rando
 less than `Retry-After` or, when `RateLimit-Remaining` is 0, `RateLimit-Reset`. Back-off sleeps go
 through `clock.sleep_real()`. The session does not log: callers observe every attempt through
 `on_response(endpoint, status or None, latency_s)`, every resend and reconciliation through
-`on_retry(endpoint, reconciled)`, and read `statistics()` / `rate_limit`.
+`on_retry(endpoint, reconciled)`, and read `statistics()` / `rate_limit` and the running totals
+`bytes_sent` / `bytes_received` (request and answer bodies; plain counters, nothing per call).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ from driver_agent.fleetapi.resend import (
     is_already_done,
     may_have_applied,
 )
-from driver_agent.fleetapi.transport import open_http_pool
+from driver_agent.fleetapi.transport import BODY_BYTES_SENT, open_http_pool
 
 if TYPE_CHECKING:
     from driver_agent.core.clock import Clock
@@ -104,6 +105,8 @@ class FleetSession:
         self._rl_budget: RateLimitBudget | None = None
 
         self._requests = 0
+        self.bytes_sent = 0  # request and answer bodies of every attempt that got an answer
+        self.bytes_received = 0
         self._retries = 0
         self._reconciled = 0
         self._unsure: dict[CallKey, None] = {}  # calls whose last attempt's outcome is unknown
@@ -252,6 +255,9 @@ class FleetSession:
             raise transport_error(endpoint, exc, self._scrub) from None
         if hook is not None:
             hook(endpoint, response.status_code, clock.monotonic() - started)
+        self.bytes_received += len(response.content)
+        sent = response.extensions.get(BODY_BYTES_SENT)  # our engine's short path noted it
+        self.bytes_sent += sent if sent is not None else body_bytes_sent(response)
         headers = response.headers
         if "ratelimit-remaining" in headers or "ratelimit" in headers:
             self._rl_headers = headers
@@ -265,3 +271,15 @@ class FleetSession:
         return redact_text(
             text[:MAX_MESSAGE_CHARS], self._config.client_secret.reveal(), self._token.token
         )
+
+
+def body_bytes_sent(response: httpx.Response) -> int:
+    """The request body's size in bytes: as our own engine's short path noted it (it keeps no
+    body on the shared request), else the request's own content."""
+    sent = response.extensions.get(BODY_BYTES_SENT)
+    if isinstance(sent, int):
+        return sent
+    try:
+        return len(response.request.content)
+    except (httpx.RequestNotRead, RuntimeError):  # a streamed body, or no request at all
+        return 0

@@ -59,6 +59,8 @@ TLS12_CIPHERS = (
 )
 
 USER_AGENT = f"driver-agent/{__version__}"
+# the extension of a short-path `httpx.Response` that holds its request body's size in bytes
+BODY_BYTES_SENT = "driver_agent.body_bytes_sent"
 # compact UTF-8 JSON in the dict's key order, as `json.dumps(separators=(",", ":"),
 # ensure_ascii=False)` writes it, about eight times faster (a non-finite float becomes null)
 _encode_json = msgspec.json.Encoder().encode
@@ -202,7 +204,11 @@ class PooledClient(httpx.AsyncClient):
             headers=answer.headers,
             content=answer.body,
             request=template,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": answer.reason},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": answer.reason,
+                BODY_BYTES_SENT: len(body),
+            },
         )
         response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
         response.default_encoding = self._fast_encoding

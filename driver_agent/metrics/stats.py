@@ -4,9 +4,12 @@ Pure: callers pass every time in. Two timelines, as in the clock: `at_s` of a ca
 time (seconds since the run began, for requests-over-time charts) and ping `reported_time_ms`
 is *simulated* epoch ms (for the 30 s compliance rule). Stage durations are simulated seconds.
 
-The hot paths (`record_call`, `record_ping`) are O(1): a few dict look-ups and counter bumps.
-Memory is bounded: histograms have a fixed bucket limit, and the timeline doubles its bucket
-width (merging neighbours) whenever it would hold more than `max_time_buckets` buckets.
+The hot paths (`record_call`, `record_ping`) are O(1): a few dict look-ups and counter bumps;
+a failed call's status and message cost only on the error path. Bytes are read from the client's
+own counters (`count_bytes`) once per time bucket, busy drivers likewise; orders that ended are
+rows of `order_rows()` (`order_log`). Memory is bounded: histograms have a fixed bucket limit,
+error messages per endpoint are capped, and the timeline doubles its bucket width (merging
+neighbours) whenever it would hold more than `max_time_buckets` buckets.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from driver_agent.core.model import MAX_PING_GAP_S
+from driver_agent.metrics.call_counters import NO_ANSWER, Bucket, ByteCounter, EndpointCalls
 from driver_agent.metrics.histogram import Histogram
+from driver_agent.metrics.order_log import OrderLog
 from driver_agent.metrics.stats_snapshot import (
     DriverSnapshot,
     EndpointSnapshot,
     GivenUpOrder,
+    OrderRecord,
     Resilience,
     StatsSnapshot,
     TimeBucketSnapshot,
@@ -32,38 +38,18 @@ if TYPE_CHECKING:
 MAX_GIVEN_UP_LISTED = 100  # given-up orders listed with their last error; all are counted
 
 __all__ = [
+    "NO_ANSWER",
+    "ByteCounter",
     "DriverSnapshot",
     "EndpointSnapshot",
     "GivenUpOrder",
+    "OrderRecord",
     "Resilience",
     "StatsCollector",
     "StatsSnapshot",
     "TimeBucketSnapshot",
     "Totals",
 ]
-
-
-class _Calls:
-    """Count, errors by class and latency of one endpoint or one time bucket."""
-
-    __slots__ = ("count", "errors", "latency_ms")
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.errors: dict[str, int] = {}
-        self.latency_ms = Histogram()
-
-    def record(self, latency_ms: float, error: str | None) -> None:
-        self.latency_ms.record(latency_ms)
-        self.count += 1
-        if error is not None:
-            self.errors[error] = self.errors.get(error, 0) + 1
-
-    def merge(self, other: _Calls) -> None:
-        self.count += other.count
-        self.latency_ms.merge(other.latency_ms)
-        for name, n in other.errors.items():
-            self.errors[name] = self.errors.get(name, 0) + n
 
 
 @dataclass(slots=True)
@@ -94,8 +80,8 @@ class StatsCollector:
         self._bucket_s = bucket_s
         self._max_time_buckets = max_time_buckets
         self._max_ping_gap_s = max_ping_gap_s
-        self._endpoints: dict[str, _Calls] = {}
-        self._timeline: dict[int, _Calls] = {}
+        self._endpoints: dict[str, EndpointCalls] = {}
+        self._timeline: dict[int, Bucket] = {}
         self._drivers: dict[str, _Driver] = {}
         self._stages_s: dict[str, Histogram] = {}
         self._ping_lateness_ms = Histogram()
@@ -111,31 +97,62 @@ class StatsCollector:
             0,
         )  # fmt: skip
         self._given_up: list[GivenUpOrder] = []
+        self._busy = 0
+        self._bytes: ByteCounter | None = None
+        self._order_log = OrderLog()
 
     # ---- hot paths ------------------------------------------------------------------------------
 
-    def record_call(self, endpoint: str, latency_ms: float, error: str | None, at_s: float) -> None:
-        """One API call: `error` is the error class name (`ApiUnavailable`, `network`…) or None."""
+    def record_call(
+        self,
+        endpoint: str,
+        latency_ms: float,
+        error: str | None,
+        at_s: float,
+        status: int | None = None,
+        message: str = "",
+        order_id: int | None = None,
+    ) -> None:
+        """One API call: `error` is the error class name (`ApiUnavailable`, `network`…) or None.
+        A failed call gives its HTTP `status` (None: no answer), Bringg's `message` and the
+        order it was for (`order_id`, if any)."""
         if not at_s >= 0.0:
             raise ValueError(f"stats: at_s must be >= 0 (real seconds into the run), got {at_s!r}")
         if not latency_ms >= 0.0:
             raise ValueError(f"stats: latency_ms must be >= 0, got {latency_ms!r}")
         calls = self._endpoints.get(endpoint)
         if calls is None:
-            calls = self._endpoints[endpoint] = _Calls()
+            calls = self._endpoints[endpoint] = EndpointCalls()
         calls.record(latency_ms, error)
+        if error is not None:
+            calls.failure(status, message)
+            if order_id:
+                self._order_log.error(order_id, endpoint, status, message)
         index = int(at_s // self._bucket_s)
         bucket = self._timeline.get(index)
         if bucket is None:
-            bucket = self._timeline[index] = _Calls()
-            if len(self._timeline) > self._max_time_buckets:
-                self._coarsen()
-                bucket = self._timeline[int(at_s // self._bucket_s)]
+            bucket = self._new_bucket(index)
         bucket.record(latency_ms, error)
+        by_endpoint = bucket.by_endpoint
+        by_endpoint[endpoint] = by_endpoint.get(endpoint, 0) + 1
         if self._first_at_s is None or at_s < self._first_at_s:
             self._first_at_s = at_s
         if at_s > self._last_at_s:
             self._last_at_s = at_s
+
+    def _new_bucket(self, index: int) -> Bucket:
+        counter = self._bytes
+        sent, received = (counter.bytes_sent, counter.bytes_received) if counter else (0, 0)
+        bucket = self._timeline[index] = Bucket(self._busy, sent, received)
+        if len(self._timeline) > self._max_time_buckets:
+            at_s = index * self._bucket_s
+            self._coarsen()
+            bucket = self._timeline[int(at_s // self._bucket_s)]
+        return bucket
+
+    def count_bytes(self, counter: ByteCounter) -> None:
+        """Read the client's byte counters (once per time bucket and at the snapshot)."""
+        self._bytes = counter
 
     def record_ping(self, driver_id: str, reported_time_ms: int, lateness_ms: float) -> None:
         """A location update went out `lateness_ms` (real) after its scheduled tick."""
@@ -161,10 +178,14 @@ class StatsCollector:
         if driver is None:
             driver = self._drivers[driver_id] = _Driver()
         if busy:
+            if not driver.busy:
+                self._busy += 1
             driver.busy, driver.last_ms = True, at_ms
             return
-        if driver.busy and driver.last_ms is not None and at_ms is not None:
-            self._gap(driver, driver.last_ms, at_ms)
+        if driver.busy:
+            self._busy -= 1
+            if driver.last_ms is not None and at_ms is not None:
+                self._gap(driver, driver.last_ms, at_ms)
         driver.busy, driver.last_ms = False, None
 
     def _gap(self, driver: _Driver, last_ms: int, t_ms: int) -> None:
@@ -180,8 +201,13 @@ class StatsCollector:
         outcome: str,
         stage_durations_s: Mapping[str, float],
         distance_m: float,
+        *,
+        order_id: int | None = None,
+        ended_at_ms: int = 0,
+        external_id: str = "",
     ) -> None:
-        """An order ended (`lifecycle.OrderOutcome` value) after the given stages and distance."""
+        """An order ended (`lifecycle.OrderOutcome` value) after the given stages and distance;
+        with `order_id` it is a row of `order_rows()` (ended at simulated `ended_at_ms`)."""
         if not distance_m >= 0.0:
             raise ValueError(f"stats: distance_m must be >= 0, got {distance_m!r}")
         for stage, duration_s in stage_durations_s.items():
@@ -198,6 +224,10 @@ class StatsCollector:
             if histogram is None:
                 histogram = self._stages_s[stage] = Histogram(lowest=0.01, highest=1_000_000.0)
             histogram.record(duration_s)
+        if order_id is not None:
+            self._order_log.ended(
+                order_id, driver_id, outcome, stage_durations_s, ended_at_ms, external_id
+            )
 
     def record_relocation(self, driver_id: str) -> None:
         """The driver drove somewhere without an order (repositioning between jobs)."""
@@ -232,6 +262,7 @@ class StatsCollector:
     def record_given_up(self, order: GivenUpOrder) -> None:
         """A driver gave an order up: a definitive refusal, or no progress for too long."""
         self._outage["given_up"] += 1
+        self._order_log.error(order.task_id, order.endpoint, order.status, order.message)
         if len(self._given_up) < MAX_GIVEN_UP_LISTED:
             self._given_up.append(order)
 
@@ -242,7 +273,7 @@ class StatsCollector:
     def _coarsen(self) -> None:
         while len(self._timeline) > self._max_time_buckets:
             self._bucket_s *= 2
-            merged: dict[int, _Calls] = {}
+            merged: dict[int, Bucket] = {}
             for index in sorted(self._timeline):
                 calls = self._timeline[index]
                 target = merged.get(index // 2)
@@ -254,14 +285,20 @@ class StatsCollector:
 
     # ---- snapshot -------------------------------------------------------------------------------
 
-    def statistics(self) -> StatsSnapshot:
-        endpoints = tuple(
-            EndpointSnapshot(
-                name, calls.count, dict(sorted(calls.errors.items())), calls.latency_ms.summary()
-            )
-            for name, calls in sorted(self._endpoints.items())
-        )
-        timeline = tuple(
+    def order_rows(self) -> tuple[tuple[OrderRecord, ...], int]:
+        """The orders that ended, in the order they ended, and how many more were not kept."""
+        return tuple(self._order_log.rows), self._order_log.dropped
+
+    def _byte_totals(self) -> tuple[int, int]:
+        counter = self._bytes
+        return (counter.bytes_sent, counter.bytes_received) if counter else (0, 0)
+
+    def _time_buckets(self, names: list[str]) -> tuple[TimeBucketSnapshot, ...]:
+        buckets = sorted(self._timeline.items())
+        ends = [(b.sent0, b.received0) for _, b in buckets[1:]]
+        if buckets:  # the last bucket runs until now
+            ends.append(self._byte_totals())
+        return tuple(
             TimeBucketSnapshot(
                 start_s=index * self._bucket_s,
                 count=calls.count,
@@ -269,10 +306,30 @@ class StatsCollector:
                 p50_ms=p50,
                 p95_ms=p95,
                 max_ms=calls.latency_ms.max,
+                requests_by_endpoint=tuple(calls.by_endpoint.get(name, 0) for name in names),
+                busy_drivers=calls.busy,
+                bytes_sent=max(0, sent - calls.sent0),
+                bytes_received=max(0, received - calls.received0),
             )
-            for index, calls in sorted(self._timeline.items())
+            for (index, calls), (sent, received) in zip(buckets, ends, strict=True)
             for p50, p95 in [calls.latency_ms.percentiles((50.0, 95.0))]
         )
+
+    def statistics(self) -> StatsSnapshot:
+        names = sorted(self._endpoints)
+        endpoints = tuple(
+            EndpointSnapshot(
+                name,
+                calls.count,
+                dict(sorted(calls.errors.items())),
+                calls.latency_ms.summary(),
+                errors_by_status=dict(sorted(calls.by_status.items())),
+                top_messages=calls.top_messages(),
+            )
+            for name in names
+            for calls in [self._endpoints[name]]
+        )
+        timeline = self._time_buckets(names)
         drivers = tuple(
             DriverSnapshot(
                 driver_id=driver_id,
@@ -304,6 +361,7 @@ class StatsCollector:
             max_gap_s=max((d.max_gap_s for d in drivers), default=0.0),
             relocations=sum(d.relocations for d in drivers),
         )
+        sent, received = self._byte_totals()
         return StatsSnapshot(
             bucket_s=self._bucket_s,
             max_ping_gap_s=self._max_ping_gap_s,
@@ -319,4 +377,6 @@ class StatsCollector:
                 given_up_orders=tuple(self._given_up),
                 **self._outage,
             ),
+            bytes_sent=sent,
+            bytes_received=received,
         )

@@ -18,11 +18,21 @@ from driver_agent.core.typed import convert, to_builtins
 from driver_agent.metrics.histogram import HistogramSummary
 
 
+class MessageCount(msgspec.Struct, frozen=True):
+    """One message Bringg gave for failed calls, and how many calls got it."""
+
+    message: str
+    count: int
+
+
 class EndpointSnapshot(msgspec.Struct, frozen=True):
     endpoint: str
     count: int
     errors: dict[str, int]  # by error class (`ApiUnavailable`, ...)
     latency_ms: HistogramSummary
+    # by HTTP status ("404"; "no answer": the network failed); reports written before read empty
+    errors_by_status: dict[str, int] = msgspec.field(default_factory=dict)
+    top_messages: tuple[MessageCount, ...] = ()  # the most frequent first
 
     @property
     def error_count(self) -> int:
@@ -35,7 +45,10 @@ class EndpointSnapshot(msgspec.Struct, frozen=True):
 
 
 class TimeBucketSnapshot(msgspec.Struct, frozen=True):
-    """Calls that *started* in [start_s, start_s + bucket_s) of real run time."""
+    """Calls that ended in [start_s, start_s + bucket_s) of real run time (seconds since the run
+    began). `requests_by_endpoint` is aligned with the snapshot's `endpoints`; `busy_drivers`
+    is the most drivers busy with an order when a bucket began; the bytes are request and
+    answer bodies as the client's transport saw them."""
 
     start_s: float
     count: int
@@ -43,6 +56,10 @@ class TimeBucketSnapshot(msgspec.Struct, frozen=True):
     p50_ms: float
     p95_ms: float
     max_ms: float
+    requests_by_endpoint: tuple[int, ...] = ()
+    busy_drivers: int = 0
+    bytes_sent: int = 0
+    bytes_received: int = 0
 
 
 class DriverSnapshot(msgspec.Struct, frozen=True):
@@ -81,6 +98,26 @@ class GivenUpOrder(msgspec.Struct, frozen=True):
     reason: str  # "refused" (a definitive 4xx) or "no_progress" (give_up_after_s passed)
 
 
+class OrderRecord(msgspec.Struct, frozen=True):
+    """One order that ended: its stage durations (simulated seconds, `lifecycle.Stage` values;
+    only the stages it went through), when it ended (simulated epoch ms) and the last error one
+    of its calls got (status None: no answer; message "" and status None: no error)."""
+
+    order_id: int
+    driver_id: str
+    outcome: str
+    stages_s: dict[str, float]
+    ended_at_ms: int
+    external_id: str = ""
+    error_endpoint: str = ""
+    error_status: int | None = None
+    error_message: str = ""
+
+    @property
+    def has_error(self) -> bool:
+        return bool(self.error_endpoint)
+
+
 class Resilience(msgspec.Struct, frozen=True):
     """How the run rode out API trouble: resends, reconciliations, the drivers' backlogs."""
 
@@ -108,6 +145,8 @@ class StatsSnapshot(msgspec.Struct, frozen=True):
     drivers: tuple[DriverSnapshot, ...]
     # reports written before it had one read as "nothing to show"
     resilience: Resilience = msgspec.field(default_factory=Resilience)
+    bytes_sent: int = 0  # request bodies, as the client's transport saw them
+    bytes_received: int = 0  # answer bodies
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = to_builtins(self)

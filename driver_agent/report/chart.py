@@ -45,13 +45,34 @@ def _no_data(parts: list[str], width: int, height: int) -> str:
     return "".join([*parts, "</svg>"])
 
 
-def _legend(parts: list[str], series: Sequence[tuple[str, str]], right: float) -> None:
-    x = right
+_LEGEND_ROW_H = 16
+
+
+def _legend_rows(series: Sequence[tuple[str, str]], left: float, right: float) -> int:
+    """How many rows the legend needs between `left` and `right` (entries right-aligned)."""
+    rows, x = 1, right
+    for name, _ in reversed(series):
+        width = 14 + 7 * len(name) + 14
+        if x - width < left and x < right:
+            rows, x = rows + 1, right
+        x -= width
+    return rows
+
+
+def _legend(
+    parts: list[str], series: Sequence[tuple[str, str]], right: float, left: float = 0.0
+) -> None:
+    """The series' keys, right-aligned at the top, wrapping onto more rows past `left`."""
+    x, y = right, 8
     for name, colour in reversed(series):
-        x -= 14 + 7 * len(name) + 14
+        width = 14 + 7 * len(name) + 14
+        if x - width < left and x < right:
+            x, y = right, y + _LEGEND_ROW_H
+        x -= width
         parts.append(
-            f'<rect class="key" x="{x:.0f}" y="8" width="12" height="12" rx="2" fill="{colour}"/>'
-            f'<text class="legend" x="{x + 16:.0f}" y="18">{html.escape(name)}</text>'
+            f'<rect class="key" x="{x:.0f}" y="{y}" width="12" height="12" rx="2" '
+            f'fill="{colour}"/><text class="legend" x="{x + 16:.0f}" y="{y + 10}">'
+            f"{html.escape(name)}</text>"
         )
 
 
@@ -61,9 +82,12 @@ def line_chart(
     y_label: str,
     series: Sequence[tuple[str, str, Sequence[tuple[float, float | None]]]],
 ) -> str:
-    """An SVG line chart; `series` is (name, colour, [(x, y or None for a gap)]). Y starts at 0."""
+    """An SVG line chart; `series` is (name, colour, [(x, y or None for a gap)]). Y starts at 0.
+    A legend too wide for one row wraps, and the chart grows by the extra rows."""
     w, h = _CHART_W, _CHART_H
-    parts = _svg_open(label, w, h)
+    keys = [(name, colour) for name, colour, _ in series]
+    extra = (_legend_rows(keys, _PAD_L, w - _PAD_R) - 1) * _LEGEND_ROW_H
+    parts = _svg_open(label, w, h + extra)
     xs = [x for _, _, pts in series for x, y in pts if y is not None]
     ys = [y for _, _, pts in series for _, y in pts if y is not None]
     if not xs:
@@ -80,6 +104,8 @@ def line_chart(
     def py(y: float) -> float:
         return _PAD_T + plot_h - y / y_top * plot_h
 
+    _legend(parts, keys, w - _PAD_R, _PAD_L)
+    parts.append(f'<g transform="translate(0 {extra})">' if extra else "<g>")
     _axes(parts, y_ticks, py, x_label, y_label)
     for tick in _ticks(x_span):
         if tick > x_span + 1e-9:
@@ -104,8 +130,7 @@ def line_chart(
                 f'<path class="series" data-series="{html.escape(name)}" d="{"".join(d)}" '
                 f'fill="none" stroke="{colour}" stroke-width="2" stroke-linejoin="round"/>'
             )
-    _legend(parts, [(name, colour) for name, colour, _ in series], w - _PAD_R)
-    return "".join([*parts, "</svg>"])
+    return "".join([*parts, "</g></svg>"])
 
 
 def _axes(

@@ -1,13 +1,18 @@
-"""report.json and report.html of a finished run, and the two files written.
+"""report.json, report.html and orders.csv of a finished run, and the files written.
 
 Pure, except `write_report` (the one function that writes files) and `runtime_versions` (reads
 installed package metadata). Secrets never reach the output: `mask_config` replaces Secret values
-and the value of any key that looks sensitive, in the config and in the statistics.
+and the value of any key that looks sensitive, in the config, the statistics and the failed
+orders.
 
-report.json holds, in this order: `schema_version`, `mode`, `seed`, `started_at`, `ended_at`,
-`duration_s`, `passed`, `totals` (the summary's figures), `thresholds` (each result),
-`events_by_kind`, `stats` (the typed `StatsSnapshot` as `to_dict()` gives it, masked: it reads back
-with `StatsSnapshot.from_dict`), `config` (masked) and `versions`.
+report.json holds, in this order: `schema_version`, `mode`, `seed`, `started_at`, `ended_at`
+(the wall clock, ISO 8601 UTC), `duration_s` (real seconds), `simulated_started_at`,
+`simulated_ended_at`, `simulated_duration_s`, `speed` (simulated seconds per real second),
+`requests_per_s` (per real second), `passed`, `totals` (the summary's figures), `thresholds`
+(each result), `failed_orders` (the first of them: stage reached, last error, simulated time)
+with `failed_orders_total`, `events_by_kind`, `stats` (the typed `StatsSnapshot` as `to_dict()`
+gives it, masked: it reads back with `StatsSnapshot.from_dict`), `config` (masked) and
+`versions`.
 """
 
 from __future__ import annotations
@@ -20,15 +25,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from driver_agent import __version__
 from driver_agent.core.model import Secret
-from driver_agent.core.redaction import redact
-from driver_agent.metrics.stats_snapshot import StatsSnapshot
+from driver_agent.core.redaction import redact, redact_text
+from driver_agent.metrics.stats_snapshot import OrderRecord, StatsSnapshot
+from driver_agent.report.failures import failed_order_rows, failed_orders
 from driver_agent.report.files import write_atomically
+from driver_agent.report.orders_csv import ORDERS_CSV, render_orders_csv
 from driver_agent.report.page import TRACK_COLOURS, ReportAssets, render_page
 from driver_agent.report.run import EventKind, MapEvent, RunReport, RunSummary, iso
 
-REPORT_SCHEMA_VERSION = 1
+REPORT_SCHEMA_VERSION = 2  # 2: started_at / ended_at / duration_s are real, simulated_* added
 MAX_TRACK_POINTS = 20_000  # over all drivers, in report.html
 MAX_MAP_EVENTS = 5_000
 OSM_TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -114,12 +123,19 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "schema_version": REPORT_SCHEMA_VERSION,
         "mode": report.mode,
         "seed": report.seed,
-        "started_at": iso(report.started_at_ms),
-        "ended_at": iso(report.ended_at_ms),
+        "started_at": iso(report.real_started_at_ms),
+        "ended_at": iso(report.real_ended_at_ms),
         "duration_s": report.duration_s,
+        "simulated_started_at": iso(report.started_at_ms),
+        "simulated_ended_at": iso(report.ended_at_ms),
+        "simulated_duration_s": report.simulated_duration_s,
+        "speed": report.speed,
+        "requests_per_s": report.requests_per_s,
         "passed": report.passed,
         "totals": _totals_dict(report.summary),
         "thresholds": [result.to_dict() for result in report.thresholds],
+        "failed_orders": mask_config(failed_order_rows(report.orders)),
+        "failed_orders_total": len(failed_orders(report.orders)),
         "events_by_kind": kinds,
         "stats": mask_config(report.stats.to_dict()),
         "config": mask_config(report.config),
@@ -199,7 +215,24 @@ def as_shown(report: RunReport) -> RunReport:
         report,
         stats=StatsSnapshot.from_dict(mask_config(report.stats.to_dict())),
         config=mask_config(report.config),
+        orders=_masked_orders(report.orders),
     )
+
+
+def _masked_orders(orders: Sequence[OrderRecord]) -> tuple[OrderRecord, ...]:
+    """The orders with their ids and messages masked as report.json masks text; an order
+    without a secret in its text is returned as it is (no copy per order)."""
+    out = []
+    for order in orders:
+        texts = (order.driver_id, order.external_id, order.error_message)
+        masked = [redact_text(text) for text in texts]
+        if masked != list(texts):
+            driver_id, external_id, message = masked
+            order = msgspec.structs.replace(
+                order, driver_id=driver_id, external_id=external_id, error_message=message
+            )
+        out.append(order)
+    return tuple(out)
 
 
 def runtime_versions() -> dict[str, str]:
@@ -217,11 +250,13 @@ def runtime_versions() -> dict[str, str]:
 
 
 def write_report(report: RunReport, directory: Path) -> tuple[Path, Path]:
-    """Write report.json and report.html into `directory` (created if missing), each atomically
-    (a temp file in the same directory, then rename). Returns (json_path, html_path)."""
+    """Write report.json, report.html and orders.csv into `directory` (created if missing), each
+    atomically (a temp file in the same directory, then rename). Returns (json_path,
+    html_path)."""
     directory.mkdir(parents=True, exist_ok=True)
     json_path = directory / "report.json"
     html_path = directory / "report.html"
     write_atomically(json_path, render_json(report))
     write_atomically(html_path, render_html(report))
+    write_atomically(directory / ORDERS_CSV, render_orders_csv(_masked_orders(report.orders)))
     return json_path, html_path

@@ -21,3 +21,11 @@ def fmt_actual(value: float) -> str:
 
 def fmt_pct(value: float | None) -> str:
     return "-" if value is None else f"{value * 100:.2f}%"
+
+
+def fmt_bytes(n: int) -> str:
+    """`1.2 MB`, `350 kB`, `12 bytes` (decimal units)."""
+    for scale, unit in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+        if n >= scale:
+            return f"{fmt_num(n / scale)} {unit}"
+    return f"{n:,} bytes"

@@ -19,14 +19,15 @@ from typing import TYPE_CHECKING
 
 from driver_agent.core.model import MAX_PING_GAP_S
 from driver_agent.metrics.thresholds import latency_percentiles, run_latency_ms
-from driver_agent.report.chart import bar_chart, line_chart
-from driver_agent.report.fmt import fmt_actual, fmt_num, fmt_pct
+from driver_agent.report.failures import errors_html, failed_orders_html
+from driver_agent.report.fmt import fmt_actual, fmt_bytes, fmt_num, fmt_pct
+from driver_agent.report.page_charts import render_charts
 from driver_agent.report.run import iso, worst_ping_gap
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from driver_agent.metrics.stats_snapshot import StatsSnapshot, TimeBucketSnapshot
+    from driver_agent.metrics.stats_snapshot import StatsSnapshot
     from driver_agent.metrics.thresholds import ThresholdResult
     from driver_agent.report.run import RunReport
 
@@ -49,16 +50,6 @@ EVENT_LABELS = {
     "relocation": "Relocation",
 }
 TRACK_COLOURS = ("#475569", "#0f766e", "#9333ea", "#b45309", "#be185d", "#1d4ed8", "#4d7c0f")
-_STAGE_LABELS = {  # lifecycle.Stage values, in order
-    "assign_to_start": "assign → start",
-    "start_to_pickup": "start → pickup check-in",
-    "pickup_dwell": "pickup dwell",
-    "pickup_to_dropoff": "pickup → dropoff",
-    "dropoff_dwell": "dropoff dwell",
-    "end_to_end": "order end to end",
-    "on_foot": "on foot (within the above)",
-}
-_STAGE_ORDER = tuple(_STAGE_LABELS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +124,16 @@ def _cards(report: RunReport) -> str:
             "bad" if t.orders.failed else "",
         ),
         _card("Drivers", f"{t.drivers:,}", f"{t.relocations:,} relocations"),
-        _card("Requests", f"{t.totals.calls:,}", f"{t.totals.errors:,} errors"),
+        _card(
+            "Requests",
+            f"{t.totals.calls:,}",
+            f"{fmt_num(report.requests_per_s)} per real s, {t.totals.errors:,} errors",
+        ),
+        _card(
+            "Data sent",
+            fmt_bytes(stats.bytes_sent),
+            f"{fmt_bytes(stats.bytes_received)} received (request and answer bodies)",
+        ),
         _card(
             "Retries",
             f"{outage.retries:,}",
@@ -183,12 +183,11 @@ def _endpoint_table(stats: StatsSnapshot) -> str:
     rows = []
     for ep in sorted(stats.endpoints, key=lambda ep: ep.endpoint):
         errors = ep.error_count
-        detail = " · ".join(f"{_e(k)} {v:,}" for k, v in sorted(ep.errors.items()) if v)
         cells = "".join(
             f'<td class="num">{fmt_num(value if ep.count else None)}</td>'
             for value in latency_percentiles(ep.latency_ms).values()
         )
-        detail_html = f'<div class="small">{detail}</div>' if detail else ""
+        detail_html = errors_html(ep) if errors else ""
         rows.append(
             f'<tr><td><code>{_e(ep.endpoint)}</code></td><td class="num">{ep.count:,}</td>'
             f'<td class="num{" bad" if errors else ""}">{errors:,}{detail_html}</td>'
@@ -237,60 +236,6 @@ def _driver_table(stats: StatsSnapshot) -> str:
     )
 
 
-Series = list[tuple[float, float | None]]
-
-
-def _timeline_series(stats: StatsSnapshot) -> tuple[str, dict[str, Series]]:
-    """Per-bucket series on a dense time axis: empty buckets count 0 requests and break the
-    latency lines. Returns the x-axis label and the series by key."""
-    bucket_s = stats.bucket_s or 1.0
-    by_index: dict[int, TimeBucketSnapshot] = {
-        round(b.start_s / bucket_s): b for b in stats.timeline
-    }
-    span_s = (max(by_index, default=0) + 1) * bucket_s
-    scale, unit = (60.0, "min") if span_s > 600 else (1.0, "s")
-    series: dict[str, Series] = {"requests": [], "errors": [], "p50_ms": [], "p95_ms": []}
-    if not by_index:
-        return f"time since start, {unit}", series
-    for index in range(min(by_index), max(by_index) + 1):
-        x = index * bucket_s / scale
-        b = by_index.get(index)
-        series["requests"].append((x, b.count / bucket_s if b else 0.0))
-        series["errors"].append((x, b.errors / bucket_s if b else 0.0))
-        series["p50_ms"].append((x, b.p50_ms if b and b.count else None))
-        series["p95_ms"].append((x, b.p95_ms if b and b.count else None))
-    return f"time since start, {unit} (buckets of {bucket_s:g} s)", series
-
-
-def _charts(stats: StatsSnapshot) -> tuple[str, str, str]:
-    x_label, series = _timeline_series(stats)
-    latency = line_chart(
-        "request latency over time",
-        x_label,
-        "latency, ms",
-        [("p50", "#2563eb", series["p50_ms"]), ("p95", "#f59e0b", series["p95_ms"])],
-    )
-    requests = line_chart(
-        "requests over time",
-        x_label,
-        "requests per second",
-        [("requests", "#0f766e", series["requests"]), ("errors", "#dc2626", series["errors"])],
-    )
-    stages = stats.stages_s
-    names = [name for name in _STAGE_ORDER if name in stages and stages[name].count]
-    names += [n for n, s in stages.items() if n not in _STAGE_ORDER and s.count]
-    durations = bar_chart(
-        "order lifecycle stage durations",
-        "duration, s (simulated)",
-        [_STAGE_LABELS.get(name, name.replace("_", " ")) for name in names],
-        [
-            ("p50", "#2563eb", [stages[n].p50 for n in names]),
-            ("p95", "#f59e0b", [stages[n].p95 for n in names]),
-        ],
-    )
-    return latency, requests, durations
-
-
 def _legend(report: RunReport) -> str:
     """The map's legend: only the kinds of marker this run has (no Cancellations when none)."""
     present = {event.kind for event in report.events}
@@ -312,7 +257,7 @@ def render_page(
     """The page for a run report whose config and stats are already masked (`document.
     render_html` masks them) and the map data (tracks, events)."""
     assets = assets or load_assets()
-    latency, requests, durations = _charts(report.stats)
+    charts = render_charts(report.stats)
     seed = report.seed_text
     verdict = "" if not report.thresholds else ("PASS" if report.passed else "FAIL")
     return Template(assets.page).substitute(
@@ -322,15 +267,21 @@ def render_page(
         verdict=_e(verdict),
         verdict_class="pass" if report.passed else "fail",
         meta=_e(
-            f"mode {report.mode} · seed {seed} · started {iso(report.started_at_ms) or '-'} · "
-            f"{fmt_num(report.duration_s)} s"
+            f"mode {report.mode} · seed {seed} · started {iso(report.real_started_at_ms) or '-'} "
+            f"(UTC) · {fmt_num(report.duration_s)} s real, "
+            f"{fmt_num(report.simulated_duration_s)} s simulated at {report.speed:g}× · "
+            f"{fmt_num(report.requests_per_s)} requests per real s"
         ),
         cards=_cards(report),
         thresholds=_thresholds_table(report.thresholds),
         legend=_legend(report),
-        latency_chart=latency,
-        requests_chart=requests,
-        stages_chart=durations,
+        latency_chart=charts.latency,
+        requests_chart=charts.requests,
+        endpoints_chart=charts.endpoints,
+        busy_chart=charts.busy,
+        data_chart=charts.data,
+        stages_chart=charts.stages,
+        failed_orders=failed_orders_html(report.orders, report.orders_dropped),
         endpoint_table=_endpoint_table(report.stats),
         driver_table=_driver_table(report.stats),
         config=_e(json.dumps(report.config, indent=2, default=str)),

@@ -3,6 +3,10 @@ figures, the map's events and the threshold verdicts.
 
 `RunReport` is what report.json, the terminal summary and report.html are all rendered from;
 `summary_from_stats` derives the summary's figures from the snapshot's own typed blocks.
+
+Two clocks, always labelled: `real_*` times are the wall clock (epoch ms, UTC; the command passes
+them in), `started_at_ms` / `ended_at_ms` are the simulation's clock, which runs `speed` times
+as fast.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from driver_agent.metrics.stats_snapshot import Resilience, StatsSnapshot, Totals
+from driver_agent.metrics.stats_snapshot import OrderRecord, Resilience, StatsSnapshot, Totals
 from driver_agent.metrics.thresholds import OrderCounts, ThresholdResult
 
 
@@ -61,7 +65,10 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class RunReport:
-    """Everything a finished run reports. `config` should already be masked; it is masked again."""
+    """Everything a finished run reports. `config` should already be masked; it is masked again.
+    `started_at_ms` / `ended_at_ms` are simulated epoch ms, `real_*` the wall clock's (0: not
+    known); `orders` are the rows of the orders that ended (`orders_dropped` more were not
+    kept)."""
 
     stats: StatsSnapshot
     summary: RunSummary
@@ -69,6 +76,11 @@ class RunReport:
     seed: int | None = None
     started_at_ms: int = 0
     ended_at_ms: int = 0
+    real_started_at_ms: int = 0
+    real_ended_at_ms: int = 0
+    speed: float = 1.0
+    orders: Sequence[OrderRecord] = ()
+    orders_dropped: int = 0
     tracks: Mapping[str, Sequence[tuple[float, float]]] = field(default_factory=dict)
     events: Sequence[MapEvent] = ()
     roads: Sequence[Sequence[tuple[float, float]]] = ()  # streets near the run, (lat, lng) lines
@@ -82,7 +94,18 @@ class RunReport:
 
     @property
     def duration_s(self) -> float:
+        """The run's real duration, seconds of the wall clock."""
+        return max(0, self.real_ended_at_ms - self.real_started_at_ms) / 1000
+
+    @property
+    def simulated_duration_s(self) -> float:
         return max(0, self.ended_at_ms - self.started_at_ms) / 1000
+
+    @property
+    def requests_per_s(self) -> float | None:
+        """Requests per real second over the whole run; None when the duration is not known."""
+        duration_s = self.duration_s
+        return self.summary.totals.calls / duration_s if duration_s > 0 else None
 
     @property
     def seed_text(self) -> str:

@@ -91,7 +91,7 @@ class Calls:
             delay_s = pacer.delay_s(t0, lifecycle=lifecycle)
             if delay_s > 0.0:
                 await clock.sleep_real(delay_s)
-        error: str | None = None
+        error: ApiError | None = None
         queued = False
         try:
             return await (send() if callable(send) else send)
@@ -102,15 +102,17 @@ class Calls:
                 return exc
             return self.enqueue(endpoint, scheduled, send, command, exc)
         except ApiError as exc:
-            error = type(exc).__name__
+            error = exc
             self._log_refused(endpoint, exc, queued=False)
             return Refused(exc)
         finally:
             if not queued:  # a queued call is recorded once, when it finally goes out
                 latency_ms = (lag_s + clock.monotonic() - t0) * 1000.0
-                ctx.stats.record_call(
-                    endpoint, latency_ms, error, max(clock.monotonic() - ctx.run_started_real, 0.0)
-                )
+                at_s = max(clock.monotonic() - ctx.run_started_real, 0.0)
+                if error is None:
+                    ctx.stats.record_call(endpoint, latency_ms, None, at_s)
+                else:
+                    _record_failed(ctx, endpoint, latency_ms, at_s, error, command)
 
     def enqueue(
         self,
@@ -187,7 +189,7 @@ class Calls:
             return StillAway(exc, backlog.overdue(clock.monotonic()))
         except ApiError as exc:
             backlog.sent(clock.monotonic())
-            self._record_sent(entry, type(exc).__name__)
+            self._record_sent(entry, exc)
             self._log_refused(entry.endpoint, exc, queued=True)
             return Refused(exc, entry)
         backlog.sent(clock.monotonic())
@@ -196,16 +198,15 @@ class Calls:
             job.after()
         return entry
 
-    def _record_sent(self, entry: Entry[Job], error: str | None) -> None:
+    def _record_sent(self, entry: Entry[Job], error: ApiError | None) -> None:
         ctx = self._ctx
         clock = ctx.clock
         latency_ms = max(clock.now() - entry.at, 0.0) / clock.speed * 1000.0
-        ctx.stats.record_call(
-            entry.endpoint,
-            latency_ms,
-            error,
-            max(clock.monotonic() - ctx.run_started_real, 0.0),
-        )
+        at_s = max(clock.monotonic() - ctx.run_started_real, 0.0)
+        if error is None:
+            ctx.stats.record_call(entry.endpoint, latency_ms, None, at_s)
+        else:
+            _record_failed(ctx, entry.endpoint, latency_ms, at_s, error, entry.payload.command)
 
     def _log_refused(self, endpoint: str, exc: ApiError, *, queued: bool) -> None:
         log.warning(
@@ -221,3 +222,20 @@ class Calls:
     def _jitter(self, failures: int) -> float:
         """A deterministic spread in [0, 1) per driver and attempt (no generator per driver)."""
         return ((zlib.crc32(self.driver_id.encode()) / 2**32) + failures * 0.6180339887) % 1.0
+
+
+def _record_failed(
+    ctx: DriverContext,
+    endpoint: str,
+    latency_ms: float,
+    at_s: float,
+    exc: ApiError,
+    command: Command,
+) -> None:
+    """A refused call in the stats: its error class, HTTP status, Bringg's message and the order
+    it was for (the report's failures by status and message, and the failed orders' last error)."""
+    order_id = getattr(command, "task_id", None)
+    ctx.stats.record_call(
+        endpoint, latency_ms, type(exc).__name__, at_s, exc.status, exc.message,
+        order_id if isinstance(order_id, int) else None,
+    )  # fmt: skip

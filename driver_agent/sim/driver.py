@@ -382,7 +382,10 @@ class Driver:
         stats = self._stats
         # busy until here: the order's queued positions counted in its ping cadence
         stats.driver_busy(self.driver_id, False, ms(ended.at))
-        stats.record_order(self.driver_id, outcome, ended.stage_durations_s, ended.distance_m)
+        stats.record_order(
+            self.driver_id, outcome, ended.stage_durations_s, ended.distance_m,
+            order_id=order.task_id, ended_at_ms=ms(ended.at), external_id=order.external_id,
+        )  # fmt: skip
         log.info(
             "order_finished",
             driver_id=self.driver_id,

@@ -72,6 +72,7 @@ class Fleet:
     ) -> None:
         self._ctx = ctx
         self.context = ctx
+        ctx.stats.count_bytes(ctx.client)  # data sent and received, per time bucket
         self._clock = ctx.clock
         self._specs = list(specs)
         self._ramp_up_per_s = ramp_up_per_s

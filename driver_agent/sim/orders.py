@@ -5,16 +5,21 @@ orders travel the documented way (Create Order -> Delivery Created webhook -> th
 Pickups are at the road network's depots; dropoffs at customers' doors: a random point on the
 roads moved off them as buildings stand (`door_off_the_road`: most doors within 40 m of the
 street, some behind a courtyard, a few deep in a campus or a park), so drivers park and walk.
+With recorded routes (`sim.routebook`), the orders take them in turn instead: pickup at a route's
+first point, dropoff at its last, all of them Create Orders (a Manhattan request carries
+addresses, which the sandbox geocodes, and no coordinates).
 """
 
 from __future__ import annotations
 
 import datetime
 import random
+from collections.abc import Sequence
 
 from driver_agent.fleetapi.wire import OrderRequest
 from driver_agent.geo.geometry import destination
 from driver_agent.geo.roads import Depot, RoadNetwork
+from driver_agent.sim.routebook import RecordedRoute
 
 STREETS = (
     "Mannerheimintie", "Aleksanterinkatu", "Esplanadi", "Bulevardi", "Fredrikinkatu",
@@ -39,21 +44,28 @@ def plan_orders(
     manhattan_share: float,
     now_s: float,
     id_prefix: str = "da",
+    routes: Sequence[RecordedRoute] = (),
 ) -> list[OrderRequest]:
-    """`count` orders: pickups at the depots, dropoffs on the roads, windows in the next hours.
+    """`count` orders: pickups at the depots, dropoffs on the roads, windows in the next hours;
+    with `routes`, order i goes from the first to the last point of route i modulo their count.
 
     External ids are `<id_prefix>-00001`...; the prefix changes nothing else (the same `rng`
     gives the same orders)."""
     depots = network.depots
     requests: list[OrderRequest] = []
     for i in range(count):
-        depot = depots[rng.randrange(len(depots))]
-        lat, lng = door_off_the_road(*network.random_point(rng), rng)
+        if routes:
+            route = routes[i % len(routes)]
+            depot = Depot(route.name, *route.pickup)
+            lat, lng = route.dropoff
+        else:
+            depot = depots[rng.randrange(len(depots))]
+            lat, lng = door_off_the_road(*network.random_point(rng), rng)
         name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
         address = f"{rng.choice(STREETS)} {rng.randint(1, 60)}, Helsinki"
         phone = f"+3584{rng.randint(10_000_000, 99_999_999)}"
         external_id = f"{id_prefix}-{i + 1:05d}"
-        if rng.random() < manhattan_share:
+        if not routes and rng.random() < manhattan_share:
             body = _manhattan(external_id, depot, address, name, phone, rng)
             requests.append(OrderRequest("manhattan", external_id, body))
         else:

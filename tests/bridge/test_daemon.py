@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import httpx
+import msgspec
 import pytest
 import structlog.testing
 
@@ -372,3 +373,57 @@ async def test_an_unauthenticated_loopback_input_is_said_once_at_start(
         assert len(said) == 1
         assert said[0]["listen_host"] == "127.0.0.1"
         assert answer.status_code == 200
+
+
+async def test_positions_before_the_drivers_order_are_held_quietly_and_counted_apart(
+    tmp_path: Path, sandbox: tuple[SandboxApp, str]
+) -> None:
+    """Bringg knows a driver only once it was assigned: its refusal of earlier positions (403
+    "User not found") is neither an error nor a drop, later ones are held, all are counted apart,
+    and the latest goes out with the assignment."""
+    app, url = sandbox
+    config = bridge_config(url, tmp_path, input_key=Secret("k-14"))
+    two_vans = {"van-1": "drv-1", "van-2": "drv-2"}
+    config = msgspec.structs.replace(
+        config, bridge=msgspec.structs.replace(config.bridge, device_map=two_vans)
+    )
+    with structlog.testing.capture_logs() as logs:
+        async with (
+            running_bridge(config, app) as (bridge, _),
+            httpx.AsyncClient(
+                base_url=bridge.input_url, headers={"X-Api-Key": "k-14"}, trust_env=False
+            ) as http,
+        ):
+            for k in range(12):
+                for device, lat in (("van-1", PICKUP[0]), ("van-2", 60.2)):
+                    params = {
+                        "id": device,
+                        "lat": f"{lat + k * 0.0001:.4f}",
+                        "lon": f"{PICKUP[1]}",
+                        "timestamp": str(T0_MS + k * 5000),
+                    }
+                    assert (await http.get("/", params=params)).status_code == 200
+            await bridge.sender.wait_idle()
+            before = await sandbox_state(url)
+            task_id = await create_order(url)  # the nearest: van-1, at the pickup
+            await wait_for(lambda: bridge.walker.active_order("drv-1") == task_id)
+            await bridge.sender.wait_idle()
+            metrics = (await http.get("/metrics")).text
+            dropped = bridge.outbox.dropped_counts()
+    after = await sandbox_state(url)
+    assert dropped == {}
+    refused = before["calls"]["/open_fleet_services/update_driver_location"]["by_status"]
+    assert list(refused) == ["403"]
+    assert 2 <= refused["403"] <= 24  # the first of each van at least; the rest were held
+    assert before["drivers"] == []
+    assert [d["external_id"] for d in after["drivers"]] == ["drv-1"]
+    drv = driver_view(after, "drv-1")
+    assert drv["location_count"] == 1
+    assert drv["last_fix"]["reported_time"] == T0_MS + 11 * 5000  # the freshest of the twelve
+    assert "driver_agent_bridge_positions_before_assignment_total 24" in metrics
+    assert 'driver_agent_bridge_positions_in_total{source="osmand"} 24' in metrics
+    assert "driver_agent_bridge_errors_total{" not in metrics
+    assert "driver_agent_bridge_dropped_total{" not in metrics
+    held = sorted((e["driver_id"], e["log_level"]) for e in logs if e["event"] == "positions_held")
+    assert held == [("drv-1", "info"), ("drv-2", "info")]
+    assert [e for e in logs if e["log_level"] in ("warning", "error")] == []

@@ -52,6 +52,7 @@ def test_an_order_goes_to_the_driver_the_rule_picks(rule: AssignRule, expected: 
     step = w.add_order(order(1), T0)
     assert [(c.driver_id, c.endpoint) for c in step.calls] == [
         (expected, Endpoint.ASSIGN_DRIVER),
+        (expected, Endpoint.UPDATE_DRIVER_LOCATION),  # its freshest fix, now Bringg knows it
         (expected, Endpoint.START_TASK),
     ]
     assert step.calls[0].body["user"] == {"external_id": expected, "name": "Delivery Driver"}
@@ -152,6 +153,9 @@ def test_resend_repeats_the_last_position_with_its_original_time() -> None:
     w = walker()
     assert w.resend_last("drv-1").calls == []
     w.feed(at("van-1", PICKUP, 10))
+    w.feed(at("van-2", PICKUP, 10))
+    assert w.hold("drv-2")
+    assert w.resend_last("drv-2").calls == []  # held: Bringg does not know drv-2 yet
     (call,) = w.resend_last("drv-1").calls
     assert (call.endpoint, call.reported_time_ms) == (Endpoint.UPDATE_DRIVER_LOCATION, T0 + 10_000)
 
@@ -163,7 +167,7 @@ def test_every_call_carries_the_final_wire_body_with_its_device_time() -> None:
     start = w.feed(at("van-1", (60.1650, 24.9300), 0, 10.0))
     created = w.add_order(order(1), T0 + 5_000)
     checked_in = [c for t in range(100, 160, 10) for c in w.feed(at("van-1", PICKUP, t)).calls]
-    assign, started = created.calls
+    assign, held, started = created.calls
     assert assign.body == {
         "task_id": 1, "reported_time": T0 + 5_000,
         "user": {"external_id": "drv-1", "name": "Delivery Driver"},
@@ -171,7 +175,7 @@ def test_every_call_carries_the_final_wire_body_with_its_device_time() -> None:
     assert started.body == {
         "task_id": 1, "lat": 60.1650, "lng": 24.9300, "reported_time": T0 + 5_000,
     }  # fmt: skip
-    assert start.calls[0].body == {
+    assert start.calls[0].body == held.body == {
         "user_external_id": "drv-1", "lat": 60.1650, "lng": 24.9300, "reported_time": T0,
     }  # fmt: skip
     checkin = next(c for c in checked_in if c.endpoint is Endpoint.CHECKIN)
@@ -191,3 +195,55 @@ def test_when_every_driver_is_busy_the_nearest_of_the_shortest_queues_takes_the_
     w.add_order(order(4, pickup=(60.30, 24.90)), T0)  # all queues equal: the nearest, drv-2
     w.add_order(order(5, pickup=(60.30, 24.90)), T0)  # drv-2 has two now: drv-3 is nearer
     assert (w.orders()[4], w.orders()[5]) == ("drv-2", "drv-3")
+
+
+def test_a_driver_bringg_does_not_know_is_held_and_its_latest_fix_goes_with_the_order() -> None:
+    """Positions are sent until Bringg refuses the driver (`hold`); then held (one slot, the
+    latest), counted, and the first assignment sends the latest right after assign_driver."""
+    w = walker(AssignRule.CONFIG)
+    first = w.feed(at("van-1", PICKUP, 0))
+    assert [c.endpoint for c in first.calls] == [Endpoint.UPDATE_DRIVER_LOCATION]
+    assert w.hold("drv-1")  # Bringg answered 403 "User not found"
+    assert not w.hold("drv-1")  # said once
+    held = [w.feed(at("van-1", PICKUP, t)) for t in (10, 20)]
+    assert [(s.calls, s.before_assignment) for s in held] == [([], 1), ([], 1)]
+    assign, location, start = w.add_order(order(1), T0 + 30_000).calls
+    assert (assign.endpoint, start.endpoint) == (Endpoint.ASSIGN_DRIVER, Endpoint.START_TASK)
+    assert (location.endpoint, location.reported_time_ms) == (
+        Endpoint.UPDATE_DRIVER_LOCATION,
+        T0 + 20_000,
+    )
+    assert w.assigned("drv-1")
+    assert not w.hold("drv-1")  # assigned: a late refusal holds nothing
+    after = w.feed(at("van-1", PICKUP, 40))
+    assert ([c.endpoint for c in after.calls], after.before_assignment) == (
+        [Endpoint.UPDATE_DRIVER_LOCATION],
+        0,
+    )
+    w.add_order(order(2), T0 + 50_000)  # to drv-2, idle
+    queued = w.add_order(order(3), T0 + 50_000)  # behind order 1: drv-1 is known, no repeat
+    assert [(c.driver_id, c.endpoint) for c in queued.calls] == [("drv-1", Endpoint.ASSIGN_DRIVER)]
+
+
+def test_a_driver_once_assigned_stays_known_after_its_order_and_after_a_restore() -> None:
+    w = walker(AssignRule.CONFIG)
+    w.add_order(order(1), T0)
+    w.cancel_order(1, T0 + 1_000)
+    assert endpoints(w, [at("van-1", PICKUP, 10)]) == ["update_driver_location"]
+    saved = convert(to_builtins(w.snapshot()), WalkerState)  # as the outbox keeps it
+    assert saved.assigned == ["drv-1"]
+    again = walker(AssignRule.CONFIG)
+    again.restore(saved)
+    assert again.assigned_drivers() == {"drv-1"}
+    assert not again.hold("drv-1")
+
+
+def test_a_state_kept_before_assigned_drivers_were_saved_knows_the_drivers_with_orders() -> None:
+    w = walker(AssignRule.CONFIG)
+    w.add_order(order(1), T0)
+    old = to_builtins(w.snapshot())
+    assert isinstance(old, dict)
+    del old["assigned"]
+    again = walker(AssignRule.CONFIG)
+    again.restore(convert(old, WalkerState))
+    assert again.assigned_drivers() == {"drv-1"}

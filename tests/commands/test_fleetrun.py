@@ -339,11 +339,17 @@ async def test_duration_ends_the_run_gracefully_with_the_orders_in_hand_finished
 _DATA_KEYED = {
     "events_by_kind", "versions", "stats.totals.errors_by_class", "stats.totals.orders",
     "stats.endpoints[].errors", "stats.stages_s", "stats.drivers[].orders",
-    "stats.resilience.retries_by_endpoint",
+    "stats.resilience.retries_by_endpoint", "stats.endpoints[].errors_by_status",
 }  # fmt: skip
 _SUMMARY = ("count", "min", "mean", "p50", "p90", "p95", "p99", "max")
 REPORT_JSON_FIELDS = {
     "schema_version", "mode", "seed", "started_at", "ended_at", "duration_s", "passed",
+    "simulated_started_at", "simulated_ended_at", "simulated_duration_s", "speed",
+    "requests_per_s", "failed_orders", "failed_orders_total", "stats.bytes_sent",
+    "stats.bytes_received", "stats.endpoints[].errors_by_status", "stats.endpoints[].top_messages",
+    *(f"stats.timeline[].{k}" for k in (
+        "requests_by_endpoint", "busy_drivers", "bytes_sent", "bytes_received",
+    )),
     "events_by_kind", "events_by_kind.*", "config", "versions", "versions.*",
     "totals", *(f"totals.{k}" for k in (
         "orders_total", "orders_done", "orders_cancelled", "orders_failed", "drivers",
@@ -405,10 +411,17 @@ async def test_report_json_of_a_real_run_has_exactly_its_documented_fields(
     report = json.loads(result.json_path.read_text())
     assert field_paths(report) == REPORT_JSON_FIELDS
     assert list(report) == [
-        "schema_version", "mode", "seed", "started_at", "ended_at", "duration_s", "passed",
-        "totals", "thresholds", "events_by_kind", "stats", "config", "versions",
+        "schema_version", "mode", "seed", "started_at", "ended_at", "duration_s",
+        "simulated_started_at", "simulated_ended_at", "simulated_duration_s", "speed",
+        "requests_per_s", "passed", "totals", "thresholds", "failed_orders",
+        "failed_orders_total", "events_by_kind", "stats", "config", "versions",
     ]  # fmt: skip
     assert list(report["stats"]) == [
         "bucket_s", "max_ping_gap_s", "totals", "endpoints", "timeline", "stages_s",
-        "ping_lateness_ms", "drivers", "resilience",
+        "ping_lateness_ms", "drivers", "resilience", "bytes_sent", "bytes_received",
     ]  # fmt: skip
+    assert report["requests_per_s"] > 0
+    assert report["stats"]["bytes_sent"] > 0 < report["stats"]["bytes_received"]
+    assert max(b["busy_drivers"] for b in report["stats"]["timeline"]) >= 1
+    orders_csv = (result.json_path.parent / "orders.csv").read_text().splitlines()
+    assert [row.split(",")[3] for row in orders_csv[1:]] == ["completed", "completed"]

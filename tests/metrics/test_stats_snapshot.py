@@ -55,9 +55,11 @@ def test_the_json_form_keeps_the_field_order_of_the_structs() -> None:
     data = _json(_snapshot())
     assert list(data) == [
         "bucket_s", "max_ping_gap_s", "totals", "endpoints", "timeline", "stages_s",
-        "ping_lateness_ms", "drivers", "resilience",
+        "ping_lateness_ms", "drivers", "resilience", "bytes_sent", "bytes_received",
     ]  # fmt: skip
-    assert list(data["endpoints"][0]) == ["endpoint", "count", "errors", "latency_ms"]
+    assert list(data["endpoints"][0]) == [
+        "endpoint", "count", "errors", "latency_ms", "errors_by_status", "top_messages",
+    ]  # fmt: skip
     assert list(data["resilience"])[:2] == ["retries", "retries_by_endpoint"]
     assert data["resilience"]["given_up_orders"][1] == {
         "driver_id": "d2",

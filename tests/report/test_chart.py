@@ -55,3 +55,20 @@ def test_chart_text_is_escaped() -> None:
     svg = bar_chart(evil, evil, [evil], [(evil, "#111", [1.0])])
     assert evil not in svg
     assert "&lt;b&gt;&amp;" in svg
+
+
+def test_a_legend_too_wide_for_one_row_wraps_and_the_chart_grows() -> None:
+    names = ["update_driver_location", "create_note", "checkin", "checkout", "assign_driver"]
+    names += ["end_task", "others"]
+    series = [(name, "#000", [(0.0, 1.0), (1.0, 2.0)]) for name in names]
+    svg = line_chart("by endpoint", "t", "req/s", series)
+    keys = [
+        (float(x), int(y)) for x, y in re.findall(r'<rect class="key" x="([\d.-]+)" y="(\d+)"', svg)
+    ]
+    assert len(keys) == len(names)
+    assert min(x for x, _ in keys) >= 60  # none starts left of the plot
+    assert sorted({y for _, y in keys}) == [8, 24]  # two rows
+    assert 'viewBox="0 0 640 276"' in svg  # one row taller
+    short = line_chart("two", "t", "req/s", series[:2])
+    assert 'viewBox="0 0 640 260"' in short
+    assert {y for y in re.findall(r'<rect class="key" x="[\d.-]+" y="(\d+)"', short)} == {"8"}

@@ -48,8 +48,13 @@ def test_json_round_trips_and_holds_per_endpoint_percentiles() -> None:
     assert doc["totals"]["orders_cancelled"] == 1
     assert doc["seed"] == 42
     assert doc["mode"] == "embedded"
-    assert doc["started_at"] == "2023-11-14T22:13:20.000+00:00"
-    assert doc["duration_s"] == 95.5
+    assert doc["started_at"] == "2027-01-15T08:00:00.000+00:00"  # the wall clock
+    assert doc["ended_at"] == "2027-01-15T08:00:47.750+00:00"
+    assert doc["duration_s"] == 47.75  # real
+    assert doc["simulated_started_at"] == "2023-11-14T22:13:20.000+00:00"
+    assert (doc["simulated_duration_s"], doc["speed"]) == (95.5, 2.0)
+    assert doc["requests_per_s"] == pytest.approx(420 / 47.75)
+    assert (doc["failed_orders"], doc["failed_orders_total"]) == ([], 0)
     assert doc["events_by_kind"] == {"pickup": 1, "dropoff": 1, "cancel": 1}
     assert doc["versions"]["driver-agent"] == "0.1.0"
 
@@ -83,6 +88,7 @@ def test_json_of_a_run_without_thresholds_passes() -> None:
 def test_json_of_an_empty_run_has_no_times_and_zero_totals() -> None:
     doc = json.loads(render_json(empty_report()))
     assert (doc["started_at"], doc["ended_at"], doc["duration_s"]) == (None, None, 0.0)
+    assert (doc["simulated_started_at"], doc["requests_per_s"]) == (None, None)
     assert doc["totals"]["requests"] == 0
     assert doc["totals"]["error_rate"] is None
     assert doc["stats"]["endpoints"] == []
@@ -202,11 +208,19 @@ def test_write_report_creates_the_directory_and_both_files(tmp_path: Path) -> No
     assert (json_path, html_path) == (directory / "report.json", directory / "report.html")
     assert json.loads(json_path.read_text(encoding="utf-8"))["seed"] == 42
     assert html_path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-    assert sorted(p.name for p in directory.iterdir()) == ["report.html", "report.json"]
+    assert sorted(p.name for p in directory.iterdir()) == [
+        "orders.csv",
+        "report.html",
+        "report.json",
+    ]
 
 
 def test_write_report_replaces_an_older_report(tmp_path: Path) -> None:
     write_report(sample_report(seed=1), tmp_path)
     json_path, _ = write_report(sample_report(seed=2), tmp_path)
     assert json.loads(json_path.read_text(encoding="utf-8"))["seed"] == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "orders.csv",
+        "report.html",
+        "report.json",
+    ]

@@ -87,7 +87,8 @@ def test_report_files_are_readable_as_ordinary_files(tmp_path: Path) -> None:
     old = os.umask(0o022)
     try:
         json_path, html_path = write_report(sample_report(), tmp_path / "r")
-        paths = [json_path, html_path, *write_exports(sample_report(), tmp_path / "r")]
+        orders_csv = json_path.parent / "orders.csv"  # write_report writes it too
+        paths = [json_path, html_path, orders_csv, *write_exports(sample_report(), tmp_path / "r")]
     finally:
         os.umask(old)
     for path in paths:

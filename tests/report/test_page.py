@@ -42,8 +42,10 @@ def test_html_shows_cards_tables_and_charts() -> None:
     for text in ("Orders done", "2 / 3", "Worst ping gap", "35.0 s", "Thresholds", "FAIL"):
         assert text in page
     assert "<code>update_driver_location</code>" in page
-    assert "ApiUnavailable 4" in page
-    assert page.count('class="series"') == 4  # p50, p95, requests, errors
+    assert "503 ×4" in page  # errors by status, then Bringg's messages with their counts
+    assert '<span class="count">4</span> sandbox fault: HTTP 503</li>' in page
+    # requests and errors; two endpoints; p50 and p95; busy drivers; data sent and received
+    assert page.count('class="series"') == 9
     assert page.count('class="bar"') == 6  # 3 stages x p50, p95
     assert "start → pickup check-in" in page
     assert "no data" not in page
@@ -59,7 +61,8 @@ def test_the_p95_card_shows_the_worst_endpoint() -> None:
 
 def test_html_of_an_empty_run_renders_placeholders() -> None:
     page = render_html(empty_report(), tile_url=None)
-    assert page.count(">no data</text>") == 3
+    assert page.count(">no data</text>") == 6
+    assert "No order failed." in page
     assert "No requests were made." in page
     assert "No drivers." in page
     assert "No thresholds configured." in page

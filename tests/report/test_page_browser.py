@@ -49,12 +49,26 @@ def chromium() -> str:
     return path
 
 
+class _Bytes:
+    bytes_sent = 0
+    bytes_received = 0
+
+
 def _report() -> RunReport:
-    stats = StatsCollector(bucket_s=2.0)
+    stats, counter = StatsCollector(bucket_s=2.0), _Bytes()
+    stats.count_bytes(counter)
     for i in range(600):
         endpoint = "update_driver_location" if i % 10 else "checkin"
-        error = "ApiUnavailable" if i % 97 == 0 else None
-        stats.record_call(endpoint, 15.0 + (i * 7) % 60, error, at_s=i / 10)
+        counter.bytes_sent += 180
+        counter.bytes_received += 40
+        if i % 97:
+            stats.record_call(endpoint, 15.0 + (i * 7) % 60, None, at_s=i / 10)
+        else:
+            stats.record_call(
+                endpoint, 15.0, "ForbiddenError", i / 10, 403, "User not found", order_id=500
+            )
+        if i % 150 == 0:
+            stats.driver_busy(f"busy-{i}", True, at_ms=T0_MS)
     tracks: dict[str, list[tuple[float, float]]] = {}
     events: list[MapEvent] = []
     for n, driver in enumerate(DRIVERS):
@@ -78,8 +92,15 @@ def _report() -> RunReport:
         ]
     events.append(MapEvent(EventKind.CANCEL, *tracks["d-2"][100], "d-2", 999))
     events.append(MapEvent(EventKind.RELOCATION, *tracks["d-3"][50], "d-3", None))
+    stats.record_order(
+        "d-2", "failed", {"assign_to_start": 3.0}, 0.0, order_id=500, ended_at_ms=T0_MS + 5_000
+    )
     snapshot = stats.statistics()
+    orders, _ = stats.order_rows()
     return RunReport(
+        orders=orders,
+        real_started_at_ms=T0_MS,
+        real_ended_at_ms=T0_MS + 60_000,
         stats=snapshot,
         summary=summary_from_stats(snapshot),
         seed=7,
@@ -165,15 +186,34 @@ def test_map_has_no_tile_layer_when_tiles_are_off(dom: str) -> None:
     assert "<img" not in dom
 
 
+def _lines(chart: str) -> int:
+    return len(re.findall(r'<path class="series"[^>]* d="M[\d.]+,[\d.]+L', chart))
+
+
 def test_charts_plot_lines_and_bars(dom: str) -> None:
     charts = re.findall(r'<svg class="chart".*?</svg>', dom, re.S)
-    assert len(charts) == 3
-    latency, requests, stages = charts
-    assert len(re.findall(r'<path class="series"[^>]* d="M[\d.]+,[\d.]+L', latency)) == 2
-    assert len(re.findall(r'<path class="series"[^>]* d="M[\d.]+,[\d.]+L', requests)) == 2
+    assert len(charts) == 6
+    requests, endpoints, latency, busy, data, stages = charts
+    assert (_lines(requests), _lines(endpoints), _lines(latency)) == (2, 2, 2)
+    assert (_lines(busy), _lines(data)) == (1, 2)
     assert len(re.findall(r'<rect class="bar"', stages)) == 4  # 2 stages x p50, p95
     assert "latency, ms" in latency
-    assert "requests per second" in requests
+    assert "requests per real second" in requests
+    assert 'data-series="checkin"' in endpoints
+    assert "body bytes, kB/s (real)" in data
+    for chart in (requests, endpoints, latency, busy, data):
+        assert "real s since start" in chart  # which clock
+    assert "duration, simulated s" in stages
+
+
+def test_failed_orders_and_error_messages_show(dom: str) -> None:
+    table = re.search(r'<table class="failed-orders">.*?</table>', dom, re.S)
+    assert table is not None
+    rows = re.findall(r"<tr><td><code>(\d+)</code>.*?</tr>", table.group(0), re.S)
+    assert rows == ["500"]
+    assert "started" in table.group(0)
+    assert "update_driver_location 403 User not found" in table.group(0)  # the latest error
+    assert '<span class="count">6</span> User not found</li>' in dom
 
 
 def test_screenshot_renders_a_non_blank_page(chromium: str, page: Path, tmp_path: Path) -> None:

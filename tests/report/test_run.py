@@ -34,9 +34,12 @@ def test_the_worst_ping_gap_names_its_driver_and_counts_every_gap_over_the_limit
 
 def test_a_report_knows_its_duration_verdict_and_seed_text() -> None:
     report = sample_report()
-    assert (report.duration_s, report.passed, report.seed_text) == (95.5, False, "42")
+    assert (report.duration_s, report.passed, report.seed_text) == (47.75, False, "42")
+    assert (report.simulated_duration_s, report.requests_per_s) == (95.5, 420 / 47.75)
     clock_went_back = sample_report(ended_at_ms=T0_MS - 1, seed=None, thresholds=())
-    assert (clock_went_back.duration_s, clock_went_back.passed) == (0.0, True)
+    assert (clock_went_back.simulated_duration_s, clock_went_back.passed) == (0.0, True)
+    unknown = sample_report(real_started_at_ms=0, real_ended_at_ms=0)
+    assert (unknown.duration_s, unknown.requests_per_s) == (0.0, None)
     assert clock_went_back.seed_text == "-"
 
 

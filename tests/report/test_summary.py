@@ -11,9 +11,11 @@ from driver_agent.report.summary import render_summary
 
 def test_summary_lists_totals_endpoints_worst_gap_and_failed_thresholds() -> None:
     summary = render_summary(sample_report())
-    assert "mode embedded, seed 42, 95.5 s" in summary
+    assert "mode embedded, seed 42, 47.8 s real, 95.5 s simulated at 2x" in summary
+    assert "requests 420 (8.8/s real), errors 4 (0.95%)" in summary
+    line = 'errors   update_driver_location 4 errors: 503 (4); "sandbox fault: HTTP 503" (4)'
+    assert line in summary.splitlines()
     assert "orders   2/3 done, 1 cancelled, 0 failed; drivers 2" in summary
-    assert "requests 420, errors 4 (0.95%)" in summary
     assert "ping gap worst 35.0 s (d-2), 5 gap(s) over 30 s" in summary
     assert "ping lateness after the scheduled tick: p50 1.5 ms, p99 1.5 ms, max 1.5 ms" in summary
     row = next(line for line in summary.splitlines() if line.startswith("checkin"))
@@ -36,7 +38,7 @@ def test_summary_of_a_passing_run_says_all_thresholds_passed() -> None:
 def test_summary_of_an_empty_run_shows_dashes_not_errors() -> None:
     summary = render_summary(empty_report())
     assert "seed -, 0.0 s" in summary
-    assert "requests 0, errors 0 (-)" in summary
+    assert "requests 0 (-/s real), errors 0 (-)" in summary
     assert "ping gap -" in summary
     assert "ping lateness" not in summary
     assert "thresholds" not in summary

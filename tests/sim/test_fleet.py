@@ -8,7 +8,6 @@ import anyio
 import httpx
 import pytest
 
-from driver_agent.commands.fleetrun import proof_assets
 from driver_agent.core.clock import RealClock, VirtualClock
 from driver_agent.core.config import ApiConfig, DriverConfig
 from driver_agent.core.model import Order, Secret, Stop, StopKind
@@ -21,6 +20,7 @@ from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import plan_orders
+from driver_agent.sim.roster import proof_assets
 from driver_agent.sim.stopplan import Leg
 
 

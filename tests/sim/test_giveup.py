@@ -61,6 +61,8 @@ async def test_an_outage_longer_than_give_up_after_s_fails_the_order_and_cancels
         "no_progress",
     )
     assert "sandbox fault: HTTP 503" in given_up.message
+    (row,), _ = w.stats.order_rows()
+    assert (row.outcome, row.error_status, row.error_message) == ("failed", 503, given_up.message)
 
 
 async def test_a_lifecycle_call_refused_for_good_gives_the_order_up_and_cancels_it(
@@ -80,6 +82,15 @@ async def test_a_lifecycle_call_refused_for_good_gives_the_order_up_and_cancels_
     [given_up] = stats.resilience.given_up_orders
     assert (given_up.endpoint, given_up.status, given_up.reason) == ("checkin", 400, "refused")
     assert stats.resilience.cancelled_after_give_up == 1
+    checkin = next(e for e in stats.endpoints if e.endpoint == "checkin")
+    assert checkin.errors_by_status == {"400": 1}
+    assert [m.count for m in checkin.top_messages] == [1]
+    (row,), _ = w.stats.order_rows()  # the failed order's row names the refusal
+    assert (row.order_id, row.outcome, row.error_endpoint, row.error_status) == (
+        w.order.task_id, "failed", "checkin", 400,
+    )  # fmt: skip
+    assert row.error_message == checkin.top_messages[0].message
+    assert "pickup_dwell" in row.stages_s  # it got as far as leaving the pickup
 
 
 # -- without a network ---------------------------------------------------------------------------
