@@ -18,6 +18,7 @@ import random
 import secrets
 import sys
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -26,11 +27,13 @@ import anyio
 import msgspec
 import structlog
 
+from driver_agent.commands.preflight import is_embedded, own_fleet_urls, threshold_checks
 from driver_agent.core.clock import Clock, wall_time_s
 from driver_agent.core.config import ApiConfig, Config, masked
 from driver_agent.core.errors import ApiError, ConfigError
 from driver_agent.core.serving import serve_app
 from driver_agent.fleetapi.client import FleetClient, open_fleet_client
+from driver_agent.fleetapi.devapi import DevApiClient, open_devapi_client
 from driver_agent.fleetapi.merchant import MerchantClient
 from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.fleetapi.webhooks import WebhookReceiver, WebhookSettings
@@ -50,6 +53,7 @@ from driver_agent.sim.context import DriverContext
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.orders import order_id_prefix, plan_orders
+from driver_agent.sim.own_fleet import OwnFleetProfile
 from driver_agent.sim.pacing import RatePacer
 from driver_agent.sim.roster import driver_specs, proof_assets, relocator
 from driver_agent.sim.routebook import RouteBook, load_routes
@@ -138,7 +142,7 @@ async def run_fleet(
     if network is None:
         network = RoadNetwork.load(config.run.road_network)
     stats, recorder = StatsCollector(), TrackRecorder()
-    embedded = not config.api.api_url
+    embedded = is_embedded(config)
     merchant_key = SandboxSettings().merchant_api_key
     if embedded:
         api_keys = (merchant_key,)
@@ -161,6 +165,7 @@ async def run_fleet(
         async with anyio.create_task_group() as services:
             webhook_url = await services.start(serve_app, rx.app, host, port)
             api = config.api
+            sandbox_paths: dict[str, str] | None = None  # the embedded developer API's services
             if embedded:
                 area, places = address_places(network, seed=config.run.seed)
                 sandbox = SandboxSettings(
@@ -171,6 +176,7 @@ async def run_fleet(
                     webhook_retry_delay_s=1.0,
                 )
                 app = create_app(sandbox)
+                sandbox_paths = dict(app.devapi.paths)
                 api_url = await services.start(functools.partial(serve_sandbox, app=app))
                 if on_sandbox is not None:
                     on_sandbox(app, api_url)  # tests read and drive the sandbox itself
@@ -185,13 +191,12 @@ async def run_fleet(
             else:
                 log.info("webhook_receiver_listening", url=webhook_url)
             stopper = stopper or RunStopper()
-            rng = random.Random(f"{config.run.seed}:client")
-            # the client's resends and reconciliations count in this run's stats
-            retries = stats.record_retry
-            async with open_fleet_client(api, clock, rng=rng, on_retry=retries) as client:
+            own_urls = own_fleet_urls(config, sandbox_paths, api.api_url)
+            async with AsyncExitStack() as stack:
+                client, profile = await _open_client(stack, config, api, clock, stats, own_urls)
                 fleet = _fleet(
-                    config, client, clock, network, routes, stats, recorder, started_real,
-                    on_spawned,
+                    config, client, profile, clock, network, routes, stats, recorder,
+                    started_real, on_spawned,
                 )  # fmt: skip
                 if config.run.live_map:
                     live_url = await services.start(
@@ -211,7 +216,7 @@ async def run_fleet(
     progress = fleet.progress()
     snapshot = stats.statistics()
     results = evaluate(
-        parse_thresholds(config.thresholds.checks, "thresholds.checks"),
+        parse_thresholds(threshold_checks(config), "thresholds.checks"),
         metrics_from_stats(snapshot, orders_total=expected),
     )
     orders, orders_dropped = stats.order_rows()
@@ -249,9 +254,30 @@ async def run_fleet(
     )  # fmt: skip
 
 
+async def _open_client(
+    stack: AsyncExitStack,
+    config: Config,
+    api: ApiConfig,
+    clock: Clock,
+    stats: StatsCollector,
+    own_urls: dict[str, str] | None,
+) -> tuple[FleetClient | DevApiClient, OwnFleetProfile | None]:
+    """The fleet API's client, or the developer API's and its profile (`api.profile`); the
+    client's resends and reconciliations count in this run's stats."""
+    rng, retries = random.Random(f"{config.run.seed}:client"), stats.record_retry
+    if own_urls is None:
+        opened = open_fleet_client(api, clock, rng=rng, on_retry=retries)
+        return await stack.enter_async_context(opened), None
+    dev = await stack.enter_async_context(
+        open_devapi_client(own_urls, api, clock, rng=rng, on_retry=retries)
+    )
+    return dev, OwnFleetProfile(dev)
+
+
 def _fleet(
     config: Config,
-    client: FleetClient,
+    client: FleetClient | DevApiClient,
+    profile: OwnFleetProfile | None,
     clock: Clock,
     network: RoadNetwork,
     routes: RouteBook,
@@ -272,6 +298,7 @@ def _fleet(
         run_started_real=started_real,
         recorder=recorder,
         pacer=RatePacer(run.max_request_rate) if run.max_request_rate > 0 else None,
+        profile=profile,
     )
     return Fleet(
         ctx,

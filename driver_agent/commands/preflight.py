@@ -23,14 +23,45 @@ import os
 import socket
 import ssl
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from driver_agent.core.config import Config
+from driver_agent.core.config import Config, ThresholdsConfig
 from driver_agent.core.endpoints import ENDPOINTS
 from driver_agent.core.errors import ConfigError
+from driver_agent.fleetapi.devapi import configured_urls
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.thresholds import parse_thresholds
+
+
+def is_embedded(config: Config) -> bool:
+    """No API configured: the run starts the embedded sandbox (the fleet API's `api.api_url`,
+    or under the own-fleet profile the service table `own_fleet.services`)."""
+    if config.api.profile == "own_fleet":
+        return not config.own_fleet.services
+    return not config.api.api_url
+
+
+def threshold_checks(config: Config) -> tuple[str, ...]:
+    """The run's thresholds. Under the own-fleet profile the default ping-gap check is dropped:
+    the developer API takes no locations, so there is no gap to measure (a check set in the
+    config stays, and fails for want of data, as any check does)."""
+    checks = config.thresholds.checks
+    if config.api.profile == "own_fleet" and checks == ThresholdsConfig().checks:
+        return tuple(c for c in checks if "ping_gap" not in c)
+    return checks
+
+
+def own_fleet_urls(
+    config: Config, sandbox_paths: Mapping[str, str] | None, api_url: str
+) -> dict[str, str] | None:
+    """The developer API's service URLs for an own-fleet run: the embedded sandbox's (its paths
+    under `api_url`) or `own_fleet.services`; None under the fleet profile."""
+    if config.api.profile != "own_fleet":
+        return None
+    if sandbox_paths is not None:
+        return {name: api_url.rstrip("/") + path for name, path in sandbox_paths.items()}
+    return configured_urls(config.own_fleet)
 
 
 def check_run(config: Config, *, embedded: bool) -> RoadNetwork:
@@ -38,7 +69,14 @@ def check_run(config: Config, *, embedded: bool) -> RoadNetwork:
     run = config.run
     if run.drivers < 1:
         raise ConfigError("run.drivers", f"must be at least 1, got {run.drivers!r}")
-    check_thresholds(config.thresholds.checks, "thresholds.checks")
+    check_thresholds(threshold_checks(config), "thresholds.checks")
+    if config.api.profile == "own_fleet" and not embedded:
+        missing = [s for s in OWN_FLEET_DAY if s not in config.own_fleet.services]
+        if missing:
+            raise ConfigError(
+                "own_fleet.services",
+                f"a driver's day needs these services too: {', '.join(missing)}",
+            )
     check_writable_dir(run.report_dir, "run.report_dir")
     if config.api.ca_file:
         check_ca_file(config.api.ca_file, "api.ca_file")
@@ -47,6 +85,13 @@ def check_run(config: Config, *, embedded: bool) -> RoadNetwork:
     if run.live_map:
         check_port_free("127.0.0.1", run.live_map_port, "run.live_map_port")
     return load_network(run.road_network, "run.road_network")
+
+
+# the services an own-fleet driver's day calls (sim/own_fleet.py)
+OWN_FLEET_DAY = (
+    "create_user", "start_shift", "driver_home_event", "update_order", "start_order", "checkin",
+    "create_note", "checkout", "end_order", "cancel_order", "end_shift",
+)  # fmt: skip
 
 
 def check_bridge(config: Config) -> None:

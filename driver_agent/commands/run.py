@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="cap on requests per real second, 0 = none (run.max_request_rate)",
     )
+    add_profile_argument(fleet)
     fleet.add_argument("--seed", metavar="N", type=int, help="random seed (run.seed)")
     fleet.add_argument(
         "--run-id", metavar="ID", help="in the created orders' ids; default random (run.run_id)"
@@ -95,6 +96,18 @@ def add_route_argument(parser: argparse._ActionsContainer) -> None:
     )
 
 
+def add_profile_argument(parser: argparse._ActionsContainer) -> None:
+    """`--profile`: whose drivers: a delivery provider's (the fleet API) or the customer's own
+    (the developer API, seed 001)."""
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        choices=("fleet", "own-fleet"),
+        help="fleet (a delivery provider's drivers, the default) or own-fleet (a Bringg "
+        "customer's own drivers on the developer API) (api.profile)",
+    )
+
+
 def add_output_arguments(parser: argparse._ActionsContainer) -> None:
     """`--summary-json` and `--quiet`, for `run` and `demo`."""
     parser.add_argument(
@@ -127,6 +140,7 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "run.live_map": args.live_map,
         "run.road_network": args.road_network,
         "run.routes": args.routes,
+        "api.profile": args.profile.replace("-", "_") if args.profile else None,
     }
 
 
@@ -138,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 def execute(config: Config, *, summary_json: bool = False, quiet: bool = False) -> int:
     """Preflight (exit 2 with one line on a mistake), the run, the report and exports."""
     routes = load_routes(config.run.routes)  # a bad route file: one line, exit 2, before the run
-    network = preflight.check_run(config, embedded=not config.api.api_url)
+    network = preflight.check_run(config, embedded=preflight.is_embedded(config))
     try:
         result = anyio.run(_main, config, network, routes, not quiet)
     except BaseExceptionGroup as group:

@@ -134,6 +134,9 @@ class CreateNoteBody(Body):
     type: str | None = None
     url: str | None = None
     user_id: int | None = None
+    # not in the seed's field list: a TaskPhoto / Signature taken in the app, as a data URI
+    # (the sandbox takes it; a real account may want `url` to an uploaded file instead)
+    image: str | None = None
 
 
 class UpdateNoteBody(Body):

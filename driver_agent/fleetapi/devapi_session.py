@@ -47,6 +47,7 @@ from driver_agent.fleetapi.session import (
     ClientStatistics,
     OnResponse,
     OnRetry,
+    body_bytes_sent,
 )
 from driver_agent.fleetapi.transport import open_http_pool
 
@@ -122,6 +123,8 @@ class DevApiSession:
         self._retries = 0
         self._reconciled = 0
         self._unsure: dict[CallKey, None] = {}  # steps whose last attempt's outcome is unknown
+        self.bytes_sent = 0  # request and answer bodies of every attempt that got an answer
+        self.bytes_received = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(services={sorted(self._urls)!r})"  # names, never URLs
@@ -130,6 +133,15 @@ class DevApiSession:
         """Close the HTTP pool if this session built it."""
         if self._owns_http:
             await self._http.aclose()
+
+    @property
+    def config(self) -> ApiConfig:
+        return self._api
+
+    @property
+    def rate_limit(self) -> None:
+        """The developer API documents no rate-limit headers: no budget to pace by."""
+        return None
 
     @property
     def services(self) -> frozenset[str]:
@@ -258,6 +270,8 @@ class DevApiSession:
             raise transport_error(name, exc, scrub) from None
         if hook is not None:
             hook(name, response.status_code, clock.monotonic() - started)
+        self.bytes_received += len(response.content)
+        self.bytes_sent += body_bytes_sent(response)
         return response
 
     def _answer(

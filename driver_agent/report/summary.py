@@ -48,7 +48,9 @@ def render_summary(report: RunReport) -> str:
             f"{given_up.endpoint} -> {status}: {given_up.message} [{given_up.reason}]"
         )
     worst, over, driver = worst_ping_gap(report.stats)
-    if worst is None:
+    if not report.stats.totals.pings:
+        lines.append("ping gap -  (no location updates were sent)")
+    elif worst is None:
         lines.append("ping gap -")
     else:
         lines.append(

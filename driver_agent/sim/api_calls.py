@@ -44,7 +44,7 @@ GIVEN_UP_REASON = "driver-agent gave the order up"
 class Request:
     """One call ready to go: its endpoint, how to make it, the position it reports."""
 
-    endpoint: Endpoint
+    endpoint: str  # the fleet API's endpoint, or the developer API's service name
     send: Send
     lat: float = 0.0
     lng: float = 0.0

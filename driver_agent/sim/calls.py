@@ -15,8 +15,9 @@ latency, not as errors). While the API is healthy no backlog exists: one attribu
 from __future__ import annotations
 
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -25,6 +26,9 @@ from driver_agent.core.errors import ApiError, ApiUnavailable
 from driver_agent.sim.context import DriverContext
 from driver_agent.sim.lifecycle_messages import Command
 from driver_agent.sim.offline import Backlog, BackoffPolicy, Entry, EntryKind, entry_kind
+
+if TYPE_CHECKING:
+    from driver_agent.sim.api_calls import Request
 
 log = structlog.get_logger("driver_agent.driver")
 
@@ -113,6 +117,31 @@ class Calls:
                     ctx.stats.record_call(endpoint, latency_ms, None, at_s)
                 else:
                     _record_failed(ctx, endpoint, latency_ms, at_s, error, command)
+
+    async def day(self, requests: Sequence[Request]) -> None:
+        """Calls outside any order (an own-fleet driver's shift and home events), one after the
+        other, measured and counted per service; a refusal or an API that stays away ends the
+        driver (the fleet counts it), as a day cannot start without its shift."""
+        ctx = self._ctx
+        clock = ctx.clock
+        for request in requests:
+            t0 = clock.monotonic()
+            error: ApiError | None = None
+            try:
+                await request.send()
+            except ApiError as exc:
+                error = exc
+                raise
+            finally:
+                at_s = max(clock.monotonic() - ctx.run_started_real, 0.0)
+                latency_ms = (clock.monotonic() - t0) * 1000.0
+                if error is None:
+                    ctx.stats.record_call(request.endpoint, latency_ms, None, at_s)
+                else:
+                    ctx.stats.record_call(
+                        request.endpoint, latency_ms, type(error).__name__, at_s,
+                        error.status, error.message,
+                    )  # fmt: skip
 
     def enqueue(
         self,

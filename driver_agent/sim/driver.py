@@ -24,23 +24,22 @@ reported failed with its last error and cancelled on the API side when possible 
 from __future__ import annotations
 
 import math
-from functools import partial
 
 import structlog
 
 from driver_agent.core.clock import Wakeup
 from driver_agent.core.endpoints import Endpoint
-from driver_agent.core.errors import ApiUnavailable, TransitionError
+from driver_agent.core.errors import TransitionError
 from driver_agent.core.model import Order
 from driver_agent.sim import lifecycle_messages as m
-from driver_agent.sim.api_calls import Request, ms, note_request, request_for
-from driver_agent.sim.calls import Calls, Job, Refused
+from driver_agent.sim.api_calls import ApiCommand, Request, ms, note_request, request_for
+from driver_agent.sim.calls import Calls, Refused
 from driver_agent.sim.context import DriverContext, DriverSpec, OrderEnded
 from driver_agent.sim.giveup import Ended, Refusal, flush, give_up_refused
 from driver_agent.sim.itinerary import Itinerary
 from driver_agent.sim.lifecycle import Lifecycle
 from driver_agent.sim.lifecycle_states import OrderOutcome, Stage
-from driver_agent.sim.pacing import budget_short, ping_due
+from driver_agent.sim.pings import ping, send_location
 
 log = structlog.get_logger("driver_agent.driver")
 _LOCATION = Endpoint.UPDATE_DRIVER_LOCATION
@@ -53,9 +52,22 @@ class Driver:
     calls went out (the fleet hands each driver its own)."""
 
     __slots__ = (
-        "_clock", "_inbox", "_last_sent", "_next_ping", "_on_order_end", "_stats", "_wakeup",
-        "calls", "closing", "context", "driver_id", "ended", "itinerary", "known_to_api",
-        "lifecycle", "spec",
+        "_clock",
+        "_inbox",
+        "_next_ping",
+        "_on_order_end",
+        "_stats",
+        "_wakeup",
+        "calls",
+        "closing",
+        "context",
+        "driver_id",
+        "ended",
+        "itinerary",
+        "known_to_api",
+        "last_sent",
+        "lifecycle",
+        "spec",
     )  # fmt: skip
 
     def __init__(
@@ -77,7 +89,7 @@ class Driver:
         ] = []  # a few events at most: a list is 300 B smaller than a deque
         self._wakeup = Wakeup()
         self.known_to_api = False
-        self._last_sent: float | None = None  # the last busy location update that went out
+        self.last_sent: float | None = None  # the last busy location update that went out
         self.closing = False
         self._next_ping = math.inf
         self.ended: Ended | None = None  # ended here, its calls not yet at the API
@@ -126,6 +138,14 @@ class Driver:
     # ---- the loop ---------------------------------------------------------------------------
 
     async def run(self) -> None:
+        profile = self.context.profile
+        if profile is not None:  # own fleet: user, shift, left home
+            await self.calls.day(profile.start_day(self.spec))
+        await self._work()
+        if profile is not None:  # after the last order: shift ended, home
+            await self.calls.day(profile.end_day(self.spec))
+
+    async def _work(self) -> None:
         clock = self._clock
         self._next_ping = clock.now() + self.context.config.idle_ping_interval_s
         while True:
@@ -170,7 +190,7 @@ class Driver:
                 config = self.context.config
                 interval = config.ping_interval_s if busy else config.idle_ping_interval_s
                 self._next_ping = at + interval
-                await self._ping(at)
+                await ping(self, at)
             elif which == "arrive":
                 trip.arrive_at = math.inf
                 if trip.leg is not None and trip.leg_target is not None:
@@ -212,7 +232,7 @@ class Driver:
         """Carry out one command scheduled at `at`; a refused call is reported back."""
         trip, lifecycle = self.itinerary, self.lifecycle
         if isinstance(command, m.SendLocation):
-            refused = await self._send_location(at, command)
+            refused = await send_location(self, at, command)
             return None if refused is None else self._refused(command, refused)
         if isinstance(command, m.DriveTo):
             if trip.drive_to(command.stop, at):  # re-routed: tell Bringg the new ETA
@@ -225,10 +245,9 @@ class Driver:
         elif isinstance(command, m.StopWork):
             self._stop_work(at)
         else:
-            request = request_for(
-                command, self.context.client, self.spec, known_to_api=self.known_to_api, at=at,
-                reported=trip.reported,
-            )  # fmt: skip
+            request = self.api_request(command, at)
+            if request is None:  # this profile's API has no such call (an ETA under own-fleet)
+                return None
             answer = await self.calls.call(request.endpoint, at, request.send, command)
             if isinstance(answer, Refused):
                 return self._refused(
@@ -236,6 +255,20 @@ class Driver:
                 )
             self._confirmed(command, request, at)
         return None
+
+    def _sends_locations(self) -> bool:
+        profile = self.context.profile
+        return profile is None or profile.sends_locations
+
+    def api_request(self, command: ApiCommand, at: float) -> Request | None:
+        """The call that carries out `command` under this run's profile (None: it has none)."""
+        ctx, reported = self.context, self.itinerary.reported
+        if ctx.profile is not None:
+            return ctx.profile.request_for(command, self.spec, at=at, reported=reported)
+        return request_for(
+            command, ctx.fleet_client(), self.spec, known_to_api=self.known_to_api, at=at,
+            reported=reported,
+        )  # fmt: skip
 
     def _confirmed(self, command: m.Command, request: Request, at: float) -> None:
         """The call went out (or waits for the API, which counts the same): its outcome."""
@@ -245,8 +278,10 @@ class Driver:
             lifecycle.send(m.Assigned(), self._clock.now())
         elif isinstance(command, m.StartOrder):
             now = self._clock.now()
-            self._stats.driver_busy(self.driver_id, True, ms(at))
-            self._last_sent = at
+            # without location updates (own fleet) busy time counts, ping gaps do not
+            busy_at = ms(at) if self._sends_locations() else None
+            self._stats.driver_busy(self.driver_id, True, busy_at)
+            self.last_sent = at
             self._next_ping = at + self.context.config.ping_interval_s
             lifecycle.send(m.Started(), now)
         elif isinstance(command, m.CheckIn):
@@ -269,82 +304,17 @@ class Driver:
 
     # ---- location updates and notes ---------------------------------------------------------
 
-    async def _ping(self, at: float) -> None:
-        lifecycle, ctx = self.lifecycle, self.context
-        budget = ctx.client.rate_limit
-        if lifecycle.is_busy:
-            interval = ctx.config.ping_interval_s
-            if not ping_due(budget, ctx.budget_reserve_ratio, self._last_sent, at, interval):
-                return  # short on budget: this one can wait a tick
-            lat, lng = self.itinerary.reported(at)
-            await self.feed(m.LocationTick(lat, lng), at)
-        elif self.known_to_api and not lifecycle.is_active:
-            if budget_short(budget, ctx.budget_reserve_ratio):
-                return
-            await self._send_location(at)
-
-    async def _send_location(
-        self, at: float, command: m.SendLocation | None = None
-    ) -> Refusal | None:
-        """The location update of tick `at`: a busy driver's (the lifecycle's `command`, with
-        the tick's fix) or an idle one's (a fix drawn now, no order)."""
-        task_id: int | None
-        if command is None:
-            lat, lng = self.itinerary.reported(at)
-            command, task_id = m.SendLocation(0, lat, lng), None
-        else:
-            lat, lng, task_id = command.lat, command.lng, command.task_id
-        clock = self._clock
-        # the generator's own lag: the call goes out now, `at` was its tick
-        lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
-        client, calls = self.context.client, self.calls
-        started = (task_id,) if task_id is not None else ()
-        endpoint = _LOCATION
-        sent: object = None
-        if calls.backlog is None:  # the hot path: the call itself, no factory
-            call = client.update_driver_location(
-                user_external_id=self.driver_id, lat=lat, lng=lng, reported_time_ms=ms(at),
-                started_tasks=started,
-            )  # fmt: skip
-            sent = await calls.call(endpoint, at, call, command)
-            if isinstance(sent, Refused):
-                return Refusal(task_id or 0, endpoint, sent.exc)
-            offline = isinstance(sent, ApiUnavailable)
-        else:
-            offline = True
-        if offline:  # it waits for the API, behind what already waits
-            send = partial(
-                client.update_driver_location, user_external_id=self.driver_id, lat=lat,
-                lng=lng, reported_time_ms=ms(at), started_tasks=started,
-            )  # fmt: skip
-            exc = sent if isinstance(sent, ApiUnavailable) else None
-            sent = calls.enqueue(endpoint, at, send, command, exc)
-        if task_id is not None:
-            self._last_sent = at
-        if isinstance(sent, Job):  # waits for the API: counted when it has gone out
-            sent.after = partial(self._location_sent, at, task_id, lat, lng)
-            return None
-        self._location_sent(at, task_id, lat, lng, lateness_ms)
-        return None
-
-    def _location_sent(
-        self, at: float, task_id: int | None, lat: float, lng: float, lateness_ms: float = -1.0
-    ) -> None:
-        """A location the API took. `lateness_ms` is from its tick to when it went out; a queued
-        one (-1) went out just now, after the outage."""
-        if task_id is not None:
-            if lateness_ms < 0.0:
-                clock = self._clock
-                lateness_ms = max(clock.now() - at, 0.0) / clock.speed * 1000.0
-            self._stats.record_ping(self.driver_id, ms(at), lateness_ms)
-        if self.context.recorder is not None:
-            self.context.recorder.position(self.driver_id, lat, lng, ms(at))
-
     async def _send_note(self, command: m.AddNote, at: float) -> None:
         trip = self.itinerary
-        request = note_request(
-            command, self.context.client, self.context.proof, at=at, reported=trip.reported
-        )
+        ctx = self.context
+        if ctx.profile is not None:
+            request = ctx.profile.note_request(
+                command, self.spec, ctx.proof, at=at, reported=trip.reported
+            )
+        else:
+            request = note_request(
+                command, ctx.fleet_client(), ctx.proof, at=at, reported=trip.reported
+            )
         answer = await self.calls.call(request.endpoint, at, request.send, command)
         if isinstance(answer, Refused) and self.lifecycle.is_active:
             failed = m.CommandFailed(command, answer.exc.message)
@@ -381,7 +351,7 @@ class Driver:
         order = ended.order
         stats = self._stats
         # busy until here: the order's queued positions counted in its ping cadence
-        stats.driver_busy(self.driver_id, False, ms(ended.at))
+        stats.driver_busy(self.driver_id, False, ms(ended.at) if self._sends_locations() else None)
         stats.record_order(
             self.driver_id, outcome, ended.stage_durations_s, ended.distance_m,
             order_id=order.task_id, ended_at_ms=ms(ended.at), external_id=order.external_id,

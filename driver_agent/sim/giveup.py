@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ApiError, ApiUnavailable
 from driver_agent.core.model import Order
 from driver_agent.metrics.stats import GivenUpOrder
-from driver_agent.sim.api_calls import GIVEN_UP_REASON, request_for
+from driver_agent.sim.api_calls import GIVEN_UP_REASON
 from driver_agent.sim.calls import Job, Refused, StillAway
 from driver_agent.sim.lifecycle import NON_FATAL_FAILURES
 from driver_agent.sim.lifecycle_messages import CancelOrder, Command, CommandFailed, CompleteOrder
@@ -172,12 +171,10 @@ async def _cancel_given_up(driver: Driver, task_id: int) -> None:
     """Tell the API a given-up order will not be done (best effort; queued while away)."""
     at = driver.context.clock.now()
     command = CancelOrder(task_id, driver.context.config.cancel_reason_id, GIVEN_UP_REASON)
-    request = request_for(
-        command, driver.context.client, driver.spec, known_to_api=driver.known_to_api, at=at,
-        reported=driver.itinerary.reported,
-    )  # fmt: skip
+    request = driver.api_request(command, at)
+    assert request is not None  # every profile can cancel
     calls, stats = driver.calls, driver.context.stats
-    endpoint = Endpoint.CANCEL_DELIVERY
+    endpoint = request.endpoint
     if calls.backlog is not None:
         job = calls.enqueue(endpoint, at, request.send, command, kind=EntryKind.CLEANUP)
         job.after = partial(stats.record_cancel_after_give_up, cancelled=True)
