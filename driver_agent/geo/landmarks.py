@@ -41,6 +41,7 @@ class Landmarks:
     scale: float
     to: tuple[array[int], ...]  # array("I") per landmark
     back: tuple[array[int], ...]
+    costs_sum: float  # the sum of the edge costs they were computed on (stale when it differs)
 
     def bounds(
         self, start: int, goals: Sequence[tuple[int, float]], active: int = ACTIVE
@@ -110,8 +111,10 @@ def compute(
     forward: tuple[Sequence[int], Sequence[int], Sequence[float]],
     backward: tuple[Sequence[int], Sequence[int], Sequence[float]],
     nodes: Sequence[int],
+    costs_sum: float,
 ) -> Landmarks:
-    """The landmarks at `nodes`, from the graph (indptr, head, cost) and its reverse."""
+    """The landmarks at `nodes`, from the graph (indptr, head, cost) and its reverse, whose
+    edge costs sum to `costs_sum`."""
     to = [np.frombuffer(travel_times(*forward, n), dtype=np.float64) for n in nodes]
     back = [np.frombuffer(travel_times(*backward, n), dtype=np.float64) for n in nodes]
     finite = [float(d[np.isfinite(d)].max(initial=0.0)) for d in to + back]
@@ -121,6 +124,7 @@ def compute(
         scale,
         tuple(_units(d, scale) for d in to),
         tuple(_units(d, scale) for d in back),
+        costs_sum,
     )
 
 
@@ -139,7 +143,9 @@ def encode(marks: Landmarks) -> tuple[bytes, bytes]:
     )
 
 
-def decode(nodes: Sequence[int], scale: float, to: bytes, back: bytes, count: int) -> Landmarks:
+def decode(
+    nodes: Sequence[int], scale: float, to: bytes, back: bytes, count: int, costs_sum: float
+) -> Landmarks:
     """`encode`'s tables back, for a graph of `count` junctions. ValueError when they do not
     fit: a table of the wrong size, a landmark that is not a junction, a scale that is not
     positive."""
@@ -158,4 +164,10 @@ def decode(nodes: Sequence[int], scale: float, to: bytes, back: bytes, count: in
             for i in range(0, size, step)
         )
 
-    return Landmarks(tuple(nodes), scale, split(to), split(back))
+    return Landmarks(tuple(nodes), scale, split(to), split(back), costs_sum)
+
+
+def fits(marks: Landmarks, costs_sum: float) -> bool:
+    """True when `marks` were computed on edge costs that sum to `costs_sum` (not, say, before
+    the cruise speeds changed: their bounds could then exceed the true cost)."""
+    return abs(marks.costs_sum - costs_sum) <= 1e-9 * max(1.0, abs(costs_sum))

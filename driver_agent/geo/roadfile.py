@@ -12,12 +12,13 @@ the edges as columns, so a city of 400,000 edges decodes straight into arrays:
                "shape": [lat, lng, ... of all those points, edge after edge]},
      "depots": [{"name": "...", "lat": ..., "lng": ...}, ...],
      "landmarks": {"nodes": [junction, ...], "scale": seconds per unit,
-                   "to": base64, "back": base64}}
+                   "costs_sum": seconds, "to": base64, "back": base64}}
 
 `landmarks` (optional; `roads build` writes it) holds the router's precomputed lower bounds
 (`geo.landmarks`: per landmark, the travel time from it to every junction and back, uint32
-little-endian in units of `scale` seconds, landmark after landmark). Format 2 is format 3
-without `landmarks` and is read as such.
+little-endian in units of `scale` seconds, landmark after landmark) and the sum of the edge
+costs they were computed on: when the costs at load differ (the cruise speeds changed since),
+they are not used. Format 2 is format 3 without `landmarks` and is read as such.
 
 Format 1 (`driver-agent-roads/1`, the committed Helsinki graph) has one row per edge instead:
 `"edges": [[u, v, class index, kph, oneway, [lat, lng, ... shape]], ...]`; all three are read.
@@ -77,6 +78,7 @@ class EdgeColumns(msgspec.Struct, forbid_unknown_fields=True):
 class LandmarkDoc(msgspec.Struct, forbid_unknown_fields=True):
     nodes: list[int]
     scale: float
+    costs_sum: float
     to: bytes  # base64 in the file
     back: bytes
 
@@ -226,7 +228,7 @@ def graph_data(graph: GraphDoc, where: str) -> GraphData:
     if graph.landmarks is not None:
         lm = graph.landmarks
         try:
-            marks = landmarks.decode(lm.nodes, lm.scale, lm.to, lm.back, count)
+            marks = landmarks.decode(lm.nodes, lm.scale, lm.to, lm.back, count, lm.costs_sum)
         except ValueError as error:
             raise bad(f"landmarks: {error}") from None
     return GraphData(
@@ -286,6 +288,7 @@ def landmark_fields(marks: Landmarks) -> dict[str, Any]:
     return {
         "nodes": list(marks.nodes),
         "scale": marks.scale,
+        "costs_sum": marks.costs_sum,
         "to": base64.b64encode(to).decode("ascii"),
         "back": base64.b64encode(back).decode("ascii"),
     }

@@ -37,6 +37,7 @@ from driver_agent.geo.graph_arrays import (
     forward_arrays,
     projection_around,
 )
+from driver_agent.geo.landmarks import fits
 from driver_agent.geo.roadfile import (
     BUNDLED,
     DEFAULT_MAP,
@@ -161,9 +162,11 @@ class RoadNetwork:
             node_x,
             node_y,
         )
-        # a file without landmarks (format 2, or not from `roads build`) gets them here when
-        # small (0.1 s per 2,000 junctions); a bigger one routes with plain A*, slower
+        # a file without landmarks (format 2, not from `roads build`, or made on other costs)
+        # gets them here when small (0.1 s per 2,000 junctions); a bigger one uses plain A*
         marks = data.landmarks
+        if marks is not None and not fits(marks, self.router.costs_sum):
+            marks = None
         if marks is None and len(lats) <= LANDMARKS_AT_LOAD:
             marks = self.router.compute_landmarks()
         self.router.landmarks = marks

@@ -2,14 +2,21 @@
 
 A search starts from up to two junctions (the ends of the edge the start point snapped to, each
 with the cost of reaching it along that edge) and stops at up to two junctions (the ends of the
-goal's edge, each with the cost still to go along it). Costs are travel seconds. The heuristic is
-the straight-line distance to the nearest goal junction (plus its remaining cost) at the graph's
-top cruise speed: never more than the true cost, so A* returns the same optimum as Dijkstra while
-settling far fewer junctions. Adjacency is compressed-sparse-row in flat arrays (compact and
-fast to index from Python, built once with numpy).
+goal's edge, each with the cost still to go along it). Costs are travel seconds.
 
-`dijkstra_search` is the previous router (Dijkstra over adjacency lists with dicts), kept as the
-reference the tests and the bench compare against.
+With landmarks (`geo.landmarks`, from the graph file or computed at load for a small graph) the
+heuristic is the best landmark lower bound of the 8 landmarks best for the query (ALT): on a
+200,000-junction grid it settles a tenth of the junctions plain A* does. The heap is ordered by
+f in buckets a few table units wide, deepest entry first, and a path is accepted once nothing
+left can beat it by more than two buckets: the same travel time as Dijkstra's to within 16 units
+of the landmark tables' scale (microseconds). Without landmarks the heuristic is the
+straight-line distance to the nearest goal junction (plus its remaining cost) at the graph's top
+cruise speed, and the result is Dijkstra's optimum. Both bounds never exceed the true cost.
+Adjacency is compressed-sparse-row in flat arrays (compact and fast to index from Python, built
+once with numpy).
+
+`dijkstra_search` is the router before A* (Dijkstra over adjacency lists with dicts), kept as
+the reference the tests and the bench compare against.
 
 Pure: no I/O.
 """
@@ -93,6 +100,7 @@ class Router:
         self._hx = _floats(node_x / max(top, 1e-9))
         self._hy = _floats(node_y / max(top, 1e-9))
         self._best: array[float] | None = None
+        self.costs_sum = float(np.sum(edge_cost_s))  # what landmarks must have been made on
         self.landmarks: Landmarks | None = None
         self._cache: OrderedDict[CacheKey, Path | None] = OrderedDict()
         self._cache_size = cache_size
@@ -115,7 +123,8 @@ class Router:
         hx = np.frombuffer(self._hx, dtype=np.float64)
         hy = np.frombuffer(self._hy, dtype=np.float64)
         nodes = landmarks.pick_nodes(hx, hy, count)
-        return landmarks.compute((self._indptr, self._head, self._cost), backward, nodes)
+        forward = (self._indptr, self._head, self._cost)
+        return landmarks.compute(forward, backward, nodes, self.costs_sum)
 
     def search(self, starts: Sequence[Start], finishes: Finishes, bound: float) -> Path | None:
         """The cheapest path from a start junction to a finish junction costing less than
@@ -206,7 +215,7 @@ class Router:
         # Order by f in buckets a few units wide, and within a bucket the deepest entry first:
         # on a plateau of equally fast paths (a grid) the search dives to the goal instead of
         # widening across all of them. A path is accepted once no entry can beat it by more
-        # than two buckets (microseconds): the same travel time as Dijkstra's, to float noise.
+        # than two buckets (microseconds): Dijkstra's travel time, to that much.
         q = 8 * scale
         slack = 2 * q
         best = self._fresh_costs()

@@ -33,6 +33,7 @@ def test_landmarks_written_to_the_file_read_back_the_same(tmp_path: Path) -> Non
     assert data.landmarks is not None
     assert data.landmarks.nodes == marks.nodes
     assert data.landmarks.scale == marks.scale
+    assert data.landmarks.costs_sum == marks.costs_sum
     assert data.landmarks.to == marks.to
     assert data.landmarks.back == marks.back
     loaded = RoadNetwork.load(path)
@@ -75,3 +76,18 @@ def test_bad_landmarks_are_an_error_naming_the_file_and_the_key(
         read_graph(path)
     assert str(path) in str(caught.value)
     assert message in str(caught.value)
+
+
+def test_landmarks_made_on_other_costs_are_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    network = grid_network()
+    fields = landmark_fields(network.router.compute_landmarks(6))
+    stale = {**fields, "costs_sum": fields["costs_sum"] * 0.9}  # as if cruise speeds changed
+    path = write(tmp_path / "stale.roads.json.gz", {**network.to_json(), "landmarks": stale})
+    monkeypatch.setattr(roads, "LANDMARKS_AT_LOAD", 100)
+    assert RoadNetwork.load(path).router.landmarks is None  # big: plain A*, not stale bounds
+    monkeypatch.setattr(roads, "LANDMARKS_AT_LOAD", 20_000)
+    fresh = RoadNetwork.load(path).router.landmarks
+    assert fresh is not None
+    assert len(fresh.nodes) == 16  # small: computed again at load
