@@ -100,6 +100,8 @@ class Router:
         self._hx = _floats(node_x / max(top, 1e-9))
         self._hy = _floats(node_y / max(top, 1e-9))
         self._best: array[float] | None = None
+        self._bound_of: array[float] | None = None
+        self._slot_of: array[int] | None = None
         self.costs_sum = float(np.sum(edge_cost_s))  # what landmarks must have been made on
         self.landmarks: Landmarks | None = None
         self._cache: OrderedDict[CacheKey, Path | None] = OrderedDict()
@@ -188,7 +190,9 @@ class Router:
             best[node] = math.inf
         return self._path(best_cost, best_end, prev)
 
-    def _path(self, best_cost: float, best_end: int, prev: dict[int, int]) -> Path | None:
+    def _path(
+        self, best_cost: float, best_end: int, prev: dict[int, int] | array[int]
+    ) -> Path | None:
         """The path ending at `best_end`, followed back through `prev` (None for no end)."""
         if best_end < 0:
             return None
@@ -219,8 +223,9 @@ class Router:
         q = 8 * scale
         slack = 2 * q
         best = self._fresh_costs()
+        bound_of = self._bounds_table()  # per junction, valid where best is finite
         touched: list[int] = []
-        prev: dict[int, int] = {}
+        prev = self._slots_table()  # junction -> adjacency slot it was reached by (-1: start)
         heap: list[tuple[float, float, int]] = []
         for node, cost, _ in starts:
             if cost < best[node]:
@@ -228,13 +233,13 @@ class Router:
                 touched.append(node)
                 prev[node] = -1
                 v = node
-                h = max(
+                h = bound_of[v] = scale * max(
                     a0 - t0[v], b0[v] - c0, a1 - t1[v], b1[v] - c1,
                     a2 - t2[v], b2[v] - c2, a3 - t3[v], b3[v] - c3,
                     a4 - t4[v], b4[v] - c4, a5 - t5[v], b5[v] - c5,
                     a6 - t6[v], b6[v] - c6, a7 - t7[v], b7[v] - c7, 0.0,
                 )  # fmt: skip
-                heapq.heappush(heap, ((cost + h * scale) // q, -cost, node))
+                heapq.heappush(heap, ((cost + h) // q, -cost, node))
         indptr, head, cost_of = self._indptr, self._head, self._cost
         heappush, heappop = heapq.heappush, heapq.heappop
         inf = math.inf
@@ -253,20 +258,36 @@ class Router:
                 v = head[slot]
                 new = g + cost_of[slot]
                 if new < best[v]:
-                    if best[v] == inf:
+                    if best[v] == inf:  # first reached: its bound, kept for any later push
                         touched.append(v)
+                        h = bound_of[v] = scale * max(
+                            a0 - t0[v], b0[v] - c0, a1 - t1[v], b1[v] - c1,
+                            a2 - t2[v], b2[v] - c2, a3 - t3[v], b3[v] - c3,
+                            a4 - t4[v], b4[v] - c4, a5 - t5[v], b5[v] - c5,
+                            a6 - t6[v], b6[v] - c6, a7 - t7[v], b7[v] - c7, 0.0,
+                        )  # fmt: skip
+                    else:
+                        h = bound_of[v]
                     best[v] = new
                     prev[v] = slot
-                    h = max(
-                        a0 - t0[v], b0[v] - c0, a1 - t1[v], b1[v] - c1,
-                        a2 - t2[v], b2[v] - c2, a3 - t3[v], b3[v] - c3,
-                        a4 - t4[v], b4[v] - c4, a5 - t5[v], b5[v] - c5,
-                        a6 - t6[v], b6[v] - c6, a7 - t7[v], b7[v] - c7, 0.0,
-                    )  # fmt: skip
-                    heappush(heap, ((new + h * scale) // q, -new, v))
+                    heappush(heap, ((new + h) // q, -new, v))
         for node in touched:  # leave the cost table clean for the next search
             best[node] = inf
         return self._path(best_cost, best_end, prev)
+
+    def _bounds_table(self) -> array[float]:
+        """A per-junction table for the bound of the junctions a search reaches (never reset:
+        read only where the search set the cost table first)."""
+        if self._bound_of is None:
+            self._bound_of = array("d", bytes(8 * len(self._hx)))
+        return self._bound_of
+
+    def _slots_table(self) -> array[int]:
+        """Per junction, the slot a search reached it by (never reset: read only along the
+        path found, whose junctions the search set)."""
+        if self._slot_of is None:
+            self._slot_of = array("i", bytes(4 * len(self._hx)))
+        return self._slot_of
 
     def _fresh_costs(self) -> array[float]:
         """The per-junction cost table, all infinite (kept between searches, reset after)."""
