@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from road_grid import grid_network
 
 from driver_agent.core.errors import ConfigError
 from driver_agent.geo import roads
 from driver_agent.geo.roadfile import GRAPH_FORMAT_V2, landmark_fields, read_graph
 from driver_agent.geo.roads import RoadNetwork
-from tests.geo.test_router_alt import grid_network
 
 
 def write(path: Path, doc: dict[str, Any]) -> Path:

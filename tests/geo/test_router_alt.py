@@ -7,32 +7,11 @@ import random
 
 import numpy as np
 import pytest
+from road_grid import grid_network
 
 from driver_agent.geo import landmarks
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.geo.router import adjacency_lists, dijkstra_search
-
-SIDE = 24
-
-
-def grid_network(side: int = SIDE) -> RoadNetwork:
-    """A small city like the bench's: arterials every 5th street, one-way streets between."""
-    nodes = [(60.0 + i * 0.0009, 25.0 + j * 0.0018) for i in range(side) for j in range(side)]
-    edges = []
-    for i in range(side):
-        for j in range(side):
-            here = i * side + j
-            for di, dj, line in ((0, 1, i), (1, 0, j)):
-                if i + di >= side or j + dj >= side:
-                    continue
-                there = (i + di) * side + (j + dj)
-                road = "primary" if line % 5 == 0 else "residential"
-                if line % 5 == 2:  # one-way, alternating direction
-                    u, v = (here, there) if (line // 5) % 2 == 0 else (there, here)
-                    edges.append((u, v, road, 0.0, True, []))
-                else:
-                    edges.append((here, there, road, 0.0, False, []))
-    return RoadNetwork(nodes, edges, name="grid")
 
 
 def compare_with_dijkstra(network: RoadNetwork, pairs: int, seed: int) -> int:
