@@ -19,7 +19,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "driver_agent"
 VALUES = {
     "core", "core.errors", "core.model", "core.endpoints", "fleetapi.devapi_services",
     "fleetapi", "fleetapi.wire",
-    "geo", "sim", "sim.lifecycle_messages", "sim.lifecycle_states",
+    "geo", "sim", "sim.lifecycle_messages", "sim.lifecycle_states", "geo.roadtypes",
     "metrics",
     "report",
     "bridge.state",
@@ -31,6 +31,7 @@ PURE = {
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
     "geo.places",
     "geo.router", "geo.roadfile", "geo.graph_arrays", "geo.osm_graph", "geo.routejson",
+    "geo.landmarks",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator", "sim.itinerary",
     "sim.routebook",

@@ -1,19 +1,27 @@
 """The road graph file (`*.roads.json.gz`) and the bundled maps.
 
-A graph file is one JSON object, gzip'd or not. Format 2 (what `graph_document` writes) keeps
+A graph file is one JSON object, gzip'd or not. Format 3 (what `graph_document` writes) keeps
 the edges as columns, so a city of 400,000 edges decodes straight into arrays:
 
-    {"format": "driver-agent-roads/2", "name": "...", "attribution": "© OpenStreetMap ...",
+    {"format": "driver-agent-roads/3", "name": "...", "attribution": "© OpenStreetMap ...",
      "source": "city.osm.pbf", "classes": ["primary", ...],
      "nodes": [lat0, lng0, lat1, lng1, ...],
      "edges": {"u": [...], "v": [...], "class": [class index, ...],
                "kph": [speed limit km/h, 0 unknown, ...], "oneway": [0 or 1, ...],
                "shape_points": [how many shape points each edge has between u and v, ...],
                "shape": [lat, lng, ... of all those points, edge after edge]},
-     "depots": [{"name": "...", "lat": ..., "lng": ...}, ...]}
+     "depots": [{"name": "...", "lat": ..., "lng": ...}, ...],
+     "landmarks": {"nodes": [junction, ...], "scale": seconds per unit,
+                   "costs_sum": seconds, "to": base64, "back": base64}}
+
+`landmarks` (optional; `roads build` writes it) holds the router's precomputed lower bounds
+(`geo.landmarks`: per landmark, the travel time from it to every junction and back, uint32
+little-endian in units of `scale` seconds, landmark after landmark) and the sum of the edge
+costs they were computed on: when the costs at load differ (the cruise speeds changed since),
+they are not used. Format 2 is format 3 without `landmarks` and is read as such.
 
 Format 1 (`driver-agent-roads/1`, the committed Helsinki graph) has one row per edge instead:
-`"edges": [[u, v, class index, kph, oneway, [lat, lng, ... shape]], ...]`; both are read.
+`"edges": [[u, v, class index, kph, oneway, [lat, lng, ... shape]], ...]`; all three are read.
 `read_graph` decodes and checks a file in one pass (msgspec) into flat arrays; a bad file is a
 `ConfigError` naming the file. `bundled_graph_path("liechtenstein")` finds a committed map.
 
@@ -22,6 +30,7 @@ Pure apart from reading the file it is pointed at.
 
 from __future__ import annotations
 
+import base64
 import gzip
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,10 +42,14 @@ import numpy.typing as npt
 
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.typed import convert
+from driver_agent.geo import landmarks
+from driver_agent.geo.landmarks import Landmarks
 
-GRAPH_FORMAT = "driver-agent-roads/2"
+GRAPH_FORMAT = "driver-agent-roads/3"
+GRAPH_FORMAT_V2 = "driver-agent-roads/2"
 GRAPH_FORMAT_V1 = "driver-agent-roads/1"
-FORMATS = (GRAPH_FORMAT, GRAPH_FORMAT_V1)
+COLUMN_FORMATS = (GRAPH_FORMAT, GRAPH_FORMAT_V2)
+FORMATS = (*COLUMN_FORMATS, GRAPH_FORMAT_V1)
 ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0, https://www.openstreetmap.org/copyright"
 BUNDLED: dict[str, str] = {
     "helsinki": "helsinki.roads.json.gz",
@@ -62,6 +75,14 @@ class EdgeColumns(msgspec.Struct, forbid_unknown_fields=True):
     shape: list[float]
 
 
+class LandmarkDoc(msgspec.Struct, forbid_unknown_fields=True):
+    nodes: list[int]
+    scale: float
+    costs_sum: float
+    to: bytes  # base64 in the file
+    back: bytes
+
+
 class GraphDoc(msgspec.Struct):
     format: str
     classes: list[str]
@@ -71,6 +92,7 @@ class GraphDoc(msgspec.Struct):
     name: str = ""
     attribution: str = ""
     source: str = ""
+    landmarks: LandmarkDoc | None = None
 
 
 class GraphDocV1(msgspec.Struct):
@@ -100,6 +122,7 @@ class GraphData:
     classes: list[str]
     depots: list[tuple[str, float, float]]
     name: str = ""
+    landmarks: Landmarks | None = None
 
 
 def routes_dir() -> Path:
@@ -150,7 +173,7 @@ def read_graph(path: Path) -> GraphData:
     def malformed(key: str, message: str) -> ConfigError:
         return ConfigError(where, f"malformed road graph: {key}: {message}")
 
-    if doc["format"] == GRAPH_FORMAT:
+    if doc["format"] in COLUMN_FORMATS:
         return graph_data(convert(doc, GraphDoc, error=malformed), where)
     return graph_data(_columns(convert(doc, GraphDocV1, error=malformed), where), where)
 
@@ -179,7 +202,7 @@ def graph_data(graph: GraphDoc, where: str) -> GraphData:
     def bad(message: str) -> ConfigError:
         return ConfigError(where, f"malformed road graph: {message}")
 
-    if graph.format != GRAPH_FORMAT:
+    if graph.format not in COLUMN_FORMATS:
         raise ConfigError(where, f"not a road graph (format must be {GRAPH_FORMAT!r})")
     if len(graph.nodes) % 2:
         raise bad("nodes: an odd count of coordinates")
@@ -201,6 +224,13 @@ def graph_data(graph: GraphDoc, where: str) -> GraphData:
         raise bad(f"edge {wrong[0]} has an unknown class")
     if (shape_points < 0).any() or int(shape_points.sum()) * 2 != len(e.shape):
         raise bad("edges: shape_points does not match the shape coordinates")
+    marks = None
+    if graph.landmarks is not None:
+        lm = graph.landmarks
+        try:
+            marks = landmarks.decode(lm.nodes, lm.scale, lm.to, lm.back, count, lm.costs_sum)
+        except ValueError as error:
+            raise bad(f"landmarks: {error}") from None
     return GraphData(
         lats=np.ascontiguousarray(flat[:, 0]),
         lngs=np.ascontiguousarray(flat[:, 1]),
@@ -214,6 +244,7 @@ def graph_data(graph: GraphDoc, where: str) -> GraphData:
         classes=list(graph.classes),
         depots=[(d.name, d.lat, d.lng) for d in graph.depots],
         name=graph.name,
+        landmarks=marks,
     )
 
 
@@ -249,3 +280,15 @@ def graph_document(
     }
     doc["depots"] = [{"name": n, "lat": lat, "lng": lng} for n, lat, lng in depots]
     return doc
+
+
+def landmark_fields(marks: Landmarks) -> dict[str, Any]:
+    """A graph document's `landmarks` object (tables base64-encoded), to add before writing."""
+    to, back = landmarks.encode(marks)
+    return {
+        "nodes": list(marks.nodes),
+        "scale": marks.scale,
+        "costs_sum": marks.costs_sum,
+        "to": base64.b64encode(to).decode("ascii"),
+        "back": base64.b64encode(back).decode("ascii"),
+    }

@@ -5,10 +5,11 @@ by `driver-agent roads build` from OpenStreetMap data, © OpenStreetMap contribu
 are loaded once each. Nodes are junctions and dead ends; each edge keeps its shape, OSM road
 class, speed limit when known and one-way rule. `RoadNetwork.route()` snaps both ends to the
 nearest edge (an STRtree), finds the fastest path on travel time (`geo.router`: A* over flat
-arrays, with an LRU cache) and returns a `Track` that starts and ends at those snapped points on
-the road, with a road class and speed limit per segment and its junction vertices marked. Points
-farther than `max_snap_m` from every road are not covered: `route()` returns None and the caller
-falls back to a straight line. The file format and the bundled names are `geo.roadfile`'s.
+arrays with landmark lower bounds, with an LRU cache) and returns a `Track` that starts and
+ends at those snapped points on the road, with a road class and speed limit per segment and its
+junction vertices marked. Points farther than `max_snap_m` from every road are not covered:
+`route()` returns None and the caller falls back to a straight line. The file format and the
+bundled names are `geo.roadfile`'s.
 
 Pure apart from reading the graph file it is pointed at.
 """
@@ -25,7 +26,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import shapely
-from shapely.geometry import LineString, Point
+from shapely.geometry import Point
 from shapely.ops import substring
 
 from driver_agent.core.errors import ConfigError
@@ -36,6 +37,7 @@ from driver_agent.geo.graph_arrays import (
     forward_arrays,
     projection_around,
 )
+from driver_agent.geo.landmarks import fits
 from driver_agent.geo.roadfile import (
     BUNDLED,
     DEFAULT_MAP,
@@ -46,6 +48,7 @@ from driver_agent.geo.roadfile import (
     read_graph,
     routes_dir,
 )
+from driver_agent.geo.roadtypes import Depot, Edge, RawEdge
 from driver_agent.geo.router import Finishes, Router, Start
 from driver_agent.geo.router import Path as GraphPath
 from driver_agent.geo.tracks import Track, straight_track
@@ -62,7 +65,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SNAP_M = 300.0
-RawEdge = tuple[int, int, str, float, bool, list[tuple[float, float]]]
+LANDMARKS_AT_LOAD = 20_000  # more junctions, no landmarks in the file: plain A* (`_setup`)
 
 
 def route_files(directory: Path | None = None) -> list[Path]:
@@ -74,29 +77,6 @@ def route_files(directory: Path | None = None) -> list[Path]:
 def bundled_networks() -> tuple[str, ...]:
     """The names `RoadNetwork.bundled` knows (`helsinki`, `liechtenstein`)."""
     return tuple(BUNDLED)
-
-
-@dataclass(frozen=True, slots=True)
-class Depot:
-    """A fixed pickup point on the network."""
-
-    name: str
-    lat: float
-    lng: float
-
-
-@dataclass(frozen=True, slots=True)
-class Edge:
-    """A directed road stretch from node `u` to node `v`; two-way unless `oneway`."""
-
-    u: int
-    v: int
-    road_class: str
-    speed_limit_mps: float
-    oneway: bool
-    line: LineString
-    length_m: float
-    cost_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +162,14 @@ class RoadNetwork:
             node_x,
             node_y,
         )
+        # a file without landmarks (format 2, not from `roads build`, or made on other costs)
+        # gets them here when small (0.1 s per 2,000 junctions); a bigger one uses plain A*
+        marks = data.landmarks
+        if marks is not None and not fits(marks, self.router.costs_sum):
+            marks = None
+        if marks is None and len(lats) <= LANDMARKS_AT_LOAD:
+            marks = self.router.compute_landmarks()
+        self.router.landmarks = marks
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> RoadNetwork:
