@@ -271,7 +271,7 @@ async def _open_client(
     dev = await stack.enter_async_context(
         open_devapi_client(own_urls, api, clock, rng=rng, on_retry=retries)
     )
-    return dev, OwnFleetProfile(dev)
+    return dev, OwnFleetProfile(dev, shift_length_s=config.own_fleet.shift_length_s)
 
 
 def _fleet(

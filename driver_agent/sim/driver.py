@@ -140,7 +140,7 @@ class Driver:
     async def run(self) -> None:
         profile = self.context.profile
         if profile is not None:  # own fleet: user, shift, left home
-            await self.calls.day(profile.start_day(self.spec))
+            await self.calls.day(profile.start_day(self.spec, self._clock.now()))
         await self._work()
         if profile is not None:  # after the last order: shift ended, home
             await self.calls.day(profile.end_day(self.spec))
@@ -255,6 +255,11 @@ class Driver:
                 )
             self._confirmed(command, request, at)
         return None
+
+    def shift_over(self) -> bool:
+        """Its profile's shift is over (own fleet): it takes no new order."""
+        profile = self.context.profile
+        return profile is not None and profile.shift_over(self.spec, self._clock.now())
 
     def _sends_locations(self) -> bool:
         profile = self.context.profile

@@ -223,7 +223,7 @@ class Fleet:
                 self._check_finished()
 
     def _idle(self, driver: Driver) -> None:
-        if self._stopping:
+        if self._stopping or driver.shift_over():  # a driver off shift goes home
             driver.close()
             return
         assignment = self.dispatcher.driver_idle(driver.driver_id, driver.lat, driver.lng)
@@ -265,6 +265,10 @@ class Fleet:
         done = expected is not None and sum(self.outcomes.values()) >= expected
         if done and not self._stopping:
             self.stop()
+            return
+        if not self._stopping and self._running == 0 and self._spawned:
+            log.warning("no_driver_left", orders_waiting=len(self.dispatcher.waiting()))
+            self.stop()  # every shift is over: what waits is not started
             return
         if self._stopping and self._running == 0 and self._spawned:
             self._finished.set()

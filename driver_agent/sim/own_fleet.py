@@ -41,13 +41,24 @@ class OwnFleetProfile:
     name = "own_fleet"
     sends_locations = False
 
-    def __init__(self, client: DevApiClient, user_ids: dict[str, int] | None = None) -> None:
+    def __init__(
+        self,
+        client: DevApiClient,
+        user_ids: dict[str, int] | None = None,
+        shift_length_s: float = 8 * 3600.0,
+    ) -> None:
         self.client = client
         self.user_ids: dict[str, int] = dict(user_ids or {})
-        self._given = frozenset(self.user_ids)
-        self.on_shift: set[str] = set()
+        self.shift_length_s = shift_length_s
+        self.on_shift: dict[str, float] = {}  # driver id -> when its shift started (sim s)
 
-    def start_day(self, spec: DriverSpec) -> list[Request]:
+    def shift_over(self, spec: DriverSpec, now: float) -> bool:
+        """Whether the driver has been on shift for `shift_length_s` (it then takes no more
+        orders: its day ends after the one in hand)."""
+        started = self.on_shift.get(spec.driver_id)
+        return started is not None and now - started >= self.shift_length_s
+
+    def start_day(self, spec: DriverSpec, at: float) -> list[Request]:
         """The calls that start a driver's day, in order: create the user (unless mapped to an
         existing one), open its shift, leave home."""
         client = self.client
@@ -64,7 +75,7 @@ class OwnFleetProfile:
 
         async def start_shift() -> None:
             await client.start_shift(self.user_ids[spec.driver_id])
-            self.on_shift.add(spec.driver_id)
+            self.on_shift[spec.driver_id] = at
 
         async def left_home() -> None:
             await client.driver_home_event(self.user_ids[spec.driver_id], at_home=False)
@@ -73,15 +84,15 @@ class OwnFleetProfile:
         return day
 
     def end_day(self, spec: DriverSpec) -> list[Request]:
-        """The calls that end it (after the last order: the run is stopping): end the shift,
-        get home. None when the shift never opened."""
+        """The calls that end it (after its last order: the run stops, or the shift is over):
+        end the shift, get home. None when the shift never opened."""
         if spec.driver_id not in self.on_shift:
             return []
         client, user_id = self.client, self.user_ids[spec.driver_id]
 
         async def end_shift() -> None:
             await client.end_shift(user_id)
-            self.on_shift.discard(spec.driver_id)
+            self.on_shift.pop(spec.driver_id, None)
 
         async def got_home() -> None:
             await client.driver_home_event(user_id, at_home=True)
