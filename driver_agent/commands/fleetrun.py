@@ -27,15 +27,14 @@ import anyio
 import msgspec
 import structlog
 
+from driver_agent.commands.merchant_orders import create_orders
 from driver_agent.commands.preflight import is_embedded, own_fleet_urls, threshold_checks
 from driver_agent.core.clock import Clock, wall_time_s
 from driver_agent.core.config import ApiConfig, Config, masked
-from driver_agent.core.errors import ApiError, ConfigError
+from driver_agent.core.errors import ConfigError
 from driver_agent.core.serving import serve_app
 from driver_agent.fleetapi.client import FleetClient, open_fleet_client
 from driver_agent.fleetapi.devapi import DevApiClient, open_devapi_client
-from driver_agent.fleetapi.merchant import MerchantClient
-from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.fleetapi.webhooks import WebhookReceiver, WebhookSettings
 from driver_agent.geo.places import address_places
 from driver_agent.geo.roads import RoadNetwork
@@ -52,7 +51,6 @@ from driver_agent.sandbox.settings import SandboxSettings
 from driver_agent.sim.context import DriverContext
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
-from driver_agent.sim.orders import order_id_prefix, plan_orders
 from driver_agent.sim.own_fleet import OwnFleetProfile
 from driver_agent.sim.pacing import RatePacer
 from driver_agent.sim.roster import driver_specs, proof_assets, relocator
@@ -333,7 +331,7 @@ async def _drive(
     try:
         async with anyio.create_task_group() as tg:
             if creates_orders:
-                tg.start_soon(_create_orders, config, api, clock, network, fleet)
+                tg.start_soon(create_orders, config, api, clock, network, fleet)
             if run.duration_s > 0:
                 tg.start_soon(_stop_after, clock, run.duration_s, fleet)
             tg.start_soon(_stop_on, stopper.graceful, fleet)
@@ -347,46 +345,6 @@ async def _drive(
             tg.cancel_scope.cancel()
     finally:
         view.finish()
-
-
-async def _create_orders(
-    config: Config, api: ApiConfig, clock: Clock, network: RoadNetwork, fleet: Fleet
-) -> None:
-    """Create the run's orders through the merchant API; the fleet waits for what was created."""
-    run = config.run
-    if config.api.api_url:
-        client_id, secret = config.merchant.client_id, config.merchant.client_secret
-    else:
-        defaults = SandboxSettings()
-        client_id, secret = defaults.merchant_client_id, defaults.merchant_client_secret
-    requests = plan_orders(
-        network,
-        run.orders,
-        random.Random(f"{run.seed}:orders"),
-        manhattan_share=run.manhattan_share,
-        now_s=clock.now(),
-        id_prefix=order_id_prefix(run.seed, run.run_id),
-        routes=fleet.context.navigator.routes.routes,  # orders follow the run's recorded routes
-    )
-    created = 0
-    async with open_http_pool(api) as http:
-        merchant = MerchantClient(
-            http, api.api_url, client_id, secret, clock,
-            create_task_path=config.merchant.create_task_path,
-            max_retries=api.max_retries,
-            backoff_base_s=api.backoff_base_s,
-            backoff_cap_s=api.backoff_cap_s,
-        )  # fmt: skip
-        reconciled = 0
-        for request in requests:
-            try:
-                if await merchant.create(request) is None:
-                    reconciled += 1  # a resend found it created: one order, not two
-                created += 1
-            except ApiError as exc:
-                log.error("order_not_created", external_id=request.external_id, error=str(exc))
-    log.info("orders_created", created=created, planned=len(requests), reconciled=reconciled)
-    fleet.expect(created)
 
 
 async def _stop_after(clock: Clock, duration_s: float, fleet: Fleet) -> None:
