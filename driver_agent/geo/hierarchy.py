@@ -1,0 +1,380 @@
+"""Contraction hierarchies: the fastest path between two junctions of a city in a few hundred
+settled junctions, from a node order and shortcuts computed once (`roads build`).
+
+Building (`contract`): junctions are contracted one at a time, least important first (lazy
+updates of a priority: shortcuts added minus arcs removed, plus contracted neighbours); removing
+junction v adds a shortcut u->w for each pair of its remaining neighbours whose cheapest path
+runs through v (a witness search from u, bounded in cost and settled junctions, finds none
+around it: a bounded search may add a shortcut that is not needed, never miss one). Each
+shortcut is the two arcs it replaces, so a path unpacks into the original arcs.
+
+Querying (`Hierarchy.search`): a Dijkstra upward (to more important junctions) from the start
+and one upward in the reversed graph from the goal; the cheapest junction both reach is on an
+optimal path, whose cost is the sum of the original arcs' costs: Dijkstra's optimum.
+Stall-on-demand prunes junctions reached more cheaply from above.
+
+Arcs are numbered: 0..m-1 the graph's own (the router's adjacency slots), m+k the k-th shortcut.
+
+Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+WITNESS_SETTLED = 60  # junctions a witness search settles at most
+
+Start = tuple[int, float, float]
+Finishes = dict[int, tuple[float, float]]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """An optimal path: its cost, first and last junction, and its original arcs in order."""
+
+    cost_s: float
+    start: int
+    end: int
+    arcs: list[int]
+
+
+@dataclass(slots=True)
+class Hierarchy:
+    """The node order (rank per junction, 0 least important) and the shortcuts, as arrays;
+    `arcs` is how many arcs the graph itself has, `costs_sum` the sum of its edge costs the
+    hierarchy was built on (stale when it differs)."""
+
+    rank: npt.NDArray[np.int32]
+    tail: npt.NDArray[np.int32]  # per shortcut
+    head: npt.NDArray[np.int32]
+    first: npt.NDArray[np.int32]  # the two arcs it replaces
+    second: npt.NDArray[np.int32]
+    cost: npt.NDArray[np.float64]
+    arcs: int
+    costs_sum: float
+    _graph: tuple[Any, ...] | None = field(default=None, repr=False)
+
+    def prepare(
+        self,
+        indptr: npt.NDArray[np.int32],
+        head: npt.NDArray[np.int32],
+        cost: npt.NDArray[np.float64],
+    ) -> None:
+        """The upward and downward search graphs over the router's adjacency (indptr, head,
+        cost: `arcs` slots) and the shortcuts, as flat arrays."""
+        tails = np.concatenate(
+            [np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr)), self.tail]
+        )
+        heads = np.concatenate([head, self.head])
+        costs = np.concatenate([cost, self.cost])
+        ids = np.arange(len(tails), dtype=np.int32)
+        rank = self.rank
+        up = rank[tails] < rank[heads]
+        down = rank[tails] > rank[heads]
+        forward = _csr(tails[up], heads[up], costs[up], ids[up], len(rank))
+        backward = _csr(heads[down], tails[down], costs[down], ids[down], len(rank))
+        self._graph = (
+            *forward,
+            *backward,
+            array("i", self.first.astype(np.int32).tobytes()),
+            array("i", self.second.astype(np.int32).tobytes()),
+        )
+
+    def search(self, starts: Sequence[Start], finishes: Finishes) -> Found | None:
+        """The cheapest path from a start junction (at its cost) to a finish junction (plus its
+        cost still to go); None when there is none. `prepare` first."""
+        assert self._graph is not None, "Hierarchy.prepare() before searching"
+        f_ptr, f_head, f_cost, f_arc, b_ptr, b_tail, b_cost, b_arc, first, second = self._graph
+        inf = math.inf
+        heappush, heappop = heapq.heappush, heapq.heappop
+        dist_f: dict[int, float] = {}
+        dist_b: dict[int, float] = {}
+        prev_f: dict[int, tuple[int, int]] = {}  # junction -> (arc, junction it came from)
+        prev_b: dict[int, tuple[int, int]] = {}  # junction -> (arc, junction it leads to)
+        heap_f: list[tuple[float, int]] = []
+        heap_b: list[tuple[float, int]] = []
+        for node, c, _ in starts:
+            if c < dist_f.get(node, inf):
+                dist_f[node] = c
+                prev_f[node] = (-1, -1)
+                heappush(heap_f, (c, node))
+        for node, (c, _) in finishes.items():
+            if c < dist_b.get(node, inf):
+                dist_b[node] = c
+                prev_b[node] = (-1, -1)
+                heappush(heap_b, (c, node))
+        best, meet = inf, -1
+        while True:
+            top_f = heap_f[0][0] if heap_f else inf
+            top_b = heap_b[0][0] if heap_b else inf
+            if min(top_f, top_b) >= best:
+                break
+            if top_f <= top_b:
+                d, x = heappop(heap_f)
+                if d > dist_f[x]:
+                    continue
+                other = dist_b.get(x)
+                if other is not None and d + other < best:
+                    best, meet = d + other, x
+                # stalled: reached more cheaply through a more important junction
+                if any(
+                    dist_f.get(b_tail[s], inf) + b_cost[s] < d
+                    for s in range(b_ptr[x], b_ptr[x + 1])
+                ):
+                    continue
+                for s in range(f_ptr[x], f_ptr[x + 1]):
+                    y = f_head[s]
+                    new = d + f_cost[s]
+                    if new < dist_f.get(y, inf):
+                        dist_f[y] = new
+                        prev_f[y] = (f_arc[s], x)
+                        heappush(heap_f, (new, y))
+            else:
+                d, x = heappop(heap_b)
+                if d > dist_b[x]:
+                    continue
+                other = dist_f.get(x)
+                if other is not None and d + other < best:
+                    best, meet = d + other, x
+                if any(
+                    dist_b.get(f_head[s], inf) + f_cost[s] < d
+                    for s in range(f_ptr[x], f_ptr[x + 1])
+                ):
+                    continue
+                for s in range(b_ptr[x], b_ptr[x + 1]):
+                    y = b_tail[s]
+                    new = d + b_cost[s]
+                    if new < dist_b.get(y, inf):
+                        dist_b[y] = new
+                        prev_b[y] = (b_arc[s], x)
+                        heappush(heap_b, (new, y))
+        if meet < 0:
+            return None
+        upward: list[int] = []
+        start = meet
+        while (step := prev_f[start])[0] >= 0:
+            upward.append(step[0])
+            start = step[1]
+        upward.reverse()
+        end = meet
+        while (step := prev_b[end])[0] >= 0:
+            upward.append(step[0])
+            end = step[1]
+        return Found(best, start, end, _unpack(upward, self.arcs, first, second))
+
+
+def _unpack(arcs: list[int], m: int, first: array[int], second: array[int]) -> list[int]:
+    """The original arcs of a path of arcs and shortcuts, in order."""
+    out: list[int] = []
+    stack = arcs[::-1]
+    while stack:
+        a = stack.pop()
+        if a < m:
+            out.append(a)
+        else:
+            stack.append(second[a - m])
+            stack.append(first[a - m])
+    return out
+
+
+def _csr(
+    keys: npt.NDArray[Any],
+    other: npt.NDArray[Any],
+    cost: npt.NDArray[np.float64],
+    ids: npt.NDArray[Any],
+    count: int,
+) -> tuple[array[int], array[int], array[float], array[int]]:
+    order = np.argsort(keys, kind="stable")
+    ptr = np.searchsorted(keys[order], np.arange(count + 1))
+    return (
+        array("i", ptr.astype(np.int32).tobytes()),
+        array("i", other[order].astype(np.int32).tobytes()),
+        array("d", cost[order].astype(np.float64).tobytes()),
+        array("i", ids[order].astype(np.int32).tobytes()),
+    )
+
+
+def contract(
+    indptr: Sequence[int],
+    head: Sequence[int],
+    cost: Sequence[float],
+    costs_sum: float,
+    witness_settled: int = WITNESS_SETTLED,
+) -> Hierarchy:
+    """The hierarchy of the graph given as compressed-sparse-row arcs (indptr, head, cost)."""
+    n = len(indptr) - 1
+    m = len(head)
+    out: list[dict[int, tuple[float, int]]] = [{} for _ in range(n)]
+    into: list[dict[int, tuple[float, int]]] = [{} for _ in range(n)]
+    for u in range(n):
+        for a in range(indptr[u], indptr[u + 1]):
+            v = head[a]
+            if v == u:
+                continue
+            known = out[u].get(v)
+            if known is None or cost[a] < known[0]:
+                out[u][v] = into[v][u] = (cost[a], a)
+    rank = np.full(n, -1, dtype=np.int32)
+    neighbours_done = [0] * n
+    sc_tail: list[int] = []
+    sc_head: list[int] = []
+    sc_first: list[int] = []
+    sc_second: list[int] = []
+    sc_cost: list[float] = []
+
+    def shortcuts(v: int) -> list[tuple[int, int, float, int, int]]:
+        found = []
+        outs = out[v]
+        for u, (c_in, a_in) in into[v].items():
+            targets = {w: c_in + c_out for w, (c_out, _) in outs.items() if w != u}
+            if not targets:
+                continue
+            dist = _witness(out, u, v, targets, max(targets.values()), witness_settled)
+            for w, via in targets.items():
+                if dist.get(w, math.inf) > via:
+                    found.append((u, w, via, a_in, outs[w][1]))
+        return found
+
+    def priority(v: int, added: int) -> int:
+        # the edge difference, weighted twice (fewer shortcuts and faster queries on a grid
+        # than once, same as thrice), plus the neighbours contracted (spreads the order)
+        return 2 * added - len(out[v]) - len(into[v]) + neighbours_done[v]
+
+    heap = [(priority(v, len(shortcuts(v))), v) for v in range(n)]
+    heapq.heapify(heap)
+    order = 0
+    while heap:
+        _, v = heapq.heappop(heap)
+        found = shortcuts(v)
+        p = priority(v, len(found))
+        if heap and p > heap[0][0]:
+            heapq.heappush(heap, (p, v))
+            continue
+        rank[v] = order
+        order += 1
+        for u in into[v]:
+            del out[u][v]
+            neighbours_done[u] += 1
+        for w in out[v]:
+            del into[w][v]
+            neighbours_done[w] += 1
+        for u, w, via, a_in, a_out in found:
+            known = out[u].get(w)
+            if known is None or via < known[0]:
+                arc = m + len(sc_tail)
+                out[u][w] = into[w][u] = (via, arc)
+                sc_tail.append(u)
+                sc_head.append(w)
+                sc_first.append(a_in)
+                sc_second.append(a_out)
+                sc_cost.append(via)
+        out[v] = {}
+        into[v] = {}
+    return Hierarchy(
+        rank,
+        np.asarray(sc_tail, dtype=np.int32),
+        np.asarray(sc_head, dtype=np.int32),
+        np.asarray(sc_first, dtype=np.int32),
+        np.asarray(sc_second, dtype=np.int32),
+        np.asarray(sc_cost, dtype=np.float64),
+        m,
+        costs_sum,
+    )
+
+
+def _witness(
+    out: list[dict[int, tuple[float, int]]],
+    source: int,
+    skip: int,
+    targets: dict[int, float],
+    limit: float,
+    settled_at_most: int,
+) -> dict[int, float]:
+    """Costs from `source` avoiding `skip`, searched until every target is settled, the cost
+    passes `limit` or `settled_at_most` junctions are settled (others: upper bounds or absent)."""
+    dist = {source: 0.0}
+    heap = [(0.0, source)]
+    left = len(targets)
+    settled = 0
+    heappush, heappop = heapq.heappush, heapq.heappop
+    while heap:
+        d, x = heappop(heap)
+        if d > dist[x]:
+            continue
+        if d > limit:
+            break
+        if x in targets:
+            left -= 1
+            if not left:
+                break
+        settled += 1
+        if settled > settled_at_most:
+            break
+        for y, (c, _) in out[x].items():
+            if y == skip:
+                continue
+            new = d + c
+            if new < dist.get(y, math.inf):
+                dist[y] = new
+                heappush(heap, (new, y))
+    return dist
+
+
+def encode(h: Hierarchy) -> dict[str, bytes]:
+    """The arrays as little-endian bytes: int32 `rank`, `tail`, `head`, `first`, `second` and
+    float64 `cost`."""
+    return {
+        "rank": h.rank.astype("<i4").tobytes(),
+        "tail": h.tail.astype("<i4").tobytes(),
+        "head": h.head.astype("<i4").tobytes(),
+        "first": h.first.astype("<i4").tobytes(),
+        "second": h.second.astype("<i4").tobytes(),
+        "cost": h.cost.astype("<f8").tobytes(),
+    }
+
+
+def decode(tables: dict[str, bytes], arcs: int, costs_sum: float, count: int) -> Hierarchy:
+    """`encode`'s arrays back, for a graph of `count` junctions. ValueError naming the table
+    when they do not fit: a wrong size, a rank that is not a permutation, a shortcut between
+    junctions that do not exist or made of arcs that come after it."""
+    rank = _table(tables, "rank", "<i4", count)
+    if not np.array_equal(np.sort(rank), np.arange(count, dtype=np.int32)):
+        raise ValueError("rank: not an order of the junctions")
+    size = len(tables["tail"]) // 4
+    tail, head = _table(tables, "tail", "<i4", size), _table(tables, "head", "<i4", size)
+    first, second = _table(tables, "first", "<i4", size), _table(tables, "second", "<i4", size)
+    cost = np.frombuffer(tables["cost"], dtype="<f8").astype(np.float64)
+    if len(cost) != size or len(tables["cost"]) != 8 * size:
+        raise ValueError(f"cost: {len(tables['cost'])} bytes, expected {8 * size}")
+    for name, values in (("tail", tail), ("head", head)):
+        if size and not (int(values.min()) >= 0 and int(values.max()) < count):
+            raise ValueError(f"{name}: a junction that does not exist")
+    own = arcs + np.arange(size)
+    for name, values in (("first", first), ("second", second)):
+        if size and not (int(values.min()) >= 0 and bool(np.all(values < own))):
+            raise ValueError(f"{name}: an arc that does not precede its shortcut")
+    if arcs < 0 or not math.isfinite(costs_sum) or not bool(np.all(np.isfinite(cost))):
+        raise ValueError("arcs, costs_sum or cost: not a count and finite seconds")
+    return Hierarchy(rank, tail, head, first, second, cost, arcs, costs_sum)
+
+
+def _table(tables: dict[str, bytes], name: str, dtype: str, size: int) -> npt.NDArray[np.int32]:
+    raw = tables[name]
+    if len(raw) != 4 * size:
+        raise ValueError(f"{name}: {len(raw)} bytes, expected {4 * size}")
+    return np.frombuffer(raw, dtype=dtype).astype(np.int32)
+
+
+def fits(h: Hierarchy, arcs: int, costs_sum: float) -> bool:
+    """True when `h` was built on a graph of `arcs` arcs whose edge costs sum to `costs_sum`
+    (not, say, before the cruise speeds changed: a shortcut could then be wrong)."""
+    same_sum = abs(h.costs_sum - costs_sum) <= 1e-9 * max(1.0, abs(costs_sum))
+    return h.arcs == arcs and same_sum
