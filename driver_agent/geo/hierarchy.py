@@ -348,12 +348,17 @@ def decode(tables: dict[str, bytes], arcs: int, costs_sum: float, count: int) ->
     rank = _table(tables, "rank", "<i4", count)
     if not np.array_equal(np.sort(rank), np.arange(count, dtype=np.int32)):
         raise ValueError("rank: not an order of the junctions")
-    size = len(tables["tail"]) // 4
+    columns = ("tail", "head", "first", "second", "cost")
+    sizes = [len(tables[k]) for k in columns]
+    size = sizes[0] // 4
+    if sizes != [4 * size] * 4 + [8 * size]:
+        raise ValueError(
+            f"{', '.join(columns)}: {', '.join(map(str, sizes))} bytes, not 4, 4, 4, 4 and 8 "
+            "per shortcut"
+        )
     tail, head = _table(tables, "tail", "<i4", size), _table(tables, "head", "<i4", size)
     first, second = _table(tables, "first", "<i4", size), _table(tables, "second", "<i4", size)
     cost = np.frombuffer(tables["cost"], dtype="<f8").astype(np.float64)
-    if len(cost) != size or len(tables["cost"]) != 8 * size:
-        raise ValueError(f"cost: {len(tables['cost'])} bytes, expected {8 * size}")
     for name, values in (("tail", tail), ("head", head)):
         if size and not (int(values.min()) >= 0 and int(values.max()) < count):
             raise ValueError(f"{name}: a junction that does not exist")
