@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--old-pairs", type=int, default=0, help="default: all; grid: 20")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the grid files in this folder, and reuse them from there"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -290,7 +293,20 @@ def main(argv: list[str] | None = None) -> None:
         grid_doc = grid_document(side)
         for how, hierarchy in (("roads build", True), ("format 3", False)):
             path = Path(tmp) / f"grid-{hierarchy}.roads.json.gz"
+            kept = (
+                args.keep and args.keep / f"grid{side}-{'ch' if hierarchy else 'alt'}.roads.json.gz"
+            )
+            if kept and kept.exists():  # written by an earlier run with --keep
+                path = kept
+                print(f"grid {side}x{side} as {how}: {path} (kept)", flush=True)
+                graphs[f"synthetic grid {side}x{side}, {how}"] = (
+                    path,
+                    args.old_pairs or min(pairs, 20),
+                )
+                continue
             made_s = write_graph(grid_doc, path, hierarchy=hierarchy)
+            if kept:
+                kept.write_bytes(path.read_bytes())
             print(
                 f"grid {side}x{side} as {how}: {path.stat().st_size / 1e6:.1f} MB file "
                 f"({'hierarchy' if hierarchy else 'landmarks'}) in {made_s:.1f} s",

@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
+from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-WITNESS_SETTLED = 60  # junctions a witness search settles at most
+# junctions a witness search settles at most: on a 150 x 150 grid 60 gave 107,000 shortcuts,
+# 200 91,000 (and contracted faster: fewer shortcuts to search past), 1,000 90,000
+WITNESS_SETTLED = 250
 
 Start = tuple[int, float, float]
 Finishes = dict[int, tuple[float, float]]
@@ -84,8 +87,8 @@ class Hierarchy:
         self._graph = (
             *forward,
             *backward,
-            array("i", self.first.astype(np.int32).tobytes()),
-            array("i", self.second.astype(np.int32).tobytes()),
+            _flat("i", self.first),
+            _flat("i", self.second),
         )
 
     def search(self, starts: Sequence[Start], finishes: Finishes) -> Found | None:
@@ -97,77 +100,78 @@ class Hierarchy:
         heappush, heappop = heapq.heappush, heapq.heappop
         dist_f: dict[int, float] = {}
         dist_b: dict[int, float] = {}
-        prev_f: dict[int, tuple[int, int]] = {}  # junction -> (arc, junction it came from)
-        prev_b: dict[int, tuple[int, int]] = {}  # junction -> (arc, junction it leads to)
+        prev_f: dict[int, int] = {}  # junction -> the upward slot it was reached by (-1: start)
+        prev_b: dict[int, int] = {}  # junction -> the downward slot it leads on by (-1: goal)
         heap_f: list[tuple[float, int]] = []
         heap_b: list[tuple[float, int]] = []
         for node, c, _ in starts:
             if c < dist_f.get(node, inf):
                 dist_f[node] = c
-                prev_f[node] = (-1, -1)
+                prev_f[node] = -1
                 heappush(heap_f, (c, node))
         for node, (c, _) in finishes.items():
             if c < dist_b.get(node, inf):
                 dist_b[node] = c
-                prev_b[node] = (-1, -1)
+                prev_b[node] = -1
                 heappush(heap_b, (c, node))
         best, meet = inf, -1
-        while True:
-            top_f = heap_f[0][0] if heap_f else inf
-            top_b = heap_b[0][0] if heap_b else inf
-            if min(top_f, top_b) >= best:
-                break
-            if top_f <= top_b:
+        while heap_f or heap_b:
+            if heap_f and (not heap_b or heap_f[0][0] <= heap_b[0][0]):
                 d, x = heappop(heap_f)
+                if d >= best:
+                    heap_f.clear()  # this side can no longer improve on the best
+                    continue
                 if d > dist_f[x]:
                     continue
                 other = dist_b.get(x)
                 if other is not None and d + other < best:
                     best, meet = d + other, x
-                # stalled: reached more cheaply through a more important junction
-                if any(
-                    dist_f.get(b_tail[s], inf) + b_cost[s] < d
-                    for s in range(b_ptr[x], b_ptr[x + 1])
-                ):
-                    continue
-                for s in range(f_ptr[x], f_ptr[x + 1]):
-                    y = f_head[s]
-                    new = d + f_cost[s]
-                    if new < dist_f.get(y, inf):
-                        dist_f[y] = new
-                        prev_f[y] = (f_arc[s], x)
-                        heappush(heap_f, (new, y))
+                a, b = b_ptr[x], b_ptr[x + 1]
+                for y, c in zip(b_tail[a:b], b_cost[a:b], strict=True):
+                    if dist_f.get(y, inf) + c < d:
+                        break  # stalled: reached more cheaply through a more important one
+                else:
+                    a, b = f_ptr[x], f_ptr[x + 1]
+                    for s, y, c in zip(range(a, b), f_head[a:b], f_cost[a:b], strict=True):
+                        new = d + c
+                        if new < dist_f.get(y, inf):
+                            dist_f[y] = new
+                            prev_f[y] = s
+                            heappush(heap_f, (new, y))
             else:
                 d, x = heappop(heap_b)
+                if d >= best:
+                    heap_b.clear()
+                    continue
                 if d > dist_b[x]:
                     continue
                 other = dist_f.get(x)
                 if other is not None and d + other < best:
                     best, meet = d + other, x
-                if any(
-                    dist_b.get(f_head[s], inf) + f_cost[s] < d
-                    for s in range(f_ptr[x], f_ptr[x + 1])
-                ):
-                    continue
-                for s in range(b_ptr[x], b_ptr[x + 1]):
-                    y = b_tail[s]
-                    new = d + b_cost[s]
-                    if new < dist_b.get(y, inf):
-                        dist_b[y] = new
-                        prev_b[y] = (b_arc[s], x)
-                        heappush(heap_b, (new, y))
+                a, b = f_ptr[x], f_ptr[x + 1]
+                for y, c in zip(f_head[a:b], f_cost[a:b], strict=True):
+                    if dist_b.get(y, inf) + c < d:
+                        break
+                else:
+                    a, b = b_ptr[x], b_ptr[x + 1]
+                    for s, y, c in zip(range(a, b), b_tail[a:b], b_cost[a:b], strict=True):
+                        new = d + c
+                        if new < dist_b.get(y, inf):
+                            dist_b[y] = new
+                            prev_b[y] = s
+                            heappush(heap_b, (new, y))
         if meet < 0:
             return None
         upward: list[int] = []
         start = meet
-        while (step := prev_f[start])[0] >= 0:
-            upward.append(step[0])
-            start = step[1]
+        while (slot := prev_f[start]) >= 0:
+            upward.append(f_arc[slot])
+            start = bisect_right(f_ptr, slot) - 1  # the junction the slot leaves
         upward.reverse()
         end = meet
-        while (step := prev_b[end])[0] >= 0:
-            upward.append(step[0])
-            end = step[1]
+        while (slot := prev_b[end]) >= 0:
+            upward.append(b_arc[slot])
+            end = bisect_right(b_ptr, slot) - 1  # the junction the slot leads to
         return Found(best, start, end, _unpack(upward, self.arcs, first, second))
 
 
@@ -195,11 +199,19 @@ def _csr(
     order = np.argsort(keys, kind="stable")
     ptr = np.searchsorted(keys[order], np.arange(count + 1))
     return (
-        array("i", ptr.astype(np.int32).tobytes()),
-        array("i", other[order].astype(np.int32).tobytes()),
-        array("d", cost[order].astype(np.float64).tobytes()),
-        array("i", ids[order].astype(np.int32).tobytes()),
+        _flat("i", ptr),
+        _flat("i", other[order]),
+        _flat("d", cost[order]),
+        _flat("i", ids[order]),
     )
+
+
+def _flat(code: str, values: npt.NDArray[Any]) -> array[Any]:
+    """A numpy array as an array.array of `code` ("i": int32, "d": float64), copied once."""
+    out = array(code)
+    flat = np.ascontiguousarray(values, dtype=np.int32 if code == "i" else np.float64)
+    out.frombytes(flat.data.cast("B"))
+    return out
 
 
 def contract(
@@ -224,6 +236,7 @@ def contract(
                 out[u][v] = into[v][u] = (cost[a], a)
     rank = np.full(n, -1, dtype=np.int32)
     neighbours_done = [0] * n
+    level = [0] * n
     sc_tail: list[int] = []
     sc_head: list[int] = []
     sc_first: list[int] = []
@@ -245,8 +258,9 @@ def contract(
 
     def priority(v: int, added: int) -> int:
         # the edge difference, weighted twice (fewer shortcuts and faster queries on a grid
-        # than once, same as thrice), plus the neighbours contracted (spreads the order)
-        return 2 * added - len(out[v]) - len(into[v]) + neighbours_done[v]
+        # than once, same as thrice), plus the neighbours contracted and the depth of the
+        # hierarchy below (both spread the order over the map: 7 % fewer shortcuts, faster)
+        return 2 * added - len(out[v]) - len(into[v]) + neighbours_done[v] + level[v]
 
     heap = [(priority(v, len(shortcuts(v))), v) for v in range(n)]
     heapq.heapify(heap)
@@ -263,9 +277,11 @@ def contract(
         for u in into[v]:
             del out[u][v]
             neighbours_done[u] += 1
+            level[u] = max(level[u], level[v] + 1)
         for w in out[v]:
             del into[w][v]
             neighbours_done[w] += 1
+            level[w] = max(level[w], level[v] + 1)
         for u, w, via, a_in, a_out in found:
             known = out[u].get(w)
             if known is None or via < known[0]:
@@ -358,7 +374,7 @@ def decode(tables: dict[str, bytes], arcs: int, costs_sum: float, count: int) ->
         )
     tail, head = _table(tables, "tail", "<i4", size), _table(tables, "head", "<i4", size)
     first, second = _table(tables, "first", "<i4", size), _table(tables, "second", "<i4", size)
-    cost = np.frombuffer(tables["cost"], dtype="<f8").astype(np.float64)
+    cost = np.frombuffer(tables["cost"], dtype="<f8").astype(np.float64, copy=False)
     for name, values in (("tail", tail), ("head", head)):
         if size and not (int(values.min()) >= 0 and int(values.max()) < count):
             raise ValueError(f"{name}: a junction that does not exist")
@@ -375,7 +391,7 @@ def _table(tables: dict[str, bytes], name: str, dtype: str, size: int) -> npt.ND
     raw = tables[name]
     if len(raw) != 4 * size:
         raise ValueError(f"{name}: {len(raw)} bytes, expected {4 * size}")
-    return np.frombuffer(raw, dtype=dtype).astype(np.int32)
+    return np.frombuffer(raw, dtype=dtype).astype(np.int32, copy=False)  # a view, not a copy
 
 
 def fits(h: Hierarchy, arcs: int, costs_sum: float) -> bool:
