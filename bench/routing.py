@@ -186,7 +186,7 @@ def measure(
         "new_max_ms": round(max(new_ms), 2),
         "cached_p50_ms": round(percentile(cached_ms, 0.50), 3),
         "router": "CH" if ranks is not None else "ALT" if marks is not None else "A*",
-        "shortcuts": 0 if ranks is None else len(ranks.tail),
+        "shortcuts": 0 if ranks is None else ranks.shortcuts,
         "landmarks": 0 if marks is None else len(marks.nodes),
         "astar_pairs": len(astar_ms),
         "astar_p50_ms": round(percentile(astar_ms, 0.50), 2),

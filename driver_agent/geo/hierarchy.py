@@ -8,10 +8,10 @@ runs through v (a witness search from u, bounded in cost and settled junctions, 
 around it: a bounded search may add a shortcut that is not needed, never miss one). Each
 shortcut is the two arcs it replaces, so a path unpacks into the original arcs.
 
-Querying (`Hierarchy.search`): a Dijkstra upward (to more important junctions) from the start
-and one upward in the reversed graph from the goal; the cheapest junction both reach is on an
-optimal path, whose cost is the sum of the original arcs' costs: Dijkstra's optimum.
-Stall-on-demand prunes junctions reached more cheaply from above.
+Querying (`Hierarchy.prepare`, then `Upward.search`): a Dijkstra upward (to more important
+junctions) from the start and one upward in the reversed graph from the goal; the cheapest
+junction both reach is on an optimal path, whose cost is the sum of the original arcs' costs:
+Dijkstra's optimum. Stall-on-demand prunes junctions reached more cheaply from above.
 
 Arcs are numbered: 0..m-1 the graph's own (the router's adjacency slots), m+k the k-th shortcut.
 
@@ -25,7 +25,7 @@ import math
 from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +49,7 @@ class Found:
     arcs: list[int]
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Hierarchy:
     """The node order (rank per junction, 0 least important) and the shortcuts, as arrays;
     `arcs` is how many arcs the graph itself has, `costs_sum` the sum of its edge costs the
@@ -63,39 +63,74 @@ class Hierarchy:
     cost: npt.NDArray[np.float64]
     arcs: int
     costs_sum: float
-    _graph: tuple[Any, ...] | None = field(default=None, repr=False)
 
     def prepare(
         self,
         indptr: npt.NDArray[np.int32],
         head: npt.NDArray[np.int32],
         cost: npt.NDArray[np.float64],
-    ) -> None:
-        """The upward and downward search graphs over the router's adjacency (indptr, head,
-        cost: `arcs` slots) and the shortcuts, as flat arrays."""
-        tails = np.concatenate(
-            [np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr)), self.tail]
-        )
-        heads = np.concatenate([head, self.head])
-        costs = np.concatenate([cost, self.cost])
-        ids = np.arange(len(tails), dtype=np.int32)
+    ) -> Upward:
+        """The search graphs over the router's adjacency (indptr, head, cost: `arcs` slots)
+        and the shortcuts. Built part by part, freeing each as it goes: at 200,000 junctions
+        the temporaries would otherwise raise the peak memory by tens of MB."""
         rank = self.rank
-        up = rank[tails] < rank[heads]
-        down = rank[tails] > rank[heads]
-        forward = _csr(tails[up], heads[up], costs[up], ids[up], len(rank))
-        backward = _csr(heads[down], tails[down], costs[down], ids[down], len(rank))
-        self._graph = (
-            *forward,
-            *backward,
-            _flat("i", self.first),
-            _flat("i", self.second),
-        )
+        tails = np.repeat(np.arange(len(indptr) - 1, dtype=np.int32), np.diff(indptr))
+        up = rank[tails] < rank[head]  # an arc of the graph: up, down or a loop (neither)
+        down = rank[tails] > rank[head]
+        sc_up = rank[self.tail] < rank[self.head]  # a shortcut: always up or down
+        ids = np.arange(len(tails), dtype=np.int32)
+        sc_ids = np.arange(self.arcs, self.arcs + len(self.tail), dtype=np.int32)
+
+        def part(keep: Any, sc_keep: Any, by_tail: bool) -> tuple[array[Any], ...]:
+            keys = np.concatenate(
+                [(tails if by_tail else head)[keep], (self.tail if by_tail else self.head)[sc_keep]]
+            )
+            order = np.argsort(keys, kind="stable")
+            ptr = np.searchsorted(keys[order], np.arange(len(rank) + 1))
+            del keys
+            other = np.concatenate(
+                [(head if by_tail else tails)[keep], (self.head if by_tail else self.tail)[sc_keep]]
+            )
+            other_flat = _flat("i", other[order])
+            del other
+            costs = np.concatenate([cost[keep], self.cost[sc_keep]])
+            cost_flat = _flat("d", costs[order])
+            del costs
+            arc = np.concatenate([ids[keep], sc_ids[sc_keep]])
+            return _flat("i", ptr), other_flat, cost_flat, _flat("i", arc[order])
+
+        forward = part(up, sc_up, True)
+        backward = part(down, ~sc_up, False)
+        return Upward((*forward, *backward), self.arcs, self.first, self.second)
+
+
+class Upward:
+    """A hierarchy ready to search: per junction, its arcs up to more important junctions
+    (forward) and from more important junctions (backward) as compressed-sparse-row arrays
+    of (other junction, cost, arc), and the two arcs of each shortcut."""
+
+    __slots__ = ("_graph", "arcs", "first", "second")
+
+    def __init__(
+        self,
+        graph: tuple[array[Any], ...],
+        arcs: int,
+        first: npt.NDArray[np.int32],
+        second: npt.NDArray[np.int32],
+    ) -> None:
+        self._graph = graph
+        self.arcs = arcs
+        self.first = first  # numpy, read only while unpacking a path
+        self.second = second
+
+    @property
+    def shortcuts(self) -> int:
+        return len(self.first)
 
     def search(self, starts: Sequence[Start], finishes: Finishes) -> Found | None:
         """The cheapest path from a start junction (at its cost) to a finish junction (plus its
         cost still to go); None when there is none. `prepare` first."""
-        assert self._graph is not None, "Hierarchy.prepare() before searching"
-        f_ptr, f_head, f_cost, f_arc, b_ptr, b_tail, b_cost, b_arc, first, second = self._graph
+        f_ptr, f_head, f_cost, f_arc, b_ptr, b_tail, b_cost, b_arc = self._graph
         inf = math.inf
         heappush, heappop = heapq.heappush, heapq.heappop
         dist_f: dict[int, float] = {}
@@ -172,10 +207,12 @@ class Hierarchy:
         while (slot := prev_b[end]) >= 0:
             upward.append(b_arc[slot])
             end = bisect_right(b_ptr, slot) - 1  # the junction the slot leads to
-        return Found(best, start, end, _unpack(upward, self.arcs, first, second))
+        return Found(best, start, end, _unpack(upward, self.arcs, self.first, self.second))
 
 
-def _unpack(arcs: list[int], m: int, first: array[int], second: array[int]) -> list[int]:
+def _unpack(
+    arcs: list[int], m: int, first: npt.NDArray[np.int32], second: npt.NDArray[np.int32]
+) -> list[int]:
     """The original arcs of a path of arcs and shortcuts, in order."""
     out: list[int] = []
     stack = arcs[::-1]
@@ -184,26 +221,9 @@ def _unpack(arcs: list[int], m: int, first: array[int], second: array[int]) -> l
         if a < m:
             out.append(a)
         else:
-            stack.append(second[a - m])
-            stack.append(first[a - m])
+            stack.append(int(second[a - m]))
+            stack.append(int(first[a - m]))
     return out
-
-
-def _csr(
-    keys: npt.NDArray[Any],
-    other: npt.NDArray[Any],
-    cost: npt.NDArray[np.float64],
-    ids: npt.NDArray[Any],
-    count: int,
-) -> tuple[array[int], array[int], array[float], array[int]]:
-    order = np.argsort(keys, kind="stable")
-    ptr = np.searchsorted(keys[order], np.arange(count + 1))
-    return (
-        _flat("i", ptr),
-        _flat("i", other[order]),
-        _flat("d", cost[order]),
-        _flat("i", ids[order]),
-    )
 
 
 def _flat(code: str, values: npt.NDArray[Any]) -> array[Any]:

@@ -36,7 +36,7 @@ import numpy as np
 import numpy.typing as npt
 
 from driver_agent.geo import hierarchy, landmarks
-from driver_agent.geo.hierarchy import Hierarchy
+from driver_agent.geo.hierarchy import Hierarchy, Upward
 from driver_agent.geo.landmarks import ACTIVE, Landmarks
 from driver_agent.geo.landmarks import DEFAULT_COUNT as DEFAULT_LANDMARKS
 
@@ -105,7 +105,7 @@ class Router:
         self._slot_of: array[int] | None = None
         self.costs_sum = float(np.sum(edge_cost_s))  # what landmarks must have been made on
         self.landmarks: Landmarks | None = None
-        self.hierarchy: Hierarchy | None = None
+        self.hierarchy: Upward | None = None  # a file's hierarchy, ready to search
         self._cache: OrderedDict[CacheKey, Path | None] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
@@ -144,12 +144,11 @@ class Router:
         self._cache.clear()
         self.hierarchy = self.landmarks = None
         if ranks is not None and hierarchy.fits(ranks, len(self._head), self.costs_sum):
-            ranks.prepare(
+            self.hierarchy = ranks.prepare(
                 np.frombuffer(self._indptr, dtype=np.int32),
                 np.frombuffer(self._head, dtype=np.int32),
                 np.frombuffer(self._cost, dtype=np.float64),
             )
-            self.hierarchy = ranks
             return
         if marks is not None and not landmarks.fits(marks, self.costs_sum):
             marks = None
@@ -178,7 +177,7 @@ class Router:
             self._cache.popitem(last=False)
         return found if found is not None and found.cost_s < bound else None
 
-    def _ch(self, ranks: Hierarchy, starts: Sequence[Start], finishes: Finishes) -> Path | None:
+    def _ch(self, ranks: Upward, starts: Sequence[Start], finishes: Finishes) -> Path | None:
         found = ranks.search(starts, finishes)
         if found is None:
             return None
