@@ -101,36 +101,36 @@ class Hierarchy:
 
         forward = part(up, sc_up, True)
         backward = part(down, ~sc_up, False)
-        return Upward((*forward, *backward), self.arcs, self.first, self.second)
+        graph = (*forward, *backward, _flat("i", self.first), _flat("i", self.second))
+        return Upward(graph, self.arcs, self.costs_sum)
 
 
 class Upward:
-    """A hierarchy ready to search: per junction, its arcs up to more important junctions
-    (forward) and from more important junctions (backward) as compressed-sparse-row arrays
-    of (other junction, cost, arc), and the two arcs of each shortcut."""
+    """A hierarchy ready to search, as the graph file stores it (`TABLES`): per junction, its
+    arcs up to more important junctions and from more important junctions, as compressed
+    sparse rows of (other junction, cost, arc), and the two arcs each shortcut replaces.
+    `arcs` is how many arcs the graph itself has, `costs_sum` the sum of the edge costs it
+    was built on (stale when either differs)."""
 
-    __slots__ = ("_graph", "arcs", "first", "second")
+    __slots__ = ("_graph", "arcs", "costs_sum")
 
-    def __init__(
-        self,
-        graph: tuple[array[Any], ...],
-        arcs: int,
-        first: npt.NDArray[np.int32],
-        second: npt.NDArray[np.int32],
-    ) -> None:
+    def __init__(self, graph: tuple[array[Any], ...], arcs: int, costs_sum: float) -> None:
         self._graph = graph
         self.arcs = arcs
-        self.first = first  # numpy, read only while unpacking a path
-        self.second = second
+        self.costs_sum = costs_sum
 
     @property
     def shortcuts(self) -> int:
-        return len(self.first)
+        return len(self._graph[-1])
+
+    def tables(self) -> dict[str, array[Any]]:
+        """The arrays by their name in the file."""
+        return dict(zip(TABLES, self._graph, strict=True))
 
     def search(self, starts: Sequence[Start], finishes: Finishes) -> Found | None:
         """The cheapest path from a start junction (at its cost) to a finish junction (plus its
         cost still to go); None when there is none. `prepare` first."""
-        f_ptr, f_head, f_cost, f_arc, b_ptr, b_tail, b_cost, b_arc = self._graph
+        f_ptr, f_head, f_cost, f_arc, b_ptr, b_tail, b_cost, b_arc, first, second = self._graph
         inf = math.inf
         heappush, heappop = heapq.heappush, heapq.heappop
         dist_f: dict[int, float] = {}
@@ -207,12 +207,10 @@ class Upward:
         while (slot := prev_b[end]) >= 0:
             upward.append(b_arc[slot])
             end = bisect_right(b_ptr, slot) - 1  # the junction the slot leads to
-        return Found(best, start, end, _unpack(upward, self.arcs, self.first, self.second))
+        return Found(best, start, end, _unpack(upward, self.arcs, first, second))
 
 
-def _unpack(
-    arcs: list[int], m: int, first: npt.NDArray[np.int32], second: npt.NDArray[np.int32]
-) -> list[int]:
+def _unpack(arcs: list[int], m: int, first: array[int], second: array[int]) -> list[int]:
     """The original arcs of a path of arcs and shortcuts, in order."""
     out: list[int] = []
     stack = arcs[::-1]
@@ -221,8 +219,8 @@ def _unpack(
         if a < m:
             out.append(a)
         else:
-            stack.append(int(second[a - m]))
-            stack.append(int(first[a - m]))
+            stack.append(second[a - m])
+            stack.append(first[a - m])
     return out
 
 
@@ -364,58 +362,73 @@ def _witness(
     return dist
 
 
-def encode(h: Hierarchy) -> dict[str, bytes]:
-    """The arrays as little-endian bytes: int32 `rank`, `tail`, `head`, `first`, `second` and
-    float64 `cost`."""
+TABLES = (
+    "up_ptr", "up_head", "up_cost", "up_arc",
+    "down_ptr", "down_tail", "down_cost", "down_arc",
+    "first", "second",
+)  # fmt: skip
+
+
+def encode(ready: Upward) -> dict[str, bytes]:
+    """The tables as little-endian bytes: int32, the costs float64."""
     return {
-        "rank": h.rank.astype("<i4").tobytes(),
-        "tail": h.tail.astype("<i4").tobytes(),
-        "head": h.head.astype("<i4").tobytes(),
-        "first": h.first.astype("<i4").tobytes(),
-        "second": h.second.astype("<i4").tobytes(),
-        "cost": h.cost.astype("<f8").tobytes(),
+        name: np.frombuffer(table, dtype=np.float64 if table.typecode == "d" else np.int32)
+        .astype("<f8" if table.typecode == "d" else "<i4")
+        .tobytes()
+        for name, table in ready.tables().items()
     }
 
 
-def decode(tables: dict[str, bytes], arcs: int, costs_sum: float, count: int) -> Hierarchy:
-    """`encode`'s arrays back, for a graph of `count` junctions. ValueError naming the table
-    when they do not fit: a wrong size, a rank that is not a permutation, a shortcut between
-    junctions that do not exist or made of arcs that come after it."""
-    rank = _table(tables, "rank", "<i4", count)
-    if not np.array_equal(np.sort(rank), np.arange(count, dtype=np.int32)):
-        raise ValueError("rank: not an order of the junctions")
-    columns = ("tail", "head", "first", "second", "cost")
-    sizes = [len(tables[k]) for k in columns]
-    size = sizes[0] // 4
-    if sizes != [4 * size] * 4 + [8 * size]:
-        raise ValueError(
-            f"{', '.join(columns)}: {', '.join(map(str, sizes))} bytes, not 4, 4, 4, 4 and 8 "
-            "per shortcut"
-        )
-    tail, head = _table(tables, "tail", "<i4", size), _table(tables, "head", "<i4", size)
-    first, second = _table(tables, "first", "<i4", size), _table(tables, "second", "<i4", size)
-    cost = np.frombuffer(tables["cost"], dtype="<f8").astype(np.float64, copy=False)
-    for name, values in (("tail", tail), ("head", head)):
-        if size and not (int(values.min()) >= 0 and int(values.max()) < count):
-            raise ValueError(f"{name}: a junction that does not exist")
-    own = arcs + np.arange(size)
-    for name, values in (("first", first), ("second", second)):
-        if size and not (int(values.min()) >= 0 and bool(np.all(values < own))):
+def decode(tables: dict[str, bytes], arcs: int, costs_sum: float, count: int) -> Upward:
+    """`encode`'s tables back, for a graph of `count` junctions and `arcs` arcs. ValueError
+    naming the table when they do not fit: a wrong size, rows that do not add up, a junction
+    or arc that does not exist, a shortcut made of arcs that come after it, a cost that is
+    not finite."""
+    if arcs < 0 or not math.isfinite(costs_sum):
+        raise ValueError(f"arcs {arcs}, costs_sum {costs_sum}: not a count and finite seconds")
+    shortcuts = _ints(tables, "first", None)
+    total = arcs + len(shortcuts)
+    own = arcs + np.arange(len(shortcuts))
+    for name in ("first", "second"):
+        values = _ints(tables, name, len(shortcuts))
+        if len(values) and (int(values.min()) < 0 or bool(np.any(values >= own))):
             raise ValueError(f"{name}: an arc that does not precede its shortcut")
-    if arcs < 0 or not math.isfinite(costs_sum) or not bool(np.all(np.isfinite(cost))):
-        raise ValueError("arcs, costs_sum or cost: not a count and finite seconds")
-    return Hierarchy(rank, tail, head, first, second, cost, arcs, costs_sum)
+    for side, other in (("up", "head"), ("down", "tail")):
+        ptr = _ints(tables, f"{side}_ptr", count + 1)
+        rows = int(ptr[-1])
+        if int(ptr[0]) != 0 or bool(np.any(np.diff(ptr) < 0)):
+            raise ValueError(f"{side}_ptr: not the rows' starts")
+        nodes = _ints(tables, f"{side}_{other}", rows)
+        if rows and (int(nodes.min()) < 0 or int(nodes.max()) >= count):
+            raise ValueError(f"{side}_{other}: a junction that does not exist")
+        ids = _ints(tables, f"{side}_arc", rows)
+        if rows and (int(ids.min()) < 0 or int(ids.max()) >= total):
+            raise ValueError(f"{side}_arc: an arc that does not exist")
+        raw = tables[f"{side}_cost"]
+        if len(raw) != 8 * rows:
+            raise ValueError(f"{side}_cost: {len(raw)} bytes, expected {8 * rows}")
+        if not bool(np.all(np.isfinite(np.frombuffer(raw, dtype="<f8")))):
+            raise ValueError(f"{side}_cost: a cost that is not finite")
+    graph = tuple(
+        _flat(
+            "d" if name.endswith("_cost") else "i",
+            np.frombuffer(tables[name], dtype="<f8" if name.endswith("_cost") else "<i4"),
+        )
+        for name in TABLES
+    )
+    return Upward(graph, arcs, costs_sum)
 
 
-def _table(tables: dict[str, bytes], name: str, dtype: str, size: int) -> npt.NDArray[np.int32]:
+def _ints(tables: dict[str, bytes], name: str, size: int | None) -> npt.NDArray[np.int32]:
     raw = tables[name]
-    if len(raw) != 4 * size:
-        raise ValueError(f"{name}: {len(raw)} bytes, expected {4 * size}")
-    return np.frombuffer(raw, dtype=dtype).astype(np.int32, copy=False)  # a view, not a copy
+    if len(raw) % 4 or (size is not None and len(raw) != 4 * size):
+        expected = "a multiple of 4" if size is None else str(4 * size)
+        raise ValueError(f"{name}: {len(raw)} bytes, expected {expected}")
+    return np.frombuffer(raw, dtype="<i4")
 
 
-def fits(h: Hierarchy, arcs: int, costs_sum: float) -> bool:
-    """True when `h` was built on a graph of `arcs` arcs whose edge costs sum to `costs_sum`
-    (not, say, before the cruise speeds changed: a shortcut could then be wrong)."""
-    same_sum = abs(h.costs_sum - costs_sum) <= 1e-9 * max(1.0, abs(costs_sum))
-    return h.arcs == arcs and same_sum
+def fits(ready: Upward, arcs: int, costs_sum: float) -> bool:
+    """True when `ready` was built on a graph of `arcs` arcs whose edge costs sum to
+    `costs_sum` (not, say, before the cruise speeds changed: a shortcut could then be wrong)."""
+    same_sum = abs(ready.costs_sum - costs_sum) <= 1e-9 * max(1.0, abs(costs_sum))
+    return ready.arcs == arcs and same_sum

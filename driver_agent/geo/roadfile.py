@@ -13,17 +13,21 @@ the edges as columns, so a city of 400,000 edges decodes straight into arrays:
      "depots": [{"name": "...", "lat": ..., "lng": ...}, ...],
      "landmarks": {"nodes": [junction, ...], "scale": seconds per unit,
                    "costs_sum": seconds, "to": base64, "back": base64},
-     "hierarchy": {"arcs": count, "costs_sum": seconds, "rank": base64, "tail": base64,
-                   "head": base64, "first": base64, "second": base64, "cost": base64}}
+     "hierarchy": {"arcs": count, "costs_sum": seconds, "up_ptr": base64, "up_head": base64,
+                   "up_cost": base64, "up_arc": base64, "down_ptr": base64, ...,
+                   "first": base64, "second": base64}}
 
 `landmarks` (optional; `roads build` writes it) holds the router's precomputed lower bounds
 (`geo.landmarks`: per landmark, the travel time from it to every junction and back, uint32
 little-endian in units of `scale` seconds, landmark after landmark) and the sum of the edge
 costs they were computed on: when the costs at load differ (the cruise speeds changed since),
 they are not used. `hierarchy` (optional; `roads build` writes it) is the router's contraction
-hierarchy (`geo.hierarchy`): each junction's rank (int32) and the shortcuts as columns (tail,
-head, the two arcs each replaces: int32; cost: float64 seconds; little-endian), with the count
-of arcs and the sum of edge costs it was built on (not used when either differs at load).
+hierarchy ready to search (`geo.hierarchy.Upward`: per junction its arcs up and its arcs from
+above as compressed sparse rows, `up_*` and `down_*`: row starts, the other junction, the cost
+(float64 seconds), the arc; and per shortcut the two arcs it replaces, `first` and `second`;
+int32 but the costs, little-endian), stored as the router searches it so that loading copies
+it once; with the count of arcs and the sum of edge costs it was built on (not used when either
+differs at load).
 Format 3 is format 4 without `hierarchy`, format 2 format 3 without `landmarks`; both are read.
 
 Format 1 (`driver-agent-roads/1`, the committed Helsinki graph) has one row per edge instead:
@@ -49,7 +53,7 @@ import numpy.typing as npt
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.typed import convert
 from driver_agent.geo import hierarchy, landmarks
-from driver_agent.geo.hierarchy import Hierarchy
+from driver_agent.geo.hierarchy import TABLES, Upward
 from driver_agent.geo.landmarks import Landmarks
 
 GRAPH_FORMAT = "driver-agent-roads/4"
@@ -94,12 +98,16 @@ class LandmarkDoc(msgspec.Struct, forbid_unknown_fields=True):
 class HierarchyDoc(msgspec.Struct, forbid_unknown_fields=True):
     arcs: int
     costs_sum: float
-    rank: bytes  # base64 in the file, as every table
-    tail: bytes
-    head: bytes
+    up_ptr: bytes  # base64 in the file, as every table
+    up_head: bytes
+    up_cost: bytes
+    up_arc: bytes
+    down_ptr: bytes
+    down_tail: bytes
+    down_cost: bytes
+    down_arc: bytes
     first: bytes
     second: bytes
-    cost: bytes
 
 
 class GraphDoc(msgspec.Struct):
@@ -143,7 +151,7 @@ class GraphData:
     depots: list[tuple[str, float, float]]
     name: str = ""
     landmarks: Landmarks | None = None
-    hierarchy: Hierarchy | None = None
+    hierarchy: Upward | None = None
 
 
 def routes_dir() -> Path:
@@ -255,7 +263,7 @@ def graph_data(graph: GraphDoc, where: str) -> GraphData:
     ranks = None
     if graph.hierarchy is not None:
         hd = graph.hierarchy
-        tables = {k: getattr(hd, k) for k in ("rank", "tail", "head", "first", "second", "cost")}
+        tables = {k: getattr(hd, k) for k in TABLES}
         try:
             ranks = hierarchy.decode(tables, hd.arcs, hd.costs_sum, count)
         except ValueError as error:
@@ -324,7 +332,7 @@ def landmark_fields(marks: Landmarks) -> dict[str, Any]:
     }
 
 
-def hierarchy_fields(ranks: Hierarchy) -> dict[str, Any]:
+def hierarchy_fields(ranks: Upward) -> dict[str, Any]:
     """A graph document's `hierarchy` object (tables base64-encoded), to add before writing."""
     tables = {k: base64.b64encode(v).decode("ascii") for k, v in hierarchy.encode(ranks).items()}
     return {"arcs": ranks.arcs, "costs_sum": ranks.costs_sum, **tables}

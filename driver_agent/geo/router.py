@@ -130,13 +130,23 @@ class Router:
         forward = (self._indptr, self._head, self._cost)
         return landmarks.compute(forward, backward, nodes, self.costs_sum)
 
-    def compute_hierarchy(self) -> Hierarchy:
-        """This graph's contraction hierarchy (`geo.hierarchy`: minutes at 200,000 junctions,
-        what `roads build` stores); `adopt` it."""
-        return hierarchy.contract(self._indptr, self._head, self._cost, self.costs_sum)
+    def compute_hierarchy(self) -> Upward:
+        """This graph's contraction hierarchy, ready to search (`geo.hierarchy`: minutes at
+        200,000 junctions, what `roads build` stores); `adopt` it."""
+        return self.prepare(
+            hierarchy.contract(self._indptr, self._head, self._cost, self.costs_sum)
+        )
+
+    def prepare(self, ranks: Hierarchy) -> Upward:
+        """A hierarchy of this graph's (by `contract`) over its adjacency, ready to search."""
+        return ranks.prepare(
+            np.frombuffer(self._indptr, dtype=np.int32),
+            np.frombuffer(self._head, dtype=np.int32),
+            np.frombuffer(self._cost, dtype=np.float64),
+        )
 
     def adopt(
-        self, marks: Landmarks | None, ranks: Hierarchy | None, *, compute_landmarks: bool
+        self, marks: Landmarks | None, ranks: Upward | None, *, compute_landmarks: bool
     ) -> None:
         """Route with the hierarchy when it was built on this graph's costs; otherwise with
         the landmarks when they were (or computed here when `compute_landmarks`), else with
@@ -144,11 +154,7 @@ class Router:
         self._cache.clear()
         self.hierarchy = self.landmarks = None
         if ranks is not None and hierarchy.fits(ranks, len(self._head), self.costs_sum):
-            self.hierarchy = ranks.prepare(
-                np.frombuffer(self._indptr, dtype=np.int32),
-                np.frombuffer(self._head, dtype=np.int32),
-                np.frombuffer(self._cost, dtype=np.float64),
-            )
+            self.hierarchy = ranks
             return
         if marks is not None and not landmarks.fits(marks, self.costs_sum):
             marks = None

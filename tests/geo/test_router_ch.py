@@ -92,7 +92,7 @@ def test_ch_finds_the_same_travel_times_as_dijkstra_on_the_bundled_maps(name: st
 
 def test_each_shortcut_joins_two_earlier_arcs_end_to_start_and_costs_what_they_cost() -> None:
     router = grid_network().router
-    ranks = router.compute_hierarchy()
+    ranks = hierarchy.contract(router._indptr, router._head, router._cost, router.costs_sum)
     assert sorted(ranks.rank.tolist()) == list(range(len(router._indptr) - 1))
     assert ranks.arcs == len(router._head)
     indptr = np.frombuffer(router._indptr, dtype=np.int32)
@@ -138,8 +138,8 @@ def test_the_hierarchy_written_to_the_file_reads_back_the_same_and_is_used(
     path = write(tmp_path / "grid.roads.json.gz", {**doc, "hierarchy": hierarchy_fields(ranks)})
     data = read_graph(path)
     assert data.hierarchy is not None
-    for name in ("rank", "tail", "head", "first", "second", "cost"):
-        assert np.array_equal(getattr(data.hierarchy, name), getattr(ranks, name))
+    assert data.hierarchy.tables() == ranks.tables()
+    assert len(ranks.tables()["first"]) == ranks.shortcuts > 0
     assert (data.hierarchy.arcs, data.hierarchy.costs_sum) == (ranks.arcs, ranks.costs_sum)
     loaded = RoadNetwork.load(path)
     assert loaded.router.hierarchy is not None
@@ -179,10 +179,12 @@ def _b64(values: list[int], dtype: str = "<i4") -> str:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"rank": _b64([0, 1])}, "hierarchy: rank: 8 bytes, expected 144"),
-        ({"rank": _b64([0] * 36)}, "hierarchy: rank: not an order of the junctions"),
-        ({"tail": _b64([1])}, "hierarchy: tail, head, first, second, cost: 4, "),
-        ({"cost": _b64([1])}, "bytes, not 4, 4, 4, 4 and 8 per shortcut"),
+        ({"up_ptr": _b64([0, 1])}, "hierarchy: up_ptr: 8 bytes, expected 148"),
+        ({"down_ptr": _b64([1] * 37)}, "hierarchy: down_ptr: not the rows' starts"),
+        ({"up_head": _b64([1])}, "hierarchy: up_head: 4 bytes, expected"),
+        ({"up_cost": _b64([1])}, "hierarchy: up_cost: 4 bytes, expected"),
+        ({"first": _b64([1, 2, 3])}, "hierarchy: second: "),
+        ({"arcs": -1}, "hierarchy: arcs -1, costs_sum"),
     ],
 )
 def test_a_bad_hierarchy_is_an_error_naming_the_file_and_the_key(
@@ -198,18 +200,25 @@ def test_a_bad_hierarchy_is_an_error_naming_the_file_and_the_key(
     assert message in str(caught.value)
 
 
-def test_decode_rejects_shortcuts_between_missing_junctions_or_made_of_later_arcs() -> None:
+def test_decode_rejects_junctions_and_arcs_that_do_not_exist_or_come_later() -> None:
     network = grid_network(6)
-    ranks = network.router.compute_hierarchy()
-    assert len(ranks.tail) > 1
-    tables = hierarchy.encode(ranks)
-    count = network.node_count
-    hierarchy.decode(tables, ranks.arcs, ranks.costs_sum, count)  # as written: fine
-    far = ranks.tail.copy()
-    far[0] = count
-    with pytest.raises(ValueError, match="tail: a junction that does not exist"):
-        hierarchy.decode({**tables, "tail": far.tobytes()}, ranks.arcs, ranks.costs_sum, count)
-    later = ranks.first.copy()
-    later[0] = ranks.arcs + 1  # the second shortcut: not made yet when the first was
-    with pytest.raises(ValueError, match="first: an arc that does not precede its shortcut"):
-        hierarchy.decode({**tables, "first": later.tobytes()}, ranks.arcs, ranks.costs_sum, count)
+    ready = network.router.compute_hierarchy()
+    assert ready.shortcuts > 1
+    tables = hierarchy.encode(ready)
+    count, arcs, costs_sum = network.node_count, ready.arcs, ready.costs_sum
+    assert hierarchy.decode(tables, arcs, costs_sum, count).tables() == ready.tables()
+
+    def changed(name: str, index: int, value: float) -> dict[str, bytes]:
+        values = np.frombuffer(tables[name], dtype="<f8" if "cost" in name else "<i4").copy()
+        values[index] = value
+        return {**tables, name: values.tobytes()}
+
+    cases = [
+        (changed("up_head", 0, count), "up_head: a junction that does not exist"),
+        (changed("down_arc", 0, arcs + ready.shortcuts), "down_arc: an arc that does not exist"),
+        (changed("first", 0, arcs + 1), "first: an arc that does not precede its shortcut"),
+        (changed("up_cost", 0, float("nan")), "up_cost: a cost that is not finite"),
+    ]
+    for bad, message in cases:
+        with pytest.raises(ValueError, match=message):
+            hierarchy.decode(bad, arcs, costs_sum, count)
