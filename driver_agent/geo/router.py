@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driver_agent.geo import hierarchy, landmarks
+from driver_agent.geo import contraction, hierarchy, landmarks
 from driver_agent.geo.hierarchy import Hierarchy, Upward
 from driver_agent.geo.landmarks import ACTIVE, Landmarks
 from driver_agent.geo.landmarks import DEFAULT_COUNT as DEFAULT_LANDMARKS
@@ -134,7 +134,7 @@ class Router:
         """This graph's contraction hierarchy, ready to search (`geo.hierarchy`: minutes at
         200,000 junctions, what `roads build` stores); `adopt` it."""
         return self.prepare(
-            hierarchy.contract(self._indptr, self._head, self._cost, self.costs_sum)
+            contraction.contract(self._indptr, self._head, self._cost, self.costs_sum)
         )
 
     def prepare(self, ranks: Hierarchy) -> Upward:

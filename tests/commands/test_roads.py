@@ -73,7 +73,7 @@ def test_build_turns_an_extract_into_a_graph_with_depots_and_attribution(
     assert [d["name"] for d in doc["depots"]] == ["Depot 1 (industrial)"]
     assert (doc["depots"][0]["lat"], doc["depots"][0]["lng"]) == (47.102, 9.502)
     assert doc["format"] == "driver-agent-roads/4"
-    assert len(base64.b64decode(doc["hierarchy"]["rank"])) == 4 * 5  # the router's, per junction
+    assert len(base64.b64decode(doc["hierarchy"]["up_ptr"])) == 4 * 6  # a row per junction
     columns = doc["edges"]
     primary = [k for k, c in enumerate(columns["class"]) if doc["classes"][c] == "primary"]
     assert len(primary) == 2  # 4 -> 5 -> 6

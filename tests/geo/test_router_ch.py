@@ -17,7 +17,7 @@ import pytest
 from road_grid import grid_network
 
 from driver_agent.core.errors import ConfigError
-from driver_agent.geo import hierarchy, roads
+from driver_agent.geo import contraction, hierarchy, roads
 from driver_agent.geo.roadfile import (
     GRAPH_FORMAT_V3,
     bundled_graph_path,
@@ -92,7 +92,7 @@ def test_ch_finds_the_same_travel_times_as_dijkstra_on_the_bundled_maps(name: st
 
 def test_each_shortcut_joins_two_earlier_arcs_end_to_start_and_costs_what_they_cost() -> None:
     router = grid_network().router
-    ranks = hierarchy.contract(router._indptr, router._head, router._cost, router.costs_sum)
+    ranks = contraction.contract(router._indptr, router._head, router._cost, router.costs_sum)
     assert sorted(ranks.rank.tolist()) == list(range(len(router._indptr) - 1))
     assert ranks.arcs == len(router._head)
     indptr = np.frombuffer(router._indptr, dtype=np.int32)
