@@ -4,19 +4,21 @@ Three graphs: a synthetic road grid of about 200,000 junctions (a city of a mill
 447 junctions 100 m apart, a 50 km/h arterial every 10th street, residential 30 km/h between,
 every 10th street half-way between arterials one-way, alternating) and the two bundled maps
 (Helsinki centre, Liechtenstein). Neither real extract is large enough to measure a router at
-city scale, hence the grid.
+city scale, hence the grid. Each is measured from two files: as `roads build` writes it (with
+the router's contraction hierarchy: CH; about three minutes to build for the grid) and as
+before (the grid with landmarks, format 3; the bundled maps as committed: ALT).
 
-Each graph is measured in a fresh process: load time (`RoadNetwork.load` of the .roads.json.gz
-file: read, decode, project, build edges, spatial index, router arrays, landmarks), peak RSS
-and its growth over the loaded process's imports, then route queries between random road points
-(fixed seed): `RoadNetwork.route()` end to end (snap, search, Track) with the router (A* with
-landmark lower bounds, ALT), then on the same pairs the router before it (A* with the
-straight-line bound only) and the one before that (Dijkstra, `geo.router.dijkstra_search`),
-p50/p95 in ms, checking Dijkstra and ALT find the same travel time. A second pass over the same
-pairs shows the LRU cache. The grid file is written as `roads build` writes one: with landmarks
-(about 12 s at 200,000 junctions); the bundled maps have none and compute them at load.
+Each file is measured in a fresh process: load time (`RoadNetwork.load` of the .roads.json.gz
+file: read, decode, project, build edges, spatial index, router arrays, hierarchy or
+landmarks), peak RSS and its growth over the loaded process's imports, then route queries
+between random road points (fixed seed): `RoadNetwork.route()` end to end (snap, search, Track)
+with the file's router, then on the same pairs the router before ALT (A* with the straight-line
+bound only) and the one before that (Dijkstra, `geo.router.dijkstra_search`), p50/p95 in ms,
+checking Dijkstra and the file's router find the same travel time. A second pass over the same
+pairs shows the LRU cache.
 
-    python -m bench.routing                 # about 3 minutes
+    python -m bench.routing                 # about 8 minutes
+    python -m bench.routing --keep DIR      # keep the grid files in DIR, reuse them next time
     python -m bench.routing --quick         # a small grid: seconds
 """
 
