@@ -4,19 +4,21 @@ Three graphs: a synthetic road grid of about 200,000 junctions (a city of a mill
 447 junctions 100 m apart, a 50 km/h arterial every 10th street, residential 30 km/h between,
 every 10th street half-way between arterials one-way, alternating) and the two bundled maps
 (Helsinki centre, Liechtenstein). Neither real extract is large enough to measure a router at
-city scale, hence the grid.
+city scale, hence the grid. Each is measured from two files: as `roads build` writes it (with
+the router's contraction hierarchy: CH; about three minutes to build for the grid) and as
+before (the grid with landmarks, format 3; the bundled maps as committed: ALT).
 
-Each graph is measured in a fresh process: load time (`RoadNetwork.load` of the .roads.json.gz
-file: read, decode, project, build edges, spatial index, router arrays, landmarks), peak RSS
-and its growth over the loaded process's imports, then route queries between random road points
-(fixed seed): `RoadNetwork.route()` end to end (snap, search, Track) with the router (A* with
-landmark lower bounds, ALT), then on the same pairs the router before it (A* with the
-straight-line bound only) and the one before that (Dijkstra, `geo.router.dijkstra_search`),
-p50/p95 in ms, checking Dijkstra and ALT find the same travel time. A second pass over the same
-pairs shows the LRU cache. The grid file is written as `roads build` writes one: with landmarks
-(about 12 s at 200,000 junctions); the bundled maps have none and compute them at load.
+Each file is measured in a fresh process: load time (`RoadNetwork.load` of the .roads.json.gz
+file: read, decode, project, build edges, spatial index, router arrays, hierarchy or
+landmarks), peak RSS and its growth over the loaded process's imports, then route queries
+between random road points (fixed seed): `RoadNetwork.route()` end to end (snap, search, Track)
+with the file's router, then on the same pairs the router before ALT (A* with the straight-line
+bound only) and the one before that (Dijkstra, `geo.router.dijkstra_search`), p50/p95 in ms,
+checking Dijkstra and the file's router find the same travel time. A second pass over the same
+pairs shows the LRU cache.
 
-    python -m bench.routing                 # about 3 minutes
+    python -m bench.routing                 # about 8 minutes
+    python -m bench.routing --keep DIR      # keep the grid files in DIR, reuse them next time
     python -m bench.routing --quick         # a small grid: seconds
 """
 
@@ -69,19 +71,34 @@ def grid_document(side: int) -> dict[str, Any]:
     return graph_document(nodes, edges, [], name=f"grid {side}x{side}")
 
 
-def write_with_landmarks(doc: dict[str, Any], path: Path) -> None:
-    """Write the graph file as `roads build` does: with the router's landmarks, computed on the
-    graph as it reads back from the file."""
-    from driver_agent.geo.roadfile import landmark_fields
+def write_graph(doc: dict[str, Any], path: Path, *, hierarchy: bool) -> float:
+    """Write the graph file as `roads build` does (with the router's contraction hierarchy,
+    computed on the graph as it reads back from the file) or as it did before (format 3: with
+    the router's landmarks instead); the seconds that took."""
+    from driver_agent.geo.roadfile import GRAPH_FORMAT_V3, hierarchy_fields, landmark_fields
     from driver_agent.geo.roads import RoadNetwork
 
     def write(document: dict[str, Any]) -> None:
         raw = json.dumps(document, separators=(",", ":")).encode()
         path.write_bytes(gzip.compress(raw, mtime=0))
 
+    t0 = time.perf_counter()
     write(doc)
     router = RoadNetwork.load(path).router
-    write({**doc, "landmarks": landmark_fields(router.landmarks or router.compute_landmarks())})
+    if hierarchy:
+        write({**doc, "hierarchy": hierarchy_fields(router.compute_hierarchy())})
+    else:
+        marks = router.landmarks or router.compute_landmarks()
+        write({**doc, "format": GRAPH_FORMAT_V3, "landmarks": landmark_fields(marks)})
+    return time.perf_counter() - t0
+
+
+def _document(path: Path) -> dict[str, Any]:
+    """A bundled map's graph as `roads build` writes it (today's format, without the router's
+    tables)."""
+    from driver_agent.geo.roads import RoadNetwork
+
+    return RoadNetwork.load(path).to_json()
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -128,10 +145,12 @@ def measure(
         network.route(*a, *b)
         cached_ms.append((time.perf_counter() - t0) * 1000)
     peak_new = rss_mb()  # before the previous routers' structures are built
-    marks, network.router.landmarks = network.router.landmarks, None  # today's A*, same pairs
-    network.router._cache.clear()
+    router = network.router
+    marks, ranks = router.landmarks, router.hierarchy
+    router.landmarks = router.hierarchy = None  # the A* before ALT, same pairs
+    router._cache.clear()
     astar_ms = [_timed_route(network, a, b) for a, b in points[:astar_pairs]]
-    network.router.landmarks = marks
+    router.landmarks, router.hierarchy = marks, ranks
     edges = network.edges
     adjacency = adjacency_lists(
         network.node_count, [e.u for e in edges], [e.v for e in edges], [e.oneway for e in edges]
@@ -168,6 +187,8 @@ def measure(
         "new_p95_ms": round(percentile(new_ms, 0.95), 2),
         "new_max_ms": round(max(new_ms), 2),
         "cached_p50_ms": round(percentile(cached_ms, 0.50), 3),
+        "router": "CH" if ranks is not None else "ALT" if marks is not None else "A*",
+        "shortcuts": 0 if ranks is None else ranks.shortcuts,
         "landmarks": 0 if marks is None else len(marks.nodes),
         "astar_pairs": len(astar_ms),
         "astar_p50_ms": round(percentile(astar_ms, 0.50), 2),
@@ -195,7 +216,7 @@ def _local_pairs(network: Any, rng: Any, count: int) -> list[tuple[Any, Any]]:
     """Random pairs at most LOCAL_M apart in a straight line: a delivery leg in a city."""
     from driver_agent.geo.geometry import haversine_m
 
-    found = []
+    found: list[tuple[Any, Any]] = []
     while len(found) < count:
         a = network.random_point(rng)
         for _ in range(200):
@@ -232,14 +253,14 @@ def run_child(path: Path, pairs: int, old_pairs: int, seed: int) -> dict[str, An
 
 def render(results: dict[str, dict[str, Any]]) -> str:
     head = (
-        "| graph | junctions | edges | load s | peak RSS MB (after imports) | "
-        "ALT p50 / p95 ms | legs <= 5 km: ALT p50 / p95 ms | cached p50 ms | "
-        "A* (before) p50 / p95 ms | Dijkstra (before A*) p50 / p95 ms | same result |"
+        "| graph | router | junctions | edges | load s | peak RSS MB (after imports) | "
+        "p50 / p95 ms | legs <= 5 km: p50 / p95 ms | cached p50 ms | "
+        "A* (before ALT) p50 / p95 ms | Dijkstra (before A*) p50 / p95 ms | same result |"
     )
-    lines = [head, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [head, "| --- | --- |" + " ---: |" * 10]
     for name, r in results.items():
         lines.append(
-            f"| {name} | {r['junctions']:,} | {r['edges']:,} | {r['load_s']:.2f} | "
+            f"| {name} | {r['router']} | {r['junctions']:,} | {r['edges']:,} | {r['load_s']:.2f} | "
             f"{r['peak_rss_mb']:.0f} ({r['rss_before_load_mb']:.0f}) | "
             f"{r['new_p50_ms']:.1f} / {r['new_p95_ms']:.1f} | "
             f"{r['local_p50_ms']:.1f} / {r['local_p95_ms']:.1f} | {r['cached_p50_ms']:.2f} | "
@@ -257,6 +278,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--old-pairs", type=int, default=0, help="default: all; grid: 20")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
+    parser.add_argument(
+        "--keep", type=Path, help="keep the grid files in this folder, and reuse them from there"
+    )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -266,26 +290,48 @@ def main(argv: list[str] | None = None) -> None:
     pairs = 30 if args.quick else args.pairs
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        grid = Path(tmp) / "grid.roads.json.gz"
-        t0 = time.perf_counter()
-        write_with_landmarks(grid_document(side), grid)
-        made_s = time.perf_counter() - t0
-        print(
-            f"grid {side}x{side}: {grid.stat().st_size / 1e6:.1f} MB file with landmarks "
-            f"in {made_s:.1f} s"
-        )
         every = args.old_pairs or pairs
-        graphs = {
-            f"synthetic grid {side}x{side}": (grid, args.old_pairs or min(pairs, 20)),
-            "Helsinki (bundled)": (bundled_graph_path("helsinki"), every),
-            "Liechtenstein (bundled)": (bundled_graph_path("liechtenstein"), every),
-        }
+        graphs: dict[str, tuple[Path, int]] = {}
+        grid_doc = grid_document(side)
+        for how, hierarchy in (("roads build", True), ("format 3", False)):
+            path = Path(tmp) / f"grid-{hierarchy}.roads.json.gz"
+            kept = (
+                args.keep and args.keep / f"grid{side}-{'ch' if hierarchy else 'alt'}.roads.json.gz"
+            )
+            if kept and kept.exists():  # written by an earlier run with --keep
+                path = kept
+                print(f"grid {side}x{side} as {how}: {path} (kept)", flush=True)
+                graphs[f"synthetic grid {side}x{side}, {how}"] = (
+                    path,
+                    args.old_pairs or min(pairs, 20),
+                )
+                continue
+            made_s = write_graph(grid_doc, path, hierarchy=hierarchy)
+            if kept:
+                kept.write_bytes(path.read_bytes())
+            print(
+                f"grid {side}x{side} as {how}: {path.stat().st_size / 1e6:.1f} MB file "
+                f"({'hierarchy' if hierarchy else 'landmarks'}) in {made_s:.1f} s",
+                flush=True,
+            )
+            graphs[f"synthetic grid {side}x{side}, {how}"] = (
+                path,
+                args.old_pairs or min(pairs, 20),
+            )
+        del grid_doc
+        for name in ("helsinki", "liechtenstein"):
+            bundled = bundled_graph_path(name)
+            graphs[f"{name.title()} (bundled)"] = (bundled, every)
+            path = Path(tmp) / f"{name}.roads.json.gz"
+            made_s = write_graph(_document(bundled), path, hierarchy=True)
+            print(f"{name} as roads build: hierarchy in {made_s:.2f} s", flush=True)
+            graphs[f"{name.title()}, roads build"] = (path, every)
         for name, (path, old_pairs) in graphs.items():
             results[name] = run_child(path, pairs, old_pairs, args.seed)
             print(f"{name}: {json.dumps(results[name])}", flush=True)
     print()
     print(render(results))
-    big = results[f"synthetic grid {side}x{side}"]
+    big = results[f"synthetic grid {side}x{side}, roads build"]
     print(
         f"\ntargets on the grid: load {big['load_s']:.2f} s (< {TARGETS['load_s']:.0f}), "
         f"query p95 {big['new_p95_ms']:.1f} ms (< {TARGETS['query_p95_ms']:.0f}), "

@@ -32,6 +32,7 @@ PURE = {
     "geo.places",
     "geo.router", "geo.roadfile", "geo.graph_arrays", "geo.osm_graph", "geo.routejson",
     "geo.landmarks",
+    "geo.hierarchy", "geo.contraction",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator", "sim.itinerary",
     "sim.routebook",

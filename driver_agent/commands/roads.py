@@ -3,9 +3,10 @@
     driver-agent roads build city.osm.pbf --output city.roads.json.gz [--depot LAT,LNG ...]
     driver-agent roads route liechtenstein --from 47.166,9.510 --to 47.060,9.500
 
-`build` stores the router's landmarks in the file (`geo.landmarks`: about 12 s per 200,000
-junctions). It needs the optional OpenStreetMap reader (`pip install 'driver-agent[osm]'`);
-without it it says so in one line and exits 2. `route` prints the route as a GeoJSON Feature.
+`build` stores the router's contraction hierarchy in the file (`geo.hierarchy`: minutes at
+200,000 junctions), which routes a city's cross-town queries in milliseconds. It needs the
+optional OpenStreetMap reader (`pip install 'driver-agent[osm]'`); without it it says so in one
+line and exits 2. `route` prints the route as a GeoJSON Feature.
 GRAPH is a graph file or a bundled map's name. Bad input (a missing file, not a .osm.pbf, no
 roads, a point off the roads) is one line naming it, exit 2.
 """
@@ -22,7 +23,7 @@ from typing import Any
 from driver_agent.core.errors import ConfigError
 from driver_agent.geo.geometry import check_lat_lng
 from driver_agent.geo.osm_graph import build_graph, pick_depots
-from driver_agent.geo.roadfile import BUNDLED, graph_document, landmark_fields
+from driver_agent.geo.roadfile import BUNDLED, graph_document, hierarchy_fields
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.geo.routejson import route_feature
 
@@ -133,9 +134,8 @@ def run_build(args: argparse.Namespace) -> int:
     doc = graph_document(graph.nodes, graph.edges, depots, name=name, source=source.name)
     out: Path = args.output
     _write(out, doc)
-    network = RoadNetwork.load(out)  # the router's landmarks, from the file as it reads back
-    marks = network.router.landmarks or network.router.compute_landmarks()
-    _write(out, {**doc, "landmarks": landmark_fields(marks)})
+    network = RoadNetwork.load(out)  # the router's hierarchy, on the graph as it reads back
+    _write(out, {**doc, "hierarchy": hierarchy_fields(network.router.compute_hierarchy())})
     print(
         f"wrote {out}: {len(graph.nodes)} junctions (of {graph.all_nodes}), "
         f"{len(graph.edges)} road stretches, {network.total_length_m / 1000:.1f} km of road, "

@@ -1,9 +1,9 @@
 """The road graph file (`*.roads.json.gz`) and the bundled maps.
 
-A graph file is one JSON object, gzip'd or not. Format 3 (what `graph_document` writes) keeps
+A graph file is one JSON object, gzip'd or not. Format 4 (what `graph_document` writes) keeps
 the edges as columns, so a city of 400,000 edges decodes straight into arrays:
 
-    {"format": "driver-agent-roads/3", "name": "...", "attribution": "© OpenStreetMap ...",
+    {"format": "driver-agent-roads/4", "name": "...", "attribution": "© OpenStreetMap ...",
      "source": "city.osm.pbf", "classes": ["primary", ...],
      "nodes": [lat0, lng0, lat1, lng1, ...],
      "edges": {"u": [...], "v": [...], "class": [class index, ...],
@@ -12,16 +12,26 @@ the edges as columns, so a city of 400,000 edges decodes straight into arrays:
                "shape": [lat, lng, ... of all those points, edge after edge]},
      "depots": [{"name": "...", "lat": ..., "lng": ...}, ...],
      "landmarks": {"nodes": [junction, ...], "scale": seconds per unit,
-                   "costs_sum": seconds, "to": base64, "back": base64}}
+                   "costs_sum": seconds, "to": base64, "back": base64},
+     "hierarchy": {"arcs": count, "costs_sum": seconds, "up_ptr": base64, "up_head": base64,
+                   "up_cost": base64, "up_arc": base64, "down_ptr": base64, ...,
+                   "first": base64, "second": base64}}
 
 `landmarks` (optional; `roads build` writes it) holds the router's precomputed lower bounds
 (`geo.landmarks`: per landmark, the travel time from it to every junction and back, uint32
 little-endian in units of `scale` seconds, landmark after landmark) and the sum of the edge
 costs they were computed on: when the costs at load differ (the cruise speeds changed since),
-they are not used. Format 2 is format 3 without `landmarks` and is read as such.
+they are not used. `hierarchy` (optional; `roads build` writes it) is the router's contraction
+hierarchy ready to search (`geo.hierarchy.Upward`: per junction its arcs up and its arcs from
+above as compressed sparse rows, `up_*` and `down_*`: row starts, the other junction, the cost
+(float64 seconds), the arc; and per shortcut the two arcs it replaces, `first` and `second`;
+int32 but the costs, little-endian), stored as the router searches it so that loading copies
+it once; with the count of arcs and the sum of edge costs it was built on (not used when either
+differs at load).
+Format 3 is format 4 without `hierarchy`, format 2 format 3 without `landmarks`; both are read.
 
 Format 1 (`driver-agent-roads/1`, the committed Helsinki graph) has one row per edge instead:
-`"edges": [[u, v, class index, kph, oneway, [lat, lng, ... shape]], ...]`; all three are read.
+`"edges": [[u, v, class index, kph, oneway, [lat, lng, ... shape]], ...]`; all four are read.
 `read_graph` decodes and checks a file in one pass (msgspec) into flat arrays; a bad file is a
 `ConfigError` naming the file. `bundled_graph_path("liechtenstein")` finds a committed map.
 
@@ -42,13 +52,15 @@ import numpy.typing as npt
 
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.typed import convert
-from driver_agent.geo import landmarks
+from driver_agent.geo import hierarchy, landmarks
+from driver_agent.geo.hierarchy import TABLES, Upward
 from driver_agent.geo.landmarks import Landmarks
 
-GRAPH_FORMAT = "driver-agent-roads/3"
+GRAPH_FORMAT = "driver-agent-roads/4"
+GRAPH_FORMAT_V3 = "driver-agent-roads/3"
 GRAPH_FORMAT_V2 = "driver-agent-roads/2"
 GRAPH_FORMAT_V1 = "driver-agent-roads/1"
-COLUMN_FORMATS = (GRAPH_FORMAT, GRAPH_FORMAT_V2)
+COLUMN_FORMATS = (GRAPH_FORMAT, GRAPH_FORMAT_V3, GRAPH_FORMAT_V2)
 FORMATS = (*COLUMN_FORMATS, GRAPH_FORMAT_V1)
 ATTRIBUTION = "© OpenStreetMap contributors, ODbL 1.0, https://www.openstreetmap.org/copyright"
 BUNDLED: dict[str, str] = {
@@ -83,6 +95,21 @@ class LandmarkDoc(msgspec.Struct, forbid_unknown_fields=True):
     back: bytes
 
 
+class HierarchyDoc(msgspec.Struct, forbid_unknown_fields=True):
+    arcs: int
+    costs_sum: float
+    up_ptr: bytes  # base64 in the file, as every table
+    up_head: bytes
+    up_cost: bytes
+    up_arc: bytes
+    down_ptr: bytes
+    down_tail: bytes
+    down_cost: bytes
+    down_arc: bytes
+    first: bytes
+    second: bytes
+
+
 class GraphDoc(msgspec.Struct):
     format: str
     classes: list[str]
@@ -93,6 +120,7 @@ class GraphDoc(msgspec.Struct):
     attribution: str = ""
     source: str = ""
     landmarks: LandmarkDoc | None = None
+    hierarchy: HierarchyDoc | None = None
 
 
 class GraphDocV1(msgspec.Struct):
@@ -123,6 +151,7 @@ class GraphData:
     depots: list[tuple[str, float, float]]
     name: str = ""
     landmarks: Landmarks | None = None
+    hierarchy: Upward | None = None
 
 
 def routes_dir() -> Path:
@@ -231,6 +260,14 @@ def graph_data(graph: GraphDoc, where: str) -> GraphData:
             marks = landmarks.decode(lm.nodes, lm.scale, lm.to, lm.back, count, lm.costs_sum)
         except ValueError as error:
             raise bad(f"landmarks: {error}") from None
+    ranks = None
+    if graph.hierarchy is not None:
+        hd = graph.hierarchy
+        tables = {k: getattr(hd, k) for k in TABLES}
+        try:
+            ranks = hierarchy.decode(tables, hd.arcs, hd.costs_sum, count)
+        except ValueError as error:
+            raise bad(f"hierarchy: {error}") from None
     return GraphData(
         lats=np.ascontiguousarray(flat[:, 0]),
         lngs=np.ascontiguousarray(flat[:, 1]),
@@ -245,6 +282,7 @@ def graph_data(graph: GraphDoc, where: str) -> GraphData:
         depots=[(d.name, d.lat, d.lng) for d in graph.depots],
         name=graph.name,
         landmarks=marks,
+        hierarchy=ranks,
     )
 
 
@@ -292,3 +330,9 @@ def landmark_fields(marks: Landmarks) -> dict[str, Any]:
         "to": base64.b64encode(to).decode("ascii"),
         "back": base64.b64encode(back).decode("ascii"),
     }
+
+
+def hierarchy_fields(ranks: Upward) -> dict[str, Any]:
+    """A graph document's `hierarchy` object (tables base64-encoded), to add before writing."""
+    tables = {k: base64.b64encode(v).decode("ascii") for k, v in hierarchy.encode(ranks).items()}
+    return {"arcs": ranks.arcs, "costs_sum": ranks.costs_sum, **tables}

@@ -4,12 +4,12 @@ The bundled graphs (`routes/helsinki.roads.json.gz`, `routes/liechtenstein.roads
 by `driver-agent roads build` from OpenStreetMap data, © OpenStreetMap contributors, ODbL 1.0)
 are loaded once each. Nodes are junctions and dead ends; each edge keeps its shape, OSM road
 class, speed limit when known and one-way rule. `RoadNetwork.route()` snaps both ends to the
-nearest edge (an STRtree), finds the fastest path on travel time (`geo.router`: A* over flat
-arrays with landmark lower bounds, with an LRU cache) and returns a `Track` that starts and
-ends at those snapped points on the road, with a road class and speed limit per segment and its
-junction vertices marked. Points farther than `max_snap_m` from every road are not covered:
-`route()` returns None and the caller falls back to a straight line. The file format and the
-bundled names are `geo.roadfile`'s.
+nearest edge (an STRtree), finds the fastest path on travel time (`geo.router`: the file's
+contraction hierarchy, else A* with landmark lower bounds; an LRU cache) and returns a `Track`
+that starts and ends at those snapped points on the road, with a road class and speed limit
+per segment and its junction vertices marked. Points farther than `max_snap_m` from every road
+are not covered: `route()` returns None and the caller falls back to a straight line. The file
+format and the bundled names are `geo.roadfile`'s.
 
 Pure apart from reading the graph file it is pointed at.
 """
@@ -37,7 +37,6 @@ from driver_agent.geo.graph_arrays import (
     forward_arrays,
     projection_around,
 )
-from driver_agent.geo.landmarks import fits
 from driver_agent.geo.roadfile import (
     BUNDLED,
     DEFAULT_MAP,
@@ -65,7 +64,7 @@ __all__ = [
 ]
 
 DEFAULT_MAX_SNAP_M = 300.0
-LANDMARKS_AT_LOAD = 20_000  # more junctions, no landmarks in the file: plain A* (`_setup`)
+LANDMARKS_AT_LOAD = 20_000  # more junctions, no hierarchy or landmarks in the file: plain A*
 
 
 def route_files(directory: Path | None = None) -> list[Path]:
@@ -162,14 +161,11 @@ class RoadNetwork:
             node_x,
             node_y,
         )
-        # a file without landmarks (format 2, not from `roads build`, or made on other costs)
-        # gets them here when small (0.1 s per 2,000 junctions); a bigger one uses plain A*
-        marks = data.landmarks
-        if marks is not None and not fits(marks, self.router.costs_sum):
-            marks = None
-        if marks is None and len(lats) <= LANDMARKS_AT_LOAD:
-            marks = self.router.compute_landmarks()
-        self.router.landmarks = marks
+        # the file's hierarchy, else its landmarks, else landmarks computed here for a small
+        # graph (0.1 s per 2,000 junctions), else plain A*
+        self.router.adopt(
+            data.landmarks, data.hierarchy, compute_landmarks=len(lats) <= LANDMARKS_AT_LOAD
+        )
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> RoadNetwork:

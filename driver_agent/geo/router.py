@@ -35,7 +35,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from driver_agent.geo import landmarks
+from driver_agent.geo import contraction, hierarchy, landmarks
+from driver_agent.geo.hierarchy import Hierarchy, Upward
 from driver_agent.geo.landmarks import ACTIVE, Landmarks
 from driver_agent.geo.landmarks import DEFAULT_COUNT as DEFAULT_LANDMARKS
 
@@ -104,6 +105,7 @@ class Router:
         self._slot_of: array[int] | None = None
         self.costs_sum = float(np.sum(edge_cost_s))  # what landmarks must have been made on
         self.landmarks: Landmarks | None = None
+        self.hierarchy: Upward | None = None  # a file's hierarchy, ready to search
         self._cache: OrderedDict[CacheKey, Path | None] = OrderedDict()
         self._cache_size = cache_size
         self.hits = 0
@@ -128,6 +130,38 @@ class Router:
         forward = (self._indptr, self._head, self._cost)
         return landmarks.compute(forward, backward, nodes, self.costs_sum)
 
+    def compute_hierarchy(self) -> Upward:
+        """This graph's contraction hierarchy, ready to search (`geo.hierarchy`: minutes at
+        200,000 junctions, what `roads build` stores); `adopt` it."""
+        return self.prepare(
+            contraction.contract(self._indptr, self._head, self._cost, self.costs_sum)
+        )
+
+    def prepare(self, ranks: Hierarchy) -> Upward:
+        """A hierarchy of this graph's (by `contract`) over its adjacency, ready to search."""
+        return ranks.prepare(
+            np.frombuffer(self._indptr, dtype=np.int32),
+            np.frombuffer(self._head, dtype=np.int32),
+            np.frombuffer(self._cost, dtype=np.float64),
+        )
+
+    def adopt(
+        self, marks: Landmarks | None, ranks: Upward | None, *, compute_landmarks: bool
+    ) -> None:
+        """Route with the hierarchy when it was built on this graph's costs; otherwise with
+        the landmarks when they were (or computed here when `compute_landmarks`), else with
+        plain A*. The landmarks are not kept beside a hierarchy: it does not need them."""
+        self._cache.clear()
+        self.hierarchy = self.landmarks = None
+        if ranks is not None and hierarchy.fits(ranks, len(self._head), self.costs_sum):
+            self.hierarchy = ranks
+            return
+        if marks is not None and not landmarks.fits(marks, self.costs_sum):
+            marks = None
+        if marks is None and compute_landmarks:
+            marks = self.compute_landmarks()
+        self.landmarks = marks
+
     def search(self, starts: Sequence[Start], finishes: Finishes, bound: float) -> Path | None:
         """The cheapest path from a start junction to a finish junction costing less than
         `bound` (start and finish costs included); None when there is none."""
@@ -138,7 +172,9 @@ class Router:
             found = self._cache[key]
             return found if found is not None and found.cost_s < bound else None
         self.misses += 1
-        if self.landmarks is not None:
+        if self.hierarchy is not None:
+            found = self._ch(self.hierarchy, starts, finishes)
+        elif self.landmarks is not None:
             found = self._alt(self.landmarks, starts, finishes, math.inf)
         else:
             found = self._astar(starts, finishes, math.inf)
@@ -146,6 +182,14 @@ class Router:
         if len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
         return found if found is not None and found.cost_s < bound else None
+
+    def _ch(self, ranks: Upward, starts: Sequence[Start], finishes: Finishes) -> Path | None:
+        found = ranks.search(starts, finishes)
+        if found is None:
+            return None
+        edge = self._edge
+        driven = array("q", [edge[slot] for slot in found.arcs])
+        return Path(found.cost_s, found.start, found.end, driven)
 
     def _astar(self, starts: Sequence[Start], finishes: Finishes, bound: float) -> Path | None:
         hx, hy, hypot = self._hx, self._hy, math.hypot

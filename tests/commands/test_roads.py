@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import importlib.util
 import json
@@ -71,15 +72,15 @@ def test_build_turns_an_extract_into_a_graph_with_depots_and_attribution(
     assert sorted(doc["classes"]) == ["primary", "residential"]
     assert [d["name"] for d in doc["depots"]] == ["Depot 1 (industrial)"]
     assert (doc["depots"][0]["lat"], doc["depots"][0]["lng"]) == (47.102, 9.502)
-    assert doc["format"] == "driver-agent-roads/3"
-    assert len(doc["landmarks"]["nodes"]) == 5  # the router's landmarks: one per junction here
+    assert doc["format"] == "driver-agent-roads/4"
+    assert len(base64.b64decode(doc["hierarchy"]["up_ptr"])) == 4 * 6  # a row per junction
     columns = doc["edges"]
     primary = [k for k, c in enumerate(columns["class"]) if doc["classes"][c] == "primary"]
     assert len(primary) == 2  # 4 -> 5 -> 6
     assert all(columns["kph"][k] == 40 and columns["oneway"][k] == 1 for k in primary)
     network = RoadNetwork.load(out)
-    assert network.router.landmarks is not None
-    assert network.router.landmarks.nodes == tuple(doc["landmarks"]["nodes"])
+    assert network.router.hierarchy is not None  # the file's, not landmarks
+    assert network.router.landmarks is None
     # one-way 4 -> 5 -> 6: from 6 towards 4 goes round the ring instead
     along = network.route(47.102, 9.5005, 47.102, 9.5035)
     against = network.route(47.102, 9.5035, 47.102, 9.5005)

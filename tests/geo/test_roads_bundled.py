@@ -154,12 +154,12 @@ def test_a_broken_format_2_graph_fails_naming_the_file_and_the_problem(
     assert info.value.where == str(path)
 
 
-def test_format_1_and_format_3_files_load_the_same_network(tmp_path: Path) -> None:
+def test_format_1_and_format_4_files_load_the_same_network(tmp_path: Path) -> None:
     helsinki = RoadNetwork.load()  # the committed file is format 1
     assert read_graph(bundled_graph_path("helsinki")).shape_points.sum() > 0
     path = tmp_path / "helsinki.roads.json"
     path.write_text(json.dumps(helsinki.to_json()))
-    assert json.loads(path.read_text())["format"] == "driver-agent-roads/3"
+    assert json.loads(path.read_text())["format"] == "driver-agent-roads/4"
     copy = RoadNetwork.load(path)
     assert copy.edge_count == helsinki.edge_count
     assert copy.total_length_m == pytest.approx(helsinki.total_length_m, rel=1e-9)

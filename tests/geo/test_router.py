@@ -98,7 +98,7 @@ def test_repeated_queries_hit_the_lru_cache_and_old_ones_fall_out() -> None:
     assert (router.hits, router.misses) == (1, 4)
 
 
-def test_the_routing_bench_runs_quick_and_its_two_routers_agree(tmp_path: Path) -> None:
+def test_the_routing_bench_runs_quick_and_its_routers_agree(tmp_path: Path) -> None:
     out = tmp_path / "routing.json"
     done = subprocess.run(
         [sys.executable, "-m", "bench.routing", "--quick", "--pairs", "10", "--out", str(out)],
@@ -110,7 +110,16 @@ def test_the_routing_bench_runs_quick_and_its_two_routers_agree(tmp_path: Path) 
     )
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads(out.read_text())
-    assert set(results) == {"synthetic grid 60x60", "Helsinki (bundled)", "Liechtenstein (bundled)"}
+    assert set(results) == {
+        "synthetic grid 60x60, roads build",
+        "synthetic grid 60x60, format 3",
+        "Helsinki (bundled)",
+        "Helsinki, roads build",
+        "Liechtenstein (bundled)",
+        "Liechtenstein, roads build",
+    }
+    routers = [figures["router"] for figures in results.values()]
+    assert routers == ["CH", "ALT", "ALT", "CH", "ALT", "CH"]
     for figures in results.values():
         assert figures["same_cost_as_old"] == figures["old_pairs"] > 0
         assert figures["cache_hits"] >= figures["pairs"]  # the second pass is all hits
