@@ -24,9 +24,11 @@ through `clock.sleep_real()`. The session does not log: callers observe every at
 from __future__ import annotations
 
 import random
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from types import TracebackType
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import httpx
@@ -69,6 +71,85 @@ class ClientStatistics:
     reconciled: int = 0  # resent calls the API had already applied (counted once, as success)
 
 
+class Limiter(Protocol):
+    """What the session needs of its in-flight cap (an `anyio.CapacityLimiter` fits)."""
+
+    @property
+    def borrowed_tokens(self) -> int: ...
+
+    async def __aenter__(self) -> None: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+class _Waiter:
+    __slots__ = ("event", "handed")
+
+    def __init__(self) -> None:
+        self.event = anyio.Event()
+        self.handed = False
+
+
+class InFlight:
+    """At most `limit` holders at once, served first come first served: the session's cap on
+    requests in flight.
+
+    Unlike `anyio.CapacityLimiter`, taking a free slot is no scheduling point (no checkpoint,
+    no cancel scope, no current-task lookup): the request that follows waits on the network
+    anyway, and on every location update of a busy fleet that bookkeeping cost an eighth of
+    the CPU. A release hands its slot straight to the oldest waiter; a waiter cancelled after
+    it was handed one passes it on."""
+
+    __slots__ = ("_borrowed", "_limit", "_waiters")
+
+    def __init__(self, limit: int) -> None:
+        if limit < 1:
+            raise ValueError(f"limit: {limit!r} must be at least 1")
+        self._limit = limit
+        self._borrowed = 0
+        self._waiters: deque[_Waiter] = deque()
+
+    @property
+    def borrowed_tokens(self) -> int:
+        return self._borrowed
+
+    async def __aenter__(self) -> None:
+        if self._borrowed < self._limit and not self._waiters:
+            self._borrowed += 1
+            return
+        waiter = _Waiter()
+        self._waiters.append(waiter)
+        try:
+            await waiter.event.wait()
+        except BaseException:
+            if waiter.handed:
+                self._release()
+            else:
+                self._waiters.remove(waiter)
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._waiters:
+            waiter = self._waiters.popleft()  # the slot goes to it: borrowed stays as it is
+            waiter.handed = True
+            waiter.event.set()
+        else:
+            self._borrowed -= 1
+
+
 class FleetSession:
     """Talks to one fleet API account. Share one per credentials; it is safe for many tasks."""
 
@@ -80,7 +161,7 @@ class FleetSession:
         http: httpx.AsyncClient | None = None,
         rng: random.Random | None = None,
         on_response: OnResponse | None = None,
-        limiter: anyio.CapacityLimiter | None = None,
+        limiter: Limiter | None = None,
         on_retry: OnRetry | None = None,
     ) -> None:
         check_api(config, remote=True)
@@ -94,9 +175,7 @@ class FleetSession:
         self._rng = rng if rng is not None else random.Random(0)
         self._on_response = on_response
         self.on_retry = on_retry
-        self._limiter = (
-            limiter if limiter is not None else anyio.CapacityLimiter(config.max_in_flight)
-        )
+        self._limiter: Limiter = limiter if limiter is not None else InFlight(config.max_in_flight)
         self._max_retries = config.max_retries
         self._token = BearerToken(config, clock, self._post, self._scrub)
 
