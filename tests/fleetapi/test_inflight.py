@@ -7,7 +7,7 @@ import anyio
 import anyio.lowlevel
 import pytest
 
-from driver_agent.fleetapi.session import InFlight
+from driver_agent.fleetapi.inflight import InFlight
 
 
 async def test_free_slots_are_taken_at_once_and_counted() -> None:
