@@ -159,6 +159,7 @@ class PooledClient(httpx.AsyncClient):
         self._fast_mounts = bool(settings.get("mounts"))
         self._fast_encoding = settings.get("default_encoding", "utf-8")
         self._fast_heads: dict[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] = {}
+        self._fast_last: tuple[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] | None = None
         self._fast_defaults: tuple[list[tuple[bytes, bytes]], dict[bytes, bytes]] = ([], {})
         self._fast_timeouts: tuple[httpx.Timeout | None, dict[str, float | None]] = (None, {})
 
@@ -197,9 +198,12 @@ class PooledClient(httpx.AsyncClient):
             or not self.base_url.is_relative_url
         ):
             return None
-        head = self._fast_heads.get(url)
-        if head is None:
-            head = self._head_for(url)
+        last = self._fast_last
+        if last is not None and last[0] is url:  # hashing an httpx.URL formats it: skip that
+            head = last[1]
+        else:
+            head = self._fast_heads.get(url) or self._head_for(url)
+            self._fast_last = (url, head)
         key, prefix, template = head
         try:
             lines = self._header_lines(headers)
