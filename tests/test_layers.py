@@ -56,7 +56,7 @@ EDGES = {
     "core.clock", "core.logs", "core.serving", "geo.osm_reader",
     "fleetapi.transport", "fleetapi.http11", "fleetapi.http11_parser", "fleetapi.client",
     "fleetapi.merchant", "fleetapi.webhooks", "fleetapi.answers", "fleetapi.auth",
-    "fleetapi.session", "fleetapi.http11_connection",
+    "fleetapi.session", "fleetapi.http11_connection", "fleetapi.inflight",
     "sim.driver", "sim.fleet", "sim.context", "sim.calls", "sim.api_calls", "sim.giveup",
     "sim.roster", "sim.pings", "sim.own_fleet",
     "report.progress", "report.livemap", "report.files", "report.exports", "report.document",

@@ -60,6 +60,15 @@ def json_or_none(response: httpx.Response) -> object:
         return None
 
 
+def json_object(content: bytes) -> dict[str, object] | None:
+    """`content` decoded when it is a JSON object, else None."""
+    try:
+        decoded = _decode(content)
+    except msgspec.DecodeError:
+        return None
+    return decoded if isinstance(decoded, dict) else None
+
+
 def message(body: object, fallback: str, scrub: Callable[[str], str]) -> str:
     """The server's reason (`views.error_message`), scrubbed."""
     return scrub(error_message(body, fallback or "no reason given"))

@@ -166,11 +166,16 @@ class Http11Transport(httpx.AsyncBaseTransport):
                 continue
             answer: Answer | None = None
             written = True
+            timer: asyncio.TimerHandle | None = None
             try:
                 if conn.paused:
                     written = await self._drain(conn, waiter, timeouts.get("write"), request)
-                async with asyncio.timeout(timeouts.get("read")):
-                    answer = await waiter
+                read_s = timeouts.get("read")
+                if read_s is not None and not waiter.done():
+                    # a timer that fails the waiter, not asyncio.timeout (which cancels the
+                    # task): the same end, a tenth of a busy fleet's CPU less
+                    timer = conn.loop.call_later(read_s, _time_out, waiter)
+                answer = await waiter
             except TimeoutError:
                 raise httpx.ReadTimeout(
                     "timed out waiting for the answer", request=request()
@@ -181,6 +186,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
             except ClosedBeforeAnswer as exc:
                 raise OutcomeUnknownError(f"outcome unknown: {exc}", request=request()) from None
             finally:
+                if timer is not None:
+                    timer.cancel()
                 if answer is None:
                     if not waiter.done():
                         waiter.cancel()
@@ -332,3 +339,9 @@ class Http11Transport(httpx.AsyncBaseTransport):
         if idle is None:
             idle = self._idle[conn.key] = deque()
         idle.append(conn)
+
+
+def _time_out(waiter: asyncio.Future[Answer]) -> None:
+    """The read timeout: the answer did not come in time."""
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())

@@ -34,6 +34,7 @@ from driver_agent import __version__
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.validation import check_pool
 from driver_agent.fleetapi.http11 import Http11Transport, PoolKey
+from driver_agent.fleetapi.http11_parser import Answer
 
 if TYPE_CHECKING:
     from driver_agent.core.config import ApiConfig
@@ -117,6 +118,19 @@ def open_http_pool(config: ApiConfig) -> httpx.AsyncClient:
     return httpx.AsyncClient(**settings)
 
 
+class Exchanged:
+    """A short-path exchange: the engine's answer, the request body's size in bytes, how long
+    it took, and the shared `httpx.Request` of its URL."""
+
+    __slots__ = ("answer", "elapsed_s", "sent", "template")
+
+    def __init__(self, answer: Answer, sent: int, elapsed_s: float, template: httpx.Request):
+        self.answer = answer
+        self.sent = sent
+        self.elapsed_s = elapsed_s
+        self.template = template
+
+
 class PooledClient(httpx.AsyncClient):
     """An `httpx.AsyncClient` on `Http11Transport` whose plain JSON POSTs take a short path.
 
@@ -145,6 +159,7 @@ class PooledClient(httpx.AsyncClient):
         self._fast_mounts = bool(settings.get("mounts"))
         self._fast_encoding = settings.get("default_encoding", "utf-8")
         self._fast_heads: dict[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] = {}
+        self._fast_last: tuple[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] | None = None
         self._fast_defaults: tuple[list[tuple[bytes, bytes]], dict[bytes, bytes]] = ([], {})
         self._fast_timeouts: tuple[httpx.Timeout | None, dict[str, float | None]] = (None, {})
 
@@ -156,14 +171,23 @@ class PooledClient(httpx.AsyncClient):
         headers: Any = None,
         **others: Any,
     ) -> httpx.Response:
+        if any(
+            value is not httpx.USE_CLIENT_DEFAULT and value is not None for value in others.values()
+        ):
+            return await super().post(url, json=json, headers=headers, **others)
+        done = await self.post_short(url, json, headers)
+        if done is None:
+            return await super().post(url, json=json, headers=headers, **others)
+        return self.response_for(done)
+
+    async def post_short(self, url: httpx.URL | str, json: Any, headers: Any) -> Exchanged | None:
+        """`post(url, json=json, headers=headers)` on the short path, its answer as the engine
+        read it (`response_for` makes it the `httpx.Response` that `post` returns); None, with
+        nothing sent, when the call must take httpx's own path (`post`)."""
         if (
             json is None
             or not isinstance(url, httpx.URL)
             or not (headers is None or isinstance(headers, dict))
-            or any(
-                value is not httpx.USE_CLIENT_DEFAULT and value is not None
-                for value in others.values()
-            )
             or self.auth is not None
             or self.follow_redirects
             or self.trust_env
@@ -173,15 +197,18 @@ class PooledClient(httpx.AsyncClient):
             or len(self.cookies.jar) > 0
             or not self.base_url.is_relative_url
         ):
-            return await super().post(url, json=json, headers=headers, **others)
-        head = self._fast_heads.get(url)
-        if head is None:
-            head = self._head_for(url)
+            return None
+        last = self._fast_last
+        if last is not None and last[0] is url:  # hashing an httpx.URL formats it: skip that
+            head = last[1]
+        else:
+            head = self._fast_heads.get(url) or self._head_for(url)
+            self._fast_last = (url, head)
         key, prefix, template = head
         try:
             lines = self._header_lines(headers)
         except (UnicodeEncodeError, ValueError):  # let httpx say what is wrong with them
-            return await super().post(url, json=json, headers=headers, **others)
+            return None
         body = _encode_json(json)
         data = b"".join(
             (
@@ -199,18 +226,23 @@ class PooledClient(httpx.AsyncClient):
 
         started = time.perf_counter()
         answer = await self._fast_engine.exchange(key, data, self._timeout_dict(), request)
+        return Exchanged(answer, len(body), time.perf_counter() - started, template)
+
+    def response_for(self, done: Exchanged) -> httpx.Response:
+        """The `httpx.Response` of a short-path exchange (cookies it sets are kept)."""
+        answer = done.answer
         response = httpx.Response(
             answer.status,
             headers=answer.headers,
             content=answer.body,
-            request=template,
+            request=done.template,
             extensions={
                 "http_version": b"HTTP/1.1",
                 "reason_phrase": answer.reason,
-                BODY_BYTES_SENT: len(body),
+                BODY_BYTES_SENT: done.sent,
             },
         )
-        response.elapsed = datetime.timedelta(seconds=time.perf_counter() - started)
+        response.elapsed = datetime.timedelta(seconds=done.elapsed_s)
         response.default_encoding = self._fast_encoding
         if any(name.lower() == b"set-cookie" for name, _ in answer.headers):
             self.cookies.extract_cookies(response)

@@ -22,6 +22,20 @@ RADIUS_68_PER_SIGMA = 1.515  # 68 % radius of a circular 2-D Gaussian, in per-ax
 class GpsNoise:
     """Seeded correlated GPS error; `apply(lat, lng, t_s)` -> (lat, lng, accuracy_m)."""
 
+    __slots__ = (
+        "_east",
+        "_north",
+        "_rng",
+        "_t_s",
+        "_wander",
+        "max_accuracy_m",
+        "min_accuracy_m",
+        "sigma_m",
+        "sigma_wander",
+        "tau_s",
+        "wander_tau_s",
+    )
+
     def __init__(
         self,
         rng: random.Random,

@@ -96,6 +96,8 @@ class JunctionStop:
 class _Path:
     """Interpolation on a track's local-metre vertices by distance along it."""
 
+    __slots__ = ("cum", "length_m", "xy")
+
     def __init__(self, track: Track) -> None:
         self.xy: list[tuple[float, float]] = [
             (float(x), float(y)) for x, y, *_ in track.line.coords
@@ -131,6 +133,20 @@ class Movement:
     `position_at(t_s)` gives (lat, lng, speed_mps, heading_deg) at t_s seconds after departure;
     before 0 it is at the start, after `duration_s` at the end, standing.
     """
+
+    __slots__ = (
+        "_a",
+        "_path",
+        "_s",
+        "_t",
+        "_v",
+        "distance_m",
+        "duration_s",
+        "junction_stops",
+        "pace",
+        "params",
+        "track",
+    )
 
     def __init__(
         self,

@@ -125,6 +125,20 @@ class Leg:
     """One drive along `track` to a stop of `kind`, then the dwell there; walks at either end
     when the van cannot stand at the stop (see the module's docstring)."""
 
+    __slots__ = (
+        "_parked_heading",
+        "at_stop",
+        "drive_s",
+        "movement",
+        "parked_at",
+        "plan",
+        "track",
+        "walk_in",
+        "walk_in_s",
+        "walk_out",
+        "walk_out_s",
+    )
+
     def __init__(
         self,
         track: Track,

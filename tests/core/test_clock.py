@@ -165,6 +165,28 @@ async def test_real_clock_wakeup_set_during_the_sleep_ends_it_and_the_deadline_d
     assert await clock.sleep_until(clock.now() + 1.0, wakeup) is False
 
 
+async def test_real_clock_sleep_with_a_wakeup_is_cancelled_from_outside_and_lets_go() -> None:
+    clock = RealClock(speed=1.0)
+    wakeup = Wakeup()
+    ended: list[str] = []
+
+    async def sleeper(scope: anyio.CancelScope) -> None:
+        with scope:
+            await clock.sleep_until(clock.now() + 3600.0, wakeup)
+            ended.append("returned")
+        ended.append("cancelled" if scope.cancel_called else "left")
+
+    scope = anyio.CancelScope()
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(sleeper, scope)
+            await anyio.wait_all_tasks_blocked()
+            scope.cancel()
+    assert ended == ["cancelled"]
+    wakeup.set()  # the cancelled sleep holds nothing of the wakeup: it is only remembered
+    assert await clock.sleep_until(clock.now() + 3600.0, wakeup) is True
+
+
 async def test_other_tasks_sleeps_neither_hold_nor_move_time_while_a_participant_works() -> None:
     clock = VirtualClock(start=0.0)
     woke: list[tuple[str, float]] = []
