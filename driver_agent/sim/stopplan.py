@@ -224,7 +224,9 @@ class Leg:
         return self.parked_at
 
     def lat_lng_at(self, t_s: float) -> tuple[float, float]:
-        """`position_at(t_s)`'s (lat, lng) alone: no heading, the cheap path for location pings."""
+        """`position_at(t_s)`'s (lat, lng) alone: no heading, the cheap path for location pings.
+        A time before departure (a late tick of the leg before) is the start."""
+        t_s = max(t_s, 0.0)
         if t_s >= self.arrive_s:
             return self.at_stop
         if t_s < self.walk_out_s:
@@ -237,7 +239,8 @@ class Leg:
         return self.movement.lat_lng_at(drive_t)
 
     def position_at(self, t_s: float) -> Position:
-        """Position t_s seconds after departure; from arrival on, at the stop."""
+        """Position t_s seconds after departure (clamped at 0); from arrival on, at the stop."""
+        t_s = max(t_s, 0.0)
         if t_s >= self.arrive_s:
             lat, lng = self.at_stop
             heading = self.walk_in.heading_deg if self.walk_in else self._parked_heading

@@ -142,3 +142,15 @@ def test_a_leg_from_a_door_walks_back_to_the_van_first() -> None:
     assert not leg.position_at(leg.walk_out_s + 1.0).on_foot
     assert leg.arrive_s == pytest.approx(leg.walk_out_s + leg.drive_s)
     assert leg.driven_m_at(leg.arrive_s) == pytest.approx(leg.movement.distance_m)
+
+
+def test_a_time_before_departure_is_the_start_even_on_a_leg_that_walks_first() -> None:
+    track = _eastbound()
+    door = track.projection.inverse(0.0, -80.0)
+    for leg in (
+        Leg(track, StopKind.PICKUP, random.Random(6), walk_from=door),
+        Leg(track, StopKind.PICKUP, random.Random(6)),
+    ):
+        assert leg.lat_lng_at(-5.0) == leg.lat_lng_at(0.0)
+        early = leg.position_at(-5.0)
+        assert (early.lat, early.lng) == leg.lat_lng_at(0.0)
