@@ -124,6 +124,7 @@ class Bridge:
             backoff_cap_s=config.api.backoff_cap_s,
             on_sent=self._on_sent,
             expected=self._before_assignment,
+            committing=lambda: self._group.busy,
         )
         self.webhook_settings = WebhookSettings.from_config(config.webhooks)
         # Bringg hears "accepted" only once the order's first calls and the walker's state are
@@ -272,6 +273,7 @@ class Bridge:
 
     def _rollback(self) -> None:
         """The append failed: go back to the state last on disk (the source will retry)."""
+        self.sender.appended()  # what it expected is not coming: let it see for itself
         b = self.settings
         geofence = self.walker.geofence
         fresh = FleetWalker(self.walker.device_map, assign=AssignRule(b.assign), geofence=geofence)

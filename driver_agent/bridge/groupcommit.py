@@ -56,7 +56,13 @@ class GroupCommit:
         self._on_failure = on_failure
         self._open = Batch()
         self._ready = anyio.Event()
+        self._writing = False
         self.commits = 0
+
+    @property
+    def busy(self) -> bool:
+        """A commit runs or inputs wait for the next one."""
+        return self._writing or self._open.inputs > 0
 
     def add(self, calls: list[Call], changed: bool) -> Batch:
         """Put one input's calls into the open batch (the caller then awaits `batch.wait()`)."""
@@ -73,6 +79,7 @@ class GroupCommit:
             await self._ready.wait()
             self._ready = anyio.Event()
             batch, self._open = self._open, Batch()
+            self._writing = True
             try:
                 await self._write(batch)
             except OutboxError as exc:
@@ -84,5 +91,7 @@ class GroupCommit:
             except BaseException:
                 batch.finish("the bridge stopped before this input was stored")
                 raise
+            finally:
+                self._writing = False
             self.commits += 1
             batch.finish()

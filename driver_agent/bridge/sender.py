@@ -83,6 +83,7 @@ class OutboxSender:
         backoff_cap_s: float = 30.0,
         on_sent: Callable[[PendingCall], None] | None = None,
         expected: Callable[[PendingCall, ApiError], bool] | None = None,
+        committing: Callable[[], bool] | None = None,
     ) -> None:
         self.outbox = outbox
         self.client = client
@@ -93,6 +94,7 @@ class OutboxSender:
         self._db = db_limiter
         self._on_sent = on_sent
         self._expected = expected
+        self._committing = committing  # calls on their way into the outbox: not idle yet
         self._tg: TaskGroup | None = None
         self._queues: dict[str, deque[PendingCall]] = {}
         self._queued = 0
@@ -101,6 +103,7 @@ class OutboxSender:
         self._cancelled: set[int] = set()  # in flight, then dropped by a bound: stop retrying
         self._unread = True  # the outbox may hold calls the reader has not taken
         self._read_wake = anyio.Event()
+        self._reading = False
         self._acks: list[int] = []
         self._acking = False
         self._ack_wake = anyio.Event()
@@ -113,7 +116,9 @@ class OutboxSender:
 
     @property
     def busy(self) -> bool:
-        return bool(self._unread or self._workers or self._acks or self._acking)
+        if self._committing is not None and self._committing():
+            return True
+        return bool(self._unread or self._reading or self._workers or self._acks or self._acking)
 
     async def run(self, *, task_status: Any = anyio.TASK_STATUS_IGNORED) -> None:
         """Serve until cancelled; starts with the calls left from a previous run. At the end
@@ -154,7 +159,11 @@ class OutboxSender:
             while self._unread and self._queued < MAX_IN_MEMORY:
                 self._unread = False  # an append during the read sets it again
                 limit = min(READ_BATCH, MAX_IN_MEMORY - self._queued)
-                calls, dropped = await self._thread(self.outbox.read_new, limit)
+                self._reading = True
+                try:
+                    calls, dropped = await self._thread(self.outbox.read_new, limit)
+                finally:
+                    self._reading = False
                 if dropped:
                     self._prune(dropped)
                 for call in calls:
@@ -275,13 +284,19 @@ class OutboxSender:
     async def _flush_acks(self) -> None:
         """Write the gathered acks, one transaction per batch, until none is left."""
         while self._acks:
-            ids, self._acks = self._acks, []
+            # taken off only once written: cancelled before (waiting for the database), they
+            # are still here for the flush at stop; written twice, the second removes nothing
+            ids = self._acks[:]
             self._acking = True
             try:
                 await self._thread(self.outbox.ack, ids)
-            finally:
+            except BaseException:
                 self._acking = False
                 self._notify()
+                raise
+            del self._acks[: len(ids)]
+            self._acking = False
+            self._notify()
 
     def _refused(self, exc: ApiError) -> None:
         if self.credentials_error is None:
