@@ -2,7 +2,8 @@
 
 One reader takes the calls from the outbox in batches (`Outbox.read_new`: one query for all
 drivers, each call once, at most `MAX_IN_MEMORY` held at a time) into per-driver queues in memory;
-one worker per driver with queued calls posts them one by one, oldest first, with
+`WORKERS` workers take the drivers with queued calls in turn, one call of a driver at a time
+(never two of the same driver at once), oldest first, and post them with
 `FleetClient.send`: the stored body is the final wire body (built once, with its original
 `reported_time`), sent as is. Each call is acked only after the API answered it; the acks are
 gathered and written by one acker, one `executemany` transaction for all that came in while the
@@ -53,6 +54,7 @@ log = structlog.get_logger("driver_agent.bridge.sender")
 
 READ_BATCH = 2_000  # calls per `read_new`
 MAX_IN_MEMORY = 10_000  # calls read and not yet sent, all drivers together
+WORKERS = 64  # calls in flight at once, all drivers together (one per driver)
 
 
 def credentials_refused(exc: ApiError) -> bool:
@@ -98,7 +100,9 @@ class OutboxSender:
         self._tg: TaskGroup | None = None
         self._queues: dict[str, deque[PendingCall]] = {}
         self._queued = 0
-        self._workers: set[str] = set()
+        self._workers: set[str] = set()  # drivers with queued calls (ready or being sent)
+        self._ready: deque[str] = deque()  # drivers waiting for a worker, in turn
+        self._idle: deque[anyio.Event] = deque()  # workers waiting for a driver
         self._inflight: dict[str, int] = {}  # driver -> the id its worker is delivering
         self._cancelled: set[int] = set()  # in flight, then dropped by a bound: stop retrying
         self._unread = True  # the outbox may hold calls the reader has not taken
@@ -128,6 +132,8 @@ class OutboxSender:
                 self._tg = tg
                 tg.start_soon(self._reader, name="outbox reader")
                 tg.start_soon(self._acker, name="outbox acker")
+                for k in range(WORKERS):
+                    tg.start_soon(self._worker, name=f"outbox sender {k}")
                 self.appended()
                 task_status.started()
                 await anyio.sleep_forever()
@@ -178,37 +184,56 @@ class OutboxSender:
             queue = self._queues[call.driver_id] = deque()
         queue.append(call)
         self._queued += 1
-        if call.driver_id not in self._workers and self._tg is not None:
+        if call.driver_id not in self._workers:
             self._workers.add(call.driver_id)
-            self._tg.start_soon(
-                self._worker, call.driver_id, name=f"outbox sender {call.driver_id}"
-            )
+            self._ready.append(call.driver_id)
+            if self._idle:
+                self._idle.popleft().set()
 
     def _prune(self, dropped: set[int]) -> None:
         """Forget calls a bound dropped after they were read; a worker retrying one stops."""
-        for driver_id, queue in self._queues.items():
-            kept = deque(c for c in queue if c.id not in dropped)
+        for queue in self._queues.values():
+            kept = [c for c in queue if c.id not in dropped]
             self._queued -= len(queue) - len(kept)
-            self._queues[driver_id] = kept
+            queue.clear()  # in place: a worker may hold it
+            queue.extend(kept)
         self._cancelled.update(i for i in self._inflight.values() if i in dropped)
 
     # -- sending --------------------------------------------------------------------------
 
-    async def _worker(self, driver_id: str) -> None:
-        try:
-            while queue := self._queues.get(driver_id):
-                call = queue.popleft()
-                self._queued -= 1
-                if self._unread and self._queued < MAX_IN_MEMORY // 2:
-                    self._read_wake.set()
-                self._inflight[driver_id] = call.id
+    async def _worker(self) -> None:
+        """One of `WORKERS` senders: takes a driver with queued calls, sends its oldest, and
+        puts it back in line if it has more (drivers take turns; one driver's calls are never
+        sent by two workers at once, so they stay in order)."""
+        while True:
+            if not self._ready:
+                wake = anyio.Event()
+                self._idle.append(wake)
+                await wake.wait()
+                continue
+            driver_id = self._ready.popleft()
+            queue = self._queues[driver_id]
+            if not queue:  # a bound dropped what it had
+                self._done_with(driver_id)
+                continue
+            call = queue.popleft()
+            self._queued -= 1
+            if self._unread and self._queued < MAX_IN_MEMORY // 2:
+                self._read_wake.set()
+            self._inflight[driver_id] = call.id
+            try:
                 await self._deliver(call)
-        finally:
-            self._inflight.pop(driver_id, None)
-            self._workers.discard(driver_id)
-            if not self._queues.get(driver_id, True):
-                del self._queues[driver_id]
-            self._notify()
+            finally:
+                del self._inflight[driver_id]
+                if queue:
+                    self._ready.append(driver_id)
+                else:
+                    self._done_with(driver_id)
+
+    def _done_with(self, driver_id: str) -> None:
+        del self._queues[driver_id]
+        self._workers.discard(driver_id)
+        self._notify()
 
     async def _deliver(self, call: PendingCall) -> None:
         """Send one call until the API answered it (acked) or refused it (discarded)."""
