@@ -261,3 +261,56 @@ async def test_acks_gathered_at_stop_are_written_before_the_sender_returns(tmp_p
             tg.cancel_scope.cancel()  # the acker may not have run yet
         assert outbox.depth() == 0
     assert len(client.seen) == 5
+
+
+class GatedClient(RecordingClient):
+    """Holds every send until `gate` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = anyio.Event()
+        self.waiting = 0
+
+    async def send(self, endpoint: Endpoint, body: dict[str, object]) -> dict[str, object]:
+        self.waiting += 1
+        await self.gate.wait()
+        return await super().send(endpoint, body)
+
+
+async def test_calls_a_bound_drops_after_they_were_read_are_not_sent(tmp_path: Path) -> None:
+    client = GatedClient()
+    with Outbox(tmp_path / "outbox.sqlite3", max_rows=5) as outbox:
+        outbox.append_many(
+            [build.location("drv-1", 60.17, 24.94, T_MS + k, []) for k in range(5)], T_MS
+        )
+        sender = OutboxSender(
+            outbox,
+            cast("FleetClient", client),
+            RealClock(),
+            BridgeMetrics(),
+            db_limiter=anyio.CapacityLimiter(1),
+        )
+        async with anyio.create_task_group() as tg:
+            await tg.start(sender.run)
+            with anyio.fail_after(10):
+                while client.waiting < 1:  # drv-1's first call is in flight, the rest read
+                    await anyio.lowlevel.checkpoint()
+            # three more overflow the bound: drv-1's three oldest go, one of them in flight
+            outbox.append_many(
+                [build.location("drv-2", 60.17, 24.94, T_MS + k, []) for k in range(3)], T_MS
+            )
+            sender.appended()
+            with anyio.fail_after(10):
+                while client.waiting < 2:  # drv-2's first call is in flight: the read is done
+                    await anyio.lowlevel.checkpoint()
+            client.gate.set()
+            with anyio.fail_after(10):
+                await sender.wait_idle()
+            tg.cancel_scope.cancel()
+        assert outbox.depth() == 0
+        assert outbox.dropped_counts() == {"overflow": 3}
+    sent = sorted(client.seen)
+    # the call already in flight went out; the two dropped while queued did not
+    assert sent == [("drv-1", T_MS), ("drv-1", T_MS + 3), ("drv-1", T_MS + 4)] + [
+        ("drv-2", T_MS + k) for k in range(3)
+    ]
