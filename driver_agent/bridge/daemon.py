@@ -155,7 +155,7 @@ class Bridge:
 
     async def _stored(self, batch: Batch | None, driver_id: str) -> None:
         if batch is not None:
-            await batch.wait()
+            await self._group.stored(batch)
         self._quiet.heard(driver_id, self.clock.now())
         self.summary.positions_in += 1
 
@@ -191,7 +191,6 @@ class Bridge:
             for device, path in b.gpx.items()
         }
         async with anyio.create_task_group() as tg:
-            tg.start_soon(self._group.run, name="outbox group commit")
             await tg.start(self.sender.run)
             self.input_url = await tg.start(serve_app, self.input_app, b.listen_host, b.listen_port)
             hooks = self.webhook_settings
@@ -251,7 +250,7 @@ class Bridge:
         """Store one step (a webhook's, a resend's) with whatever else is in its batch."""
         batch = self._note(step)
         if batch is not None:
-            await batch.wait()
+            await self._group.stored(batch)
 
     async def _write(self, batch: Batch) -> None:
         """One transaction for a batch: its calls, and the walker's state if it changed (taken

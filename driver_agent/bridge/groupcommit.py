@@ -1,8 +1,10 @@
 """Group commit: every input that arrives while one outbox commit runs goes into the next one.
 
 The daemon decides each input at once, on the event loop (the walker is in memory), and adds
-the calls it implies to the open `Batch`; `GroupCommit.run` takes the open batch whenever the
-previous commit is done and hands it to `write` (one transaction, one fsync for all of them).
+the calls it implies to the open `Batch`, then awaits `GroupCommit.stored(batch)`: the first
+waiter that finds no commit running takes the open batch and hands it to `write` (one
+transaction, one fsync for all of them); the others wait for that commit, and whoever's batch
+is still open after it leads the next one. No task of its own: it runs wherever inputs wait.
 Each input waits on its batch and is answered only once the batch is on disk, so "acknowledged"
 still means durable, while a burst of N inputs costs one commit instead of N.
 
@@ -24,28 +26,18 @@ from driver_agent.core.errors import OutboxError
 class Batch:
     """The calls of the inputs gathered for one commit, and whether the walker state changed."""
 
-    __slots__ = ("_done", "calls", "changed", "error", "inputs")
+    __slots__ = ("calls", "changed", "done", "error", "inputs")
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
         self.changed = False
         self.inputs = 0
+        self.done = False
         self.error: str | None = None
-        self._done = anyio.Event()
-
-    async def wait(self) -> None:
-        """Until the batch is on disk; an `OutboxError` if it could not be written."""
-        await self._done.wait()
-        if self.error is not None:
-            raise OutboxError(self.error)
-
-    def finish(self, error: str | None = None) -> None:
-        self.error = error
-        self._done.set()
 
 
 class GroupCommit:
-    """The open batch and the loop that commits it; `write(batch)` runs one transaction."""
+    """The open batch and the commits; `write(batch)` runs one transaction."""
 
     def __init__(
         self,
@@ -55,8 +47,8 @@ class GroupCommit:
         self._write = write
         self._on_failure = on_failure
         self._open = Batch()
-        self._ready = anyio.Event()
         self._writing = False
+        self._written = anyio.Event()
         self.commits = 0
 
     @property
@@ -65,33 +57,45 @@ class GroupCommit:
         return self._writing or self._open.inputs > 0
 
     def add(self, calls: list[Call], changed: bool) -> Batch:
-        """Put one input's calls into the open batch (the caller then awaits `batch.wait()`)."""
+        """Put one input's calls into the open batch; then await `stored(batch)`."""
         batch = self._open
         batch.calls.extend(calls)
         batch.changed = batch.changed or changed
         batch.inputs += 1
-        self._ready.set()
         return batch
 
-    async def run(self) -> None:
-        """Commit the open batch whenever it holds something, one at a time, until cancelled."""
-        while True:
-            await self._ready.wait()
-            self._ready = anyio.Event()
-            batch, self._open = self._open, Batch()
-            self._writing = True
-            try:
-                await self._write(batch)
-            except OutboxError as exc:
-                failed, self._open = self._open, Batch()
-                self._on_failure()
-                batch.finish(str(exc))
-                failed.finish(str(exc))
+    async def stored(self, batch: Batch) -> None:
+        """Until `batch` is on disk (committing it, and whatever joined it, if nobody is); an
+        `OutboxError` if it could not be written."""
+        while not batch.done:
+            if self._writing:
+                await self._written.wait()
                 continue
-            except BaseException:
-                batch.finish("the bridge stopped before this input was stored")
-                raise
-            finally:
-                self._writing = False
+            await self._commit_open()
+        if batch.error is not None:
+            raise OutboxError(batch.error)
+
+    async def _commit_open(self) -> None:
+        taken, self._open = self._open, Batch()
+        self._writing = True
+        error: str | None = "the bridge stopped before this input was stored"
+        try:
+            await self._write(taken)
+            error = None
             self.commits += 1
-            batch.finish()
+        except OutboxError as exc:
+            error = str(exc)
+            # the open batch was decided on top of the failed one: it fails too
+            failed, self._open = self._open, Batch()
+            self._on_failure()
+            _finish(failed, error)
+        finally:
+            _finish(taken, error)
+            self._writing = False
+            written, self._written = self._written, anyio.Event()
+            written.set()
+
+
+def _finish(batch: Batch, error: str | None) -> None:
+    batch.done = True
+    batch.error = error

@@ -31,11 +31,10 @@ async def test_inputs_arriving_during_a_commit_share_the_next_one() -> None:
     stored: list[int] = []
 
     async def one(k: int) -> None:
-        await group.add(ping(k), changed=False).wait()
+        await group.stored(group.add(ping(k), changed=False))
         stored.append(k)
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(group.run)
         tg.start_soon(one, 0)
         await anyio.wait_all_tasks_blocked()
         for k in range(1, 50):
@@ -69,14 +68,13 @@ async def test_a_failed_commit_fails_its_inputs_and_those_decided_after_them() -
 
     async def one(k: int) -> None:
         try:
-            await group.add(ping(k), changed=True).wait()
+            await group.stored(group.add(ping(k), changed=True))
         except OutboxError as exc:
             outcomes[k] = str(exc)
         else:
             outcomes[k] = "stored"
 
     async with anyio.create_task_group() as tg:
-        tg.start_soon(group.run)
         tg.start_soon(one, 0)  # in the failing commit
         await anyio.wait_all_tasks_blocked()
         tg.start_soon(one, 1)  # decided on top of it, waiting in the open batch
@@ -95,8 +93,11 @@ async def test_a_failed_commit_fails_its_inputs_and_those_decided_after_them() -
 
 
 async def test_a_batch_reports_its_error_to_every_waiter() -> None:
-    batch = Batch()
-    batch.finish("outbox y: full")
+    async def write(batch: Batch) -> None:
+        raise OutboxError("outbox y: full")
+
+    group = GroupCommit(write, on_failure=lambda: None)
+    batch = group.add(ping(0), changed=False)
     for _ in range(2):
         with pytest.raises(OutboxError, match="full"):
-            await batch.wait()
+            await group.stored(batch)
