@@ -64,6 +64,7 @@ EDGES = {
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
     "sandbox.admin", "sandbox.bodies", "sandbox.clock",
     "bridge.devicemap",
+    "bridge.groupcommit",
     "fleetapi.devapi_session", "fleetapi.devapi",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",

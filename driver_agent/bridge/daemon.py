@@ -5,10 +5,12 @@ One task group holds: the input server (Traccar forward, OsmAnd, /healthz, /metr
 Cancelled), GPX replayers, the NDJSON reader, the outbox sender, a watchdog, and the end
 conditions (`bridge.orders`, `bridge.duration_s`, or `stop()`, which the CLI calls on a signal).
 
-Every input goes through one lock: the `FleetWalker` decides, and the calls it implies are
-appended to the outbox together with the walker's state in one SQLite transaction before the
-source gets its 200. So an acknowledged position is on disk, and a restarted bridge continues
-the same walk (which driver has which order, which stops are checked in) and sends the backlog.
+Every input is decided at once by the `FleetWalker` (in memory, on the event loop), and the calls
+it implies go into the open batch of a `GroupCommit`: one SQLite transaction (one fsync) appends
+all the calls of the inputs that arrived while the previous commit ran, with the walker's state
+when it changed, and only then do their sources get their 200. So an acknowledged position is on
+disk, and a restarted bridge continues the same walk (which driver has which order, which stops
+are checked in) and sends the backlog.
 
 The watchdog (every `WATCHDOG_INTERVAL_S` of clock time) drops outbox calls past
 `outbox_max_age_s` (counted), mirrors the outbox's drop counts and its oldest unsent age into the
@@ -22,6 +24,7 @@ On stop, the sender gets `drain_timeout_s` to empty the outbox; what is left sta
 from __future__ import annotations
 
 import functools
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +34,7 @@ import structlog
 
 from driver_agent.bridge.devicemap import load_device_map
 from driver_agent.bridge.geofence import GeofenceConfig
+from driver_agent.bridge.groupcommit import Batch, GroupCommit
 from driver_agent.bridge.metrics import BridgeMetrics
 from driver_agent.bridge.outbox import Outbox, PendingCall
 from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
@@ -41,7 +45,7 @@ from driver_agent.bridge.unassigned import Refusal, UnassignedDrivers
 from driver_agent.bridge.walker import AssignRule, FleetWalker, Step
 from driver_agent.bridge.watch import DropTally, QuietWatch
 from driver_agent.core.endpoints import Endpoint
-from driver_agent.core.errors import ApiError, ConfigError, OutboxError
+from driver_agent.core.errors import ApiError, ConfigError
 from driver_agent.core.serving import serve_app
 from driver_agent.fleetapi.client import open_fleet_client
 from driver_agent.fleetapi.webhook_payloads import (
@@ -108,8 +112,8 @@ class Bridge:
         self._saved = outbox.load_state(STATE_KEY, WalkerState)
         if self._saved is not None:
             self.walker.restore(self._saved)
-        self._lock = anyio.Lock()
         self._db = anyio.CapacityLimiter(1)
+        self._group = GroupCommit(self._write, self._rollback)
         self.sender = OutboxSender(
             outbox,
             client,
@@ -120,6 +124,7 @@ class Bridge:
             backoff_cap_s=config.api.backoff_cap_s,
             on_sent=self._on_sent,
             expected=self._before_assignment,
+            committing=lambda: self._group.busy,
         )
         self.webhook_settings = WebhookSettings.from_config(config.webhooks)
         # Bringg hears "accepted" only once the order's first calls and the walker's state are
@@ -140,14 +145,19 @@ class Bridge:
 
     # -- inputs ---------------------------------------------------------------------------
 
-    async def accept(self, position: Position) -> None:
-        """The sink of every source: returns once the position and its calls are on disk."""
-        async with self._lock:
-            step = self.walker.feed(position)
-            driver_id = self.walker.driver_of(position.device_id)
-            await self._commit(step)
-            self._quiet.heard(driver_id, self.clock.now())
-            self.summary.positions_in += 1
+    def accept(self, position: Position) -> Awaitable[None]:
+        """The sink of every source. Decides the position now, in arrival order (a device not in
+        the map is a `PositionError` here), and returns what to await: done once the position and
+        its calls are on disk."""
+        driver_id = self.walker.driver_of(position.device_id)
+        batch = self._note(self.walker.feed(position))
+        return self._stored(batch, driver_id)
+
+    async def _stored(self, batch: Batch | None, driver_id: str) -> None:
+        if batch is not None:
+            await self._group.stored(batch)
+        self._quiet.heard(driver_id, self.clock.now())
+        self.summary.positions_in += 1
 
     def stop(self) -> None:
         """End the run: stop taking work, drain the outbox for a while, return."""
@@ -222,8 +232,9 @@ class Bridge:
         self.summary.credentials_refused = "" if refused is None else refused.message
         log.info("bridge_stopped", **vars(self.summary))
 
-    async def _commit(self, step: Step) -> None:
-        """Append the step's calls (and the walker state, if it changed) in one transaction."""
+    def _note(self, step: Step) -> Batch | None:
+        """Log and count the step's decisions; its calls go into the open batch (None when there
+        is nothing to store)."""
         for decision in step.decisions:
             self._observe(decision.event, decision.fields)
             log.info(decision.event, driver_id=decision.driver_id, **decision.fields)
@@ -232,26 +243,36 @@ class Bridge:
         if step.before_assignment:
             self.metrics.before_assignment.inc(amount=step.before_assignment)
         if not step.calls and not step.changed:
+            return None
+        return self._group.add(step.calls, step.changed)
+
+    async def _commit(self, step: Step) -> None:
+        """Store one step (a webhook's, a resend's) with whatever else is in its batch."""
+        batch = self._note(step)
+        if batch is not None:
+            await self._group.stored(batch)
+
+    async def _write(self, batch: Batch) -> None:
+        """One transaction for a batch: its calls, and the walker's state if it changed (taken
+        now, when the batch closes: it holds exactly the batch's inputs)."""
+        if not batch.calls and not batch.changed:
             return
-        snapshot = self.walker.snapshot() if step.changed else None
+        snapshot = self.walker.snapshot() if batch.changed else None
         append = functools.partial(
             self.outbox.append_many,
-            step.calls,
+            batch.calls,
             self.clock.now_ms(),
             state=None if snapshot is None else {STATE_KEY: snapshot},
         )
-        try:
-            await anyio.to_thread.run_sync(append, limiter=self._db)
-        except OutboxError:
-            self._rollback()
-            raise
+        await anyio.to_thread.run_sync(append, limiter=self._db)
         if snapshot is not None:
             self._saved = snapshot
-        for driver_id in dict.fromkeys(c.driver_id for c in step.calls):
-            self.sender.kick(driver_id)
+        if batch.calls:
+            self.sender.appended()
 
     def _rollback(self) -> None:
         """The append failed: go back to the state last on disk (the source will retry)."""
+        self.sender.appended()  # what it expected is not coming: let it see for itself
         b = self.settings
         geofence = self.walker.geofence
         fresh = FleetWalker(self.walker.device_map, assign=AssignRule(b.assign), geofence=geofence)
@@ -305,18 +326,17 @@ class Bridge:
         """A webhook, handled and on disk before the receiver answers Bringg."""
         if self.stopping:
             return False  # Bringg retries; the next run takes it
-        async with self._lock:
-            now_ms = self.clock.now_ms()
-            if isinstance(event, DeliveryCreated):
-                step = self.walker.add_order(event.order, now_ms)
-            elif isinstance(event, DeliveryUpdated):
-                step = self.walker.update_order(event)
-            elif isinstance(event, DeliveryCancelled):
-                step = self.walker.cancel_order(event.task_id, now_ms)
-            else:
-                log.info("webhook_ignored", webhook=type(event).__name__)
-                return True
-            await self._commit(step)
+        now_ms = self.clock.now_ms()
+        if isinstance(event, DeliveryCreated):
+            step = self.walker.add_order(event.order, now_ms)
+        elif isinstance(event, DeliveryUpdated):
+            step = self.walker.update_order(event)
+        elif isinstance(event, DeliveryCancelled):
+            step = self.walker.cancel_order(event.task_id, now_ms)
+        else:
+            log.info("webhook_ignored", webhook=type(event).__name__)
+            return True
+        await self._commit(step)
         return True
 
     async def _replay(self, device_id: str, plan: list[ReplayPoint], start_s: float) -> None:
@@ -373,9 +393,8 @@ class Bridge:
         if not self.settings.resend_last_position:
             return
         for driver_id in self._quiet.due_for_resend(now_s):
-            async with self._lock:
-                step = self.walker.resend_last(driver_id)
-                await self._commit(step)
+            step = self.walker.resend_last(driver_id)
+            await self._commit(step)
             if step.calls:
                 self._quiet.resent(driver_id, now_s)
                 self.metrics.resent.inc()

@@ -7,9 +7,12 @@ the OS page cache; with `synchronous=NORMAL` in WAL mode a power loss or OS cras
 the last commits, with `FULL` the WAL is fsynced at every commit and they survive that too. The
 default is FULL ("acknowledged" then means on stable storage); NORMAL is a choice for speed.
 
-Delivery is at-least-once and in order per driver: `peek(driver_id)` and `heads()` hand out the
-oldest pending calls, the sender calls `ack(ids)` only after the API answered, and a call that is
-never acked is handed out again after a restart. Each call is stored as its final wire body
+Delivery is at-least-once and in order per driver: `read_new(limit)` hands out the pending calls
+in enqueue order, each once per process (a cursor; one query for all drivers, so the sender
+reads in batches), with the ids of handed-out calls a bound dropped since; `peek(driver_id)` and
+`heads()` show the oldest pending calls. The sender calls `ack(ids)` (one `executemany`
+transaction for a batch) only after the API answered, and a call that is never acked is handed
+out again after a restart. Each call is stored as its final wire body
 (`calls.Call`, built once when the walker decided it) with its original `reported_time_ms`; rows
 come back as typed `PendingCall`s, and a damaged row is an `OutboxError` naming the row and field.
 
@@ -119,6 +122,8 @@ class Outbox:
         self.max_age_s = max_age_s
         self._lock = threading.Lock()
         self._closed = False
+        self._cursor = 0  # the last id `read_new` handed out
+        self._dropped_read: set[int] = set()  # handed out, then dropped by a bound
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
@@ -205,8 +210,11 @@ class Outbox:
         """Drop calls older than `max_age_s` (by enqueue time); returns how many."""
         cutoff_ms = now_ms - round(self.max_age_s * 1000)
         with self._transaction("drop expired") as db:
-            count = db.execute("DELETE FROM pending WHERE enqueued_at_ms < ?", (cutoff_ms,))
-            dropped = count.rowcount
+            dropped = self._forget(
+                db.execute(
+                    "DELETE FROM pending WHERE enqueued_at_ms < ? RETURNING id", (cutoff_ms,)
+                )
+            )
             self._depth -= dropped
             self._count_drop(db, DropReason.EXPIRED, dropped)
         return dropped
@@ -218,6 +226,20 @@ class Outbox:
         return self._select(
             "SELECT * FROM pending WHERE driver_id = ? ORDER BY id LIMIT ?", (driver_id, limit)
         )
+
+    def read_new(self, limit: int) -> tuple[list[PendingCall], set[int]]:
+        """Up to `limit` calls appended since the last `read_new` (all pending ones at the
+        first), in enqueue order, and the ids of calls handed out earlier that the bounds have
+        dropped since (overflow, expired): the reader must not send those. One query for all
+        drivers; the reader keeps them in memory and never sees them again from here."""
+        with self._reading("read new") as db:
+            rows = db.execute(
+                "SELECT * FROM pending WHERE id > ? ORDER BY id LIMIT ?", (self._cursor, limit)
+            ).fetchall()
+            if rows:
+                self._cursor = int(rows[-1][0])
+            dropped, self._dropped_read = self._dropped_read, set()
+        return [self._pending(r) for r in rows], dropped
 
     def heads(self) -> list[PendingCall]:
         """The oldest pending call of every driver, in global enqueue order."""
@@ -282,11 +304,9 @@ class Outbox:
     # internals
 
     def _delete(self, ids: Iterable[int], reason: str | None) -> int:
-        id_list = list(ids)
-        removed = 0
+        rows = [(i,) for i in ids]
         with self._transaction("ack" if reason is None else "discard") as db:
-            for i in id_list:
-                removed += db.execute("DELETE FROM pending WHERE id = ?", (i,)).rowcount
+            removed = db.executemany("DELETE FROM pending WHERE id = ?", rows).rowcount
             self._depth -= removed
             if reason is not None:
                 self._count_drop(db, reason, removed)
@@ -295,12 +315,24 @@ class Outbox:
     def _enforce_max_rows(self, db: sqlite3.Connection) -> None:
         excess = self._depth - self.max_rows
         if excess > 0:
-            db.execute(
-                "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)",
-                (excess,),
+            self._forget(
+                db.execute(
+                    "DELETE FROM pending WHERE id IN (SELECT id FROM pending ORDER BY id LIMIT ?)"
+                    " RETURNING id",
+                    (excess,),
+                )
             )
             self._count_drop(db, DropReason.OVERFLOW, excess)
             self._depth -= excess
+
+    def _forget(self, deleted: sqlite3.Cursor) -> int:
+        """Count the rows a bound deleted; remember those `read_new` already handed out."""
+        count = 0
+        for (call_id,) in deleted:
+            count += 1
+            if call_id <= self._cursor:
+                self._dropped_read.add(call_id)
+        return count
 
     @staticmethod
     def _count_drop(db: sqlite3.Connection, reason: str, count: int) -> None:
@@ -362,11 +394,13 @@ class Outbox:
             except sqlite3.Error as exc:
                 raise self._error(f"cannot {what}", exc) from None
             depth_before = self._depth
+            dropped_before = set(self._dropped_read)
             try:
                 yield self._db
                 self._db.execute("COMMIT")
             except BaseException as exc:
                 self._depth = depth_before
+                self._dropped_read = dropped_before
                 if self._db.in_transaction:
                     self._db.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):

@@ -29,8 +29,10 @@ error class. Neither ever stops the server.
 
 from __future__ import annotations
 
+import codecs
 import hmac
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -68,6 +70,8 @@ UNAUTHORISED = (
     "or ?key=<key> in the URL"
 )
 MAX_KEPT_ERRORS = 100
+NDJSON_WINDOW = 256  # NDJSON lines waiting for their commit at once
+READ_CHUNK = 65_536
 
 log = structlog.get_logger("driver_agent.bridge.sources")
 
@@ -209,51 +213,84 @@ async def read_ndjson(
     metrics: BridgeMetrics,
     *,
     source: str = Source.NDJSON,
+    window: int = NDJSON_WINDOW,
 ) -> NdjsonSummary:
     """Feed every valid line to the sink until the stream ends; bad lines (and lines the sink
     refuses with a `PositionError`) are logged with their number, counted and skipped. Any
-    other sink failure propagates (nobody to retry it)."""
+    other sink failure propagates (nobody to retry it).
+
+    The sink is called in line order; up to `window` lines wait for their storage at once (a
+    file or pipe has no one to answer, so lines need not wait one by one: they share commits),
+    and each is counted once stored."""
     summary = NdjsonSummary()
+    waiting: deque[tuple[int, Awaitable[None]]] = deque()
+
+    def rejected(exc: PositionError, lineno: int) -> None:
+        if exc.lineno is None:  # refused by the sink: say which line
+            exc = PositionError(exc.field, exc.message, lineno)
+        summary.rejected += 1
+        if len(summary.errors) < MAX_KEPT_ERRORS:
+            summary.errors.append(exc)
+        metrics.position_rejected(source, exc.field)
+        log.info(
+            "position_rejected", source=source, line=lineno, field=exc.field, error=exc.message
+        )
+
+    async def settle() -> None:
+        lineno, stored = waiting.popleft()
+        try:
+            await stored
+        except PositionError as exc:
+            rejected(exc, lineno)
+            return
+        summary.accepted += 1
+        metrics.position_in(source)
+
     lineno = 0
     async for line in stream_lines:
         lineno += 1
         if not line.strip():
             continue
         try:
-            position = parse_ndjson_line(line, lineno)
-            await sink(position)
+            waiting.append((lineno, sink(parse_ndjson_line(line, lineno))))
         except PositionError as exc:
-            if exc.lineno is None:  # refused by the sink: say which line
-                exc = PositionError(exc.field, exc.message, lineno)
-            summary.rejected += 1
-            if len(summary.errors) < MAX_KEPT_ERRORS:
-                summary.errors.append(exc)
-            metrics.position_rejected(source, exc.field)
-            log.info(
-                "position_rejected", source=source, line=lineno, field=exc.field, error=exc.message
-            )
-            continue
-        summary.accepted += 1
-        metrics.position_in(source)
+            rejected(exc, lineno)
+        if len(waiting) >= window:
+            await settle()
+    while waiting:
+        await settle()
     return summary
 
 
 async def iter_lines(path: str | Path) -> AsyncIterator[str]:
-    """Lines of a UTF-8 file, or of stdin for "-", read off the event loop."""
+    """Lines of a UTF-8 file, or of stdin for "-", read off the event loop in chunks (what is
+    there, up to `READ_CHUNK` bytes: a slow pipe's lines still come as they are written)."""
     if str(path) == "-":
-        async for line in anyio.wrap_file(sys.stdin):
+        async for line in _lines(anyio.wrap_file(sys.stdin.buffer), "-"):
             yield line
         return
     try:
-        handle = await anyio.open_file(path, encoding="utf-8")
+        handle = await anyio.open_file(path, "rb")
     except OSError as exc:
         raise ConfigError(str(path), f"cannot read: {exc.strerror}") from None
     async with handle:
-        try:
-            async for line in handle:
-                yield line
-        except UnicodeDecodeError as exc:
-            raise ConfigError(str(path), f"not UTF-8 text: {exc.reason}") from None
+        async for line in _lines(handle, str(path)):
+            yield line
+
+
+async def _lines(handle: anyio.AsyncFile[bytes], where: str) -> AsyncIterator[str]:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    rest = ""
+    try:
+        while chunk := await handle.read1(READ_CHUNK):
+            *lines, rest = (rest + decoder.decode(chunk)).split("\n")
+            for line in lines:
+                yield line + "\n"
+        rest += decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(where, f"not UTF-8 text: {exc.reason}") from None
+    if rest:
+        yield rest
 
 
 def _is_json(content_type: str | None) -> bool:

@@ -289,3 +289,24 @@ def test_a_file_of_another_schema_version_is_refused_saying_what_to_do(tmp_path:
     assert f"schema version {SCHEMA_VERSION - 1}, this program reads {SCHEMA_VERSION}" in message
     assert "until the outbox is empty" in message
     assert "move the file away" in message
+
+
+def test_read_new_hands_each_call_out_once_and_names_those_a_bound_dropped_since(
+    tmp_path: Path,
+) -> None:
+    with Outbox(tmp_path / "o.sqlite3", max_rows=4) as box:
+        first = box.append_many([call("d1", t_ms=T0_MS + k) for k in range(3)], T0_MS)
+        calls, dropped = box.read_new(2)
+        assert ([c.id for c in calls], dropped) == (first[:2], set())
+        calls, dropped = box.read_new(10)
+        assert ([c.id for c in calls], dropped) == (first[2:], set())
+        assert box.read_new(10) == ([], set())
+        # two more overflow the bound: the two oldest, already handed out, are dropped
+        more = box.append_many([call("d2", t_ms=T0_MS + k) for k in range(3)], T0_MS)
+        calls, dropped = box.read_new(10)
+        assert ([c.id for c in calls], dropped) == (more, set(first[:2]))
+        assert box.dropped_counts() == {"overflow": 2}
+        box.ack([first[2], *more])
+        assert box.depth() == 0
+    with Outbox(tmp_path / "o.sqlite3") as box:  # a new process reads from the start again
+        assert box.read_new(10) == ([], set())

@@ -19,6 +19,7 @@ import pytest
 import structlog
 from anyio.streams.text import TextReceiveStream
 
+from driver_agent.bridge.outbox import Outbox
 from driver_agent.cli import main
 
 DRIVER = "drv-1"
@@ -75,6 +76,7 @@ async def bridge_process(
     *,
     secret: str = "sandbox-fleet-secret",
     log: list[dict[str, Any]] | None = None,
+    more_devices: tuple[str, ...] = (),
 ) -> AsyncIterator[tuple[anyio.abc.Process, str]]:
     """The bridge as a child process; yields it and its input URL once it listens. Its JSON log
     events are appended to `log` as they come."""
@@ -83,6 +85,8 @@ async def bridge_process(
         "--api-url", url, "--client-id", "sandbox-fleet", "--listen-port", "0",
         "--webhook-port", "0", "--device-map", f"van-1={DRIVER}", "--outbox", str(outbox),
     ]  # fmt: skip
+    for device in more_devices:
+        command += ["--device-map", f"{device}=drv-{device}"]
     env = {**os.environ, "DRIVER_AGENT_CLIENT_SECRET": secret}
     events = log if log is not None else []
     process = await anyio.open_process(command, env=env, stdout=None, stderr=-1)
@@ -169,6 +173,45 @@ async def test_kill_9_mid_stream_loses_no_acknowledged_position_and_a_restart_se
     assert driver["location_count"] == len(acked) == 30
     assert driver["out_of_order"] == 0
     assert driver["last_fix"]["reported_time"] == acked[-1]
+
+
+async def test_kill_9_right_after_a_burst_of_200s_finds_every_answered_position_in_the_outbox(
+    tmp_path: Path, sandbox_url: str
+) -> None:
+    """Group commit keeps the promise: 16 devices post at once (their positions share commits);
+    the moment the last 200 arrives the bridge is killed; the file holds every answered one."""
+    config = tmp_path / "bridge.toml"
+    config.write_text("[api]\nmax_retries = 0\nbackoff_base_s = 0.05\nbackoff_cap_s = 0.2\n")
+    outbox = tmp_path / "outbox.sqlite3"
+    devices = tuple(f"van-{k}" for k in range(2, 18))
+    await admin(sandbox_url, "/_sandbox/faults", {"status": 503, "duration_s": 3600})
+    t0_ms = 1_900_000_000_000
+    answered: dict[str, list[int]] = {device: [] for device in devices}
+
+    async def burst(http: httpx.AsyncClient, device: str) -> None:
+        for k in range(12):
+            t_ms = t0_ms + k * 1000
+            params = {"id": device, "lat": f"{60.16 + k * 1e-4:.6f}", "lon": "24.93"}
+            answer = await http.get("/", params={**params, "timestamp": str(t_ms)})
+            assert answer.status_code == 200
+            answered[device].append(t_ms)
+
+    async with bridge_process(config, outbox, sandbox_url, more_devices=devices) as (
+        process,
+        input_url,
+    ):
+        limits = httpx.Limits(max_connections=len(devices))
+        async with httpx.AsyncClient(base_url=input_url, trust_env=False, limits=limits) as http:
+            async with anyio.create_task_group() as tg:
+                for device in devices:
+                    tg.start_soon(burst, http, device)
+            process.send_signal(signal.SIGKILL)
+        await process.wait()
+    with Outbox(outbox) as stored:
+        for device in devices:
+            calls = stored.peek(f"drv-{device}", limit=100)
+            assert [c.reported_time_ms for c in calls] == answered[device]
+    assert sum(len(times) for times in answered.values()) == 16 * 12
 
 
 async def test_a_wrong_fleet_secret_is_said_once_turns_healthz_503_and_exits_1(
