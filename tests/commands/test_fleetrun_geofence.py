@@ -14,6 +14,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from loopback import free_port, merchant_auth
 
 from driver_agent.commands.fleetrun import RunResult, run_fleet
 from driver_agent.core.clock import VirtualClock
@@ -112,7 +113,7 @@ async def test_remote_stops_up_to_500_m_off_the_road_are_checked_in_inside_the_g
 ) -> None:
     network = RoadNetwork.load()
     area, places = address_places(network, seed=3)
-    port = _free_port()
+    port = free_port()
     defaults = SandboxSettings()
     app = create_app(
         SandboxSettings(
@@ -152,15 +153,7 @@ async def test_remote_stops_up_to_500_m_off_the_road_are_checked_in_inside_the_g
 
         tg.start_soon(run)
         async with httpx.AsyncClient(base_url=url) as http:
-            token = await http.post(
-                "/oauth/token",
-                json={
-                    "grant_type": "client_credentials",
-                    "client_id": defaults.merchant_client_id,
-                    "client_secret": defaults.merchant_client_secret.reveal(),
-                },
-            )
-            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            auth = await merchant_auth(http)
             for i in range(orders):
                 way_points = []
                 for _ in range(2):
@@ -184,12 +177,3 @@ async def test_remote_stops_up_to_500_m_off_the_road_are_checked_in_inside_the_g
     for checkin, checkout, _off in seen:
         assert checkin <= GEOFENCE_M
         assert checkout <= GEOFENCE_M
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import functools
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
 import anyio
 import httpx
 import pytest
+from loopback import free_port, merchant_auth
 
 from driver_agent.commands.fleetrun import RunResult, run_fleet
 from driver_agent.core.clock import VirtualClock
@@ -90,7 +90,7 @@ async def test_an_embedded_own_fleet_run_walks_every_drivers_day(tmp_path: Path)
 
 @pytest.mark.timeout(300)
 async def test_a_remote_own_fleet_run_uses_the_configured_service_table(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     defaults = SandboxSettings()
     app = create_app(SandboxSettings(fleet_webhook_url=f"http://127.0.0.1:{port}"))
     results: list[RunResult] = []
@@ -122,15 +122,7 @@ async def test_a_remote_own_fleet_run_uses_the_configured_service_table(tmp_path
         tg.start_soon(run)
         # the orders come from the merchant side, as Bringg's Delivery Created webhooks
         async with httpx.AsyncClient(base_url=url) as http:
-            token = await http.post(
-                "/oauth/token",
-                json={
-                    "grant_type": "client_credentials",
-                    "client_id": defaults.merchant_client_id,
-                    "client_secret": defaults.merchant_client_secret.reveal(),
-                },
-            )
-            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            auth = await merchant_auth(http)
             for i, (lat, lng) in enumerate(DROPOFFS):
                 body = {
                     "external_id": f"own-{i}",
@@ -149,13 +141,6 @@ async def test_a_remote_own_fleet_run_uses_the_configured_service_table(tmp_path
     for service_url in listing.values():
         assert service_url not in report_text
         assert service_url.removeprefix(url) not in report_text
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.mark.timeout(300)

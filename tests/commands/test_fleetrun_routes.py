@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import functools
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import anyio
 import pytest
+from loopback import free_port
 from shapely.geometry import Point
 
 from driver_agent.cli import build_parser
@@ -160,13 +160,6 @@ async def test_remote_orders_created_with_merchant_credentials_follow_the_routes
         tg.cancel_scope.cancel()
     assert result.outcomes == {"completed": 4}
     check_orders_followed_the_routes(app.state.snapshot(app.clock.now()), pings, 4)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 async def test_a_route_file_that_cannot_be_read_fails_before_the_run(tmp_path: Path) -> None:
