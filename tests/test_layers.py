@@ -51,6 +51,7 @@ PURE = {
     "metrics.call_counters", "metrics.order_log", "report.failures", "report.orders_csv",
     "report.page_charts",
     "fleetapi.partner_signature", "fleetapi.devapi_bodies", "fleetapi.devapi_views",
+    "metrics.stats_merge", "sim.shardrouting", "report.workers",
 }  # fmt: skip
 EDGES = {
     "core.clock", "core.logs", "core.serving", "geo.osm_reader",
@@ -69,7 +70,8 @@ EDGES = {
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads",
-       "commands.preflight", "commands.merchant_orders"}  # fmt: skip
+       "commands.preflight", "commands.merchant_orders", "commands.runservices",
+       "commands.runreport"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

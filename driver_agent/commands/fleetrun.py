@@ -11,13 +11,11 @@ be repeated against one sandbox; the seed alone decides everything else.
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import gc
 import random
 import secrets
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,27 +26,24 @@ import msgspec
 import structlog
 
 from driver_agent.commands.merchant_orders import create_orders
-from driver_agent.commands.preflight import is_embedded, own_fleet_urls, threshold_checks
-from driver_agent.core.clock import Clock, wall_time_s
-from driver_agent.core.config import ApiConfig, Config, masked
-from driver_agent.core.errors import ConfigError
+from driver_agent.commands.preflight import own_fleet_urls
+from driver_agent.commands.runreport import build_run_report
+from driver_agent.commands.runservices import open_run_services
+from driver_agent.core.clock import Clock
+from driver_agent.core.config import ApiConfig, Config
 from driver_agent.core.serving import serve_app
 from driver_agent.fleetapi.client import FleetClient, open_fleet_client
 from driver_agent.fleetapi.devapi import DevApiClient, open_devapi_client
-from driver_agent.fleetapi.webhooks import WebhookReceiver, WebhookSettings
-from driver_agent.geo.places import address_places
+from driver_agent.fleetapi.webhooks import WebhookReceiver
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.metrics.stats import StatsCollector
-from driver_agent.metrics.thresholds import evaluate, metrics_from_stats, parse_thresholds
-from driver_agent.report.document import runtime_versions, write_report
+from driver_agent.report.document import write_report
 from driver_agent.report.livemap import create_live_map_app
 from driver_agent.report.progress import ProgressView
 from driver_agent.report.recorder import TrackRecorder
-from driver_agent.report.roadmap import road_lines_near
-from driver_agent.report.run import RunReport, summary_from_stats
-from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
-from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sim.context import DriverContext
+from driver_agent.report.run import RunReport
+from driver_agent.sandbox.app import SandboxApp
+from driver_agent.sim.context import DriverContext, DriverSpec
 from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.navigator import Navigator
 from driver_agent.sim.own_fleet import OwnFleetProfile
@@ -140,119 +135,45 @@ async def run_fleet(
     if network is None:
         network = RoadNetwork.load(config.run.road_network)
     stats, recorder = StatsCollector(), TrackRecorder()
-    embedded = is_embedded(config)
-    merchant_key = SandboxSettings().merchant_api_key
-    if embedded:
-        api_keys = (merchant_key,)
-        host, port = "127.0.0.1", 0
-    else:
-        if not config.webhooks.api_key:
-            raise ConfigError(
-                "webhooks.api_key",
-                "required in remote mode (set DRIVER_AGENT_WEBHOOK_API_KEY): "
-                "Bringg's webhooks carry it in Authorization",
-            )
-        api_keys = (config.webhooks.api_key,)
-        host, port = config.webhooks.host, config.webhooks.port
-    settings = dataclasses.replace(
-        WebhookSettings.from_config(config.webhooks), host=host, port=port, api_keys=api_keys
-    )
     started_ms = clock.now_ms()
     started_real = clock.monotonic()
-    with WebhookReceiver(settings, clock=clock, buffer_size=max(1024, config.run.orders)) as rx:
-        async with anyio.create_task_group() as services:
-            webhook_url = await services.start(serve_app, rx.app, host, port)
-            api = config.api
-            sandbox_paths: dict[str, str] | None = None  # the embedded developer API's services
-            if embedded:
-                area, places = address_places(network, seed=config.run.seed)
-                sandbox = SandboxSettings(
-                    fleet_webhook_url=webhook_url,
-                    area=area,
-                    places=places,
-                    seed=config.run.seed,
-                    webhook_retry_delay_s=1.0,
+    async with open_run_services(config, clock, network, on_sandbox=on_sandbox) as services:
+        api, rx, embedded = services.api, services.receiver, services.embedded
+        stopper = stopper or RunStopper()
+        own_urls = own_fleet_urls(config, services.sandbox_paths, api.api_url)
+        async with AsyncExitStack() as stack:
+            client, profile = await open_client(stack, config, api, clock, stats, own_urls)
+            fleet = build_fleet(
+                config, client, profile, clock, network, routes, stats, recorder,
+                started_real, on_spawned,
+            )  # fmt: skip
+            if config.run.live_map:
+                live_url = await services.task_group.start(
+                    serve_app,
+                    create_live_map_app(fleet, network),
+                    "127.0.0.1",
+                    config.run.live_map_port,
                 )
-                app = create_app(sandbox)
-                sandbox_paths = dict(app.devapi.paths)
-                api_url = await services.start(functools.partial(serve_sandbox, app=app))
-                if on_sandbox is not None:
-                    on_sandbox(app, api_url)  # tests read and drive the sandbox itself
-                api = msgspec.structs.replace(
-                    api,
-                    api_url=api_url,
-                    token_url="",
-                    client_id=sandbox.client_id,
-                    client_secret=sandbox.client_secret,
-                )
-                log.info("sandbox_started", url=api_url, webhook_url=webhook_url)
-            else:
-                log.info("webhook_receiver_listening", url=webhook_url)
-            stopper = stopper or RunStopper()
-            own_urls = own_fleet_urls(config, sandbox_paths, api.api_url)
-            async with AsyncExitStack() as stack:
-                client, profile = await _open_client(stack, config, api, clock, stats, own_urls)
-                fleet = _fleet(
-                    config, client, profile, clock, network, routes, stats, recorder,
-                    started_real, on_spawned,
-                )  # fmt: skip
-                if config.run.live_map:
-                    live_url = await services.start(
-                        serve_app,
-                        create_live_map_app(fleet, network),
-                        "127.0.0.1",
-                        config.run.live_map_port,
-                    )
-                    print(f"live map: {live_url}/", file=out or sys.stderr, flush=True)
-                with anyio.CancelScope() as stopper.scope:
-                    await _drive(config, api, clock, network, fleet, rx, embedded, out, stopper,
-                                 show_progress)  # fmt: skip
-                if stopper.forced:
-                    log.warning("run_forced_stop", interrupted=fleet.interrupted())
-            services.cancel_scope.cancel()
-    expected = config.run.orders
+                print(f"live map: {live_url}/", file=out or sys.stderr, flush=True)
+            with anyio.CancelScope() as stopper.scope:
+                await _drive(config, api, clock, network, fleet, rx, embedded, out, stopper,
+                             show_progress)  # fmt: skip
+            if stopper.forced:
+                log.warning("run_forced_stop", interrupted=fleet.interrupted())
     progress = fleet.progress()
-    snapshot = stats.statistics()
-    results = evaluate(
-        parse_thresholds(threshold_checks(config), "thresholds.checks"),
-        metrics_from_stats(snapshot, orders_total=expected),
-    )
-    orders, orders_dropped = stats.order_rows()
-    # the wall clock, read once here at the command's edge (the report's real UTC times); the run
-    # began as many real seconds ago as the clock's monotonic time says
-    real_ended_s = wall_time_s()
-    real_started_s = real_ended_s - max(clock.monotonic() - started_real, 0.0)
-    report = RunReport(
-        stats=snapshot,
-        summary=dataclasses.replace(
-            summary_from_stats(snapshot, orders_total=expected),
-            drivers=progress.drivers_started,
-            relocations=progress.relocations,
-        ),
-        mode="embedded" if embedded else "remote",
-        seed=config.run.seed,
-        started_at_ms=started_ms,
-        ended_at_ms=clock.now_ms(),
-        real_started_at_ms=round(real_started_s * 1000),
-        real_ended_at_ms=round(real_ended_s * 1000),
-        speed=clock.speed,
-        orders=orders,
-        orders_dropped=orders_dropped,
-        tracks=recorder.tracks,
-        events=recorder.events,
-        roads=road_lines_near(network, _map_points(recorder)),
-        thresholds=results,
-        config=masked(config),
-        versions=runtime_versions(),
-    )
+    report = build_run_report(
+        config, clock, stats, recorder, network,
+        embedded=embedded, started_ms=started_ms, started_real=started_real,
+        drivers=progress.drivers_started, relocations=progress.relocations,
+    )  # fmt: skip
     json_path, html_path = write_report(report, Path(config.run.report_dir))
     return RunResult(
-        report, json_path, html_path, expected, dict(progress.outcomes),
+        report, json_path, html_path, config.run.orders, dict(progress.outcomes),
         progress.driver_errors, api.api_url,
     )  # fmt: skip
 
 
-async def _open_client(
+async def open_client(
     stack: AsyncExitStack,
     config: Config,
     api: ApiConfig,
@@ -272,7 +193,7 @@ async def _open_client(
     return dev, OwnFleetProfile(dev, shift_length_s=config.own_fleet.shift_length_s)
 
 
-def _fleet(
+def build_fleet(
     config: Config,
     client: FleetClient | DevApiClient,
     profile: OwnFleetProfile | None,
@@ -283,7 +204,9 @@ def _fleet(
     recorder: TrackRecorder,
     started_real: float,
     on_spawned: Callable[[], None] | None,
+    specs: Sequence[DriverSpec] | None = None,
 ) -> Fleet:
+    """The run's fleet: `specs` (default: all `run.drivers` of the seed) with one context."""
     run = config.run
     ctx = DriverContext(
         client=client,
@@ -300,7 +223,7 @@ def _fleet(
     )
     return Fleet(
         ctx,
-        driver_specs(network, run.drivers, run.seed),
+        driver_specs(network, run.drivers, run.seed) if specs is None else specs,
         ramp_up_per_s=run.ramp_up_per_s,
         fail_fast=run.fail_fast,
         relocate_beyond_m=run.relocate_beyond_km * 1000.0,
@@ -331,7 +254,8 @@ async def _drive(
     try:
         async with anyio.create_task_group() as tg:
             if creates_orders:
-                tg.start_soon(create_orders, config, api, clock, network, fleet)
+                routes = ctx.navigator.routes.routes  # orders follow the run's recorded routes
+                tg.start_soon(create_orders, config, api, clock, network, routes, fleet.expect)
             if run.duration_s > 0:
                 tg.start_soon(_stop_after, clock, run.duration_s, fleet)
             tg.start_soon(_stop_on, stopper.graceful, fleet)
@@ -356,10 +280,3 @@ async def _stop_after(clock: Clock, duration_s: float, fleet: Fleet) -> None:
 async def _stop_on(event: anyio.Event, fleet: Fleet) -> None:
     await event.wait()
     fleet.stop()
-
-
-def _map_points(recorder: TrackRecorder) -> list[tuple[float, float]]:
-    """Every point the report's map shows: the streets drawn are those around them."""
-    points = [p for track in recorder.tracks.values() for p in track]
-    points += [(e.lat, e.lng) for e in recorder.events]
-    return points

@@ -10,6 +10,7 @@ resend counts as created.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -20,16 +21,22 @@ from driver_agent.fleetapi.merchant import MerchantClient
 from driver_agent.fleetapi.transport import open_http_pool
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.sandbox.settings import SandboxSettings
-from driver_agent.sim.fleet import Fleet
 from driver_agent.sim.orders import order_id_prefix, plan_orders
+from driver_agent.sim.routebook import RecordedRoute
 
 log = structlog.get_logger("driver_agent.run")
 
 
 async def create_orders(
-    config: Config, api: ApiConfig, clock: Clock, network: RoadNetwork, fleet: Fleet
+    config: Config,
+    api: ApiConfig,
+    clock: Clock,
+    network: RoadNetwork,
+    routes: Sequence[RecordedRoute],
+    expect: Callable[[int], None],
 ) -> None:
-    """Create the run's orders through the merchant API; the fleet waits for what was created."""
+    """Create the run's orders through the merchant API (following `routes`, the run's recorded
+    ones, if any); `expect(n)` tells the fleet (or the head) how many were created."""
     run = config.run
     if config.api.api_url:
         client_id, secret = config.merchant.client_id, config.merchant.client_secret
@@ -43,7 +50,7 @@ async def create_orders(
         manhattan_share=run.manhattan_share,
         now_s=clock.now(),
         id_prefix=order_id_prefix(run.seed, run.run_id),
-        routes=fleet.context.navigator.routes.routes,  # orders follow the run's recorded routes
+        routes=routes,
     )
     created = 0
     async with open_http_pool(api) as http:
@@ -63,4 +70,4 @@ async def create_orders(
             except ApiError as exc:
                 log.error("order_not_created", external_id=request.external_id, error=str(exc))
     log.info("orders_created", created=created, planned=len(requests), reconciled=reconciled)
-    fleet.expect(created)
+    expect(created)

@@ -208,6 +208,17 @@ class BridgeConfig(Section, frozen=True):
     input_key: Secret = field(default_factory=_no_secret)
 
 
+class DistributedConfig(Section, frozen=True):
+    """`[distributed]`: one run split across Ray workers (docs/distributed.md)."""
+
+    workers: int = 1  # 1 (and no ray_address): today's single process, no Ray
+    ray_address: str = ""  # join this Ray cluster ("ray://host:10001", "auto"); empty: a local one
+
+    @property
+    def enabled(self) -> bool:
+        return self.workers > 1 or bool(self.ray_address)
+
+
 class LogConfig(Section, frozen=True):
     """Logging (`[log]`)."""
 
@@ -225,6 +236,7 @@ class Config(Struct, frozen=True, forbid_unknown_fields=True):
     bridge: BridgeConfig = field(default_factory=BridgeConfig)
     log: LogConfig = field(default_factory=LogConfig)
     own_fleet: OwnFleetConfig = field(default_factory=OwnFleetConfig)
+    distributed: DistributedConfig = field(default_factory=DistributedConfig)
 
 
 def load_config(
@@ -390,6 +402,14 @@ def _validate(config: Config) -> None:
             "bridge.input_key",
             f"required when bridge.listen_host ({b.listen_host!r}) is not a loopback address "
             "(set DRIVER_AGENT_BRIDGE_INPUT_KEY)",
+        )
+    w = config.distributed
+    positive("distributed.workers", w.workers)
+    if w.enabled and w.workers > max(r.drivers, 1):
+        raise ConfigError(
+            "distributed.workers",
+            f"must be <= run.drivers ({r.drivers}): every worker drives a share of the fleet, "
+            f"got {w.workers}",
         )
     one_of("log.level", config.log.level, ("debug", "info", "warning", "error"))
     one_of("log.format", config.log.format, ("auto", "console", "json"))

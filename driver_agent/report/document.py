@@ -36,6 +36,7 @@ from driver_agent.report.files import write_atomically
 from driver_agent.report.orders_csv import ORDERS_CSV, render_orders_csv
 from driver_agent.report.page import TRACK_COLOURS, ReportAssets, render_page
 from driver_agent.report.run import EventKind, MapEvent, RunReport, RunSummary, iso
+from driver_agent.report.workers import workers_dicts
 
 REPORT_SCHEMA_VERSION = 2  # 2: started_at / ended_at / duration_s are real, simulated_* added
 MAX_TRACK_POINTS = 20_000  # over all drivers, in report.html
@@ -137,6 +138,7 @@ def report_dict(report: RunReport) -> dict[str, Any]:
         "failed_orders": mask_config(failed_order_rows(report.orders)),
         "failed_orders_total": len(failed_orders(report.orders)),
         "events_by_kind": kinds,
+        "workers": mask_config(workers_dicts(report.workers)),
         "stats": mask_config(report.stats.to_dict()),
         "config": mask_config(report.config),
         "versions": dict(report.versions),

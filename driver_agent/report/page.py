@@ -23,6 +23,7 @@ from driver_agent.report.failures import errors_html, failed_orders_html
 from driver_agent.report.fmt import fmt_actual, fmt_bytes, fmt_num, fmt_pct
 from driver_agent.report.page_charts import render_charts
 from driver_agent.report.run import iso, worst_ping_gap
+from driver_agent.report.workers import workers_table
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -284,6 +285,7 @@ def render_page(
         failed_orders=failed_orders_html(report.orders, report.orders_dropped),
         endpoint_table=_endpoint_table(report.stats),
         driver_table=_driver_table(report.stats),
+        workers=workers_table(report.workers),
         config=_e(json.dumps(report.config, indent=2, default=str)),
         versions=_e(" · ".join(f"{k} {v}" for k, v in report.versions.items())),
         data=script_json(map_data),

@@ -45,3 +45,11 @@ class TrackRecorder:
             self.dropped_events += 1
             return
         self.events.append(MapEvent(mapped, lat, lng, driver_id, task_id, t_ms))
+
+    def merge(self, other: TrackRecorder) -> None:
+        """Add another recorder's tracks and events (a worker's: its drivers are its own)."""
+        for driver_id, points in other.tracks.items():
+            self.tracks.setdefault(driver_id, []).extend(points)
+        room = max(0, self.max_events - len(self.events))
+        self.events.extend(other.events[:room])
+        self.dropped_events += other.dropped_events + max(0, len(other.events) - room)

@@ -63,6 +63,31 @@ class RunSummary:
         return self.totals.errors / calls if calls else None
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerRow:
+    """One worker of a distributed run (`--workers N`): what it drove, what it cost, how it
+    ended (`state`: finished, stopped or died, with the `cause` when it died)."""
+
+    index: int
+    node: str
+    pid: int
+    drivers: int
+    outcomes: Mapping[str, int]
+    requests: int
+    errors: int
+    pings: int
+    gaps_over_limit: int
+    lateness_p99_ms: float
+    cpu_s: float
+    state: str = "finished"
+    cause: str = ""
+    interrupted: int = 0  # orders in hand when it died
+
+    @property
+    def cpu_ms_per_10k_pings(self) -> float | None:
+        return self.cpu_s * 1000 * 10_000 / self.pings if self.pings else None
+
+
 @dataclass(frozen=True)
 class RunReport:
     """Everything a finished run reports. `config` should already be masked; it is masked again.
@@ -87,6 +112,7 @@ class RunReport:
     thresholds: Sequence[ThresholdResult] = ()
     config: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=dict)
+    workers: Sequence[WorkerRow] = ()  # a distributed run's workers; empty: one process
 
     @property
     def passed(self) -> bool:

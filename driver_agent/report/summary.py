@@ -15,6 +15,7 @@ from driver_agent.report.failures import (
 )
 from driver_agent.report.fmt import fmt_actual, fmt_num, fmt_pct
 from driver_agent.report.run import worst_ping_gap
+from driver_agent.report.workers import worker_lines
 
 if TYPE_CHECKING:
     from driver_agent.report.run import RunReport
@@ -62,6 +63,7 @@ def render_summary(report: RunReport) -> str:
             f"ping lateness after the scheduled tick: p50 {fmt_num(lateness.p50)} ms, "
             f"p99 {fmt_num(lateness.p99)} ms, max {fmt_num(lateness.max)} ms"
         )
+    lines += worker_lines(report.workers)
     lines.append("")
     lines += _endpoint_rows(report)
     lines += _threshold_lines(report)

@@ -91,6 +91,10 @@ class Dispatcher:
         self._queue.clear()
         return left
 
+    def idle_positions(self) -> dict[str, tuple[float, float]]:
+        """The idle drivers and where they wait (what a worker tells the head's router)."""
+        return self._idle.positions()
+
     @property
     def idle_count(self) -> int:
         return len(self._idle)

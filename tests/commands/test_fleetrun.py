@@ -351,6 +351,7 @@ REPORT_JSON_FIELDS = {
         "requests_by_endpoint", "busy_drivers", "bytes_sent", "bytes_received",
     )),
     "events_by_kind", "events_by_kind.*", "config", "versions", "versions.*",
+    "workers",  # a distributed run's rows (tests/commands/test_distributed.py); [] here
     "totals", *(f"totals.{k}" for k in (
         "orders_total", "orders_done", "orders_cancelled", "orders_failed", "drivers",
         "relocations", "requests", "errors", "error_rate", "retries", "reconciled_retries",
@@ -414,8 +415,9 @@ async def test_report_json_of_a_real_run_has_exactly_its_documented_fields(
         "schema_version", "mode", "seed", "started_at", "ended_at", "duration_s",
         "simulated_started_at", "simulated_ended_at", "simulated_duration_s", "speed",
         "requests_per_s", "passed", "totals", "thresholds", "failed_orders",
-        "failed_orders_total", "events_by_kind", "stats", "config", "versions",
+        "failed_orders_total", "events_by_kind", "workers", "stats", "config", "versions",
     ]  # fmt: skip
+    assert report["workers"] == []
     assert list(report["stats"]) == [
         "bucket_s", "max_ping_gap_s", "totals", "endpoints", "timeline", "stages_s",
         "ping_lateness_ms", "drivers", "resilience", "bytes_sent", "bytes_received",
