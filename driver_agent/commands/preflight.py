@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from driver_agent.commands import ray_runtime
 from driver_agent.core.config import Config, ThresholdsConfig
 from driver_agent.core.endpoints import ENDPOINTS
 from driver_agent.core.errors import ConfigError
@@ -70,6 +71,14 @@ def check_run(config: Config, *, embedded: bool) -> RoadNetwork:
     if run.drivers < 1:
         raise ConfigError("run.drivers", f"must be at least 1, got {run.drivers!r}")
     check_thresholds(threshold_checks(config), "thresholds.checks")
+    if config.distributed.enabled:
+        if run.live_map:
+            raise ConfigError(
+                "run.live_map",
+                "not available in a run split across workers (the drivers' positions are in "
+                "the workers): use the report's map, or distributed.workers = 1",
+            )
+        ray_runtime.import_ray()  # not installed: one line, exit 2, before anything is written
     if config.api.profile == "own_fleet" and not embedded:
         missing = [s for s in OWN_FLEET_DAY if s not in config.own_fleet.services]
         if missing:

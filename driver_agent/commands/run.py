@@ -11,7 +11,7 @@ import anyio
 import structlog
 
 from driver_agent.cli import EXIT_OK, add_config_argument, add_map_arguments, config_from_args
-from driver_agent.commands import preflight
+from driver_agent.commands import distributed, preflight
 from driver_agent.commands.fleetrun import RunResult, RunStopper, run_fleet, settle_collector
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import Config
@@ -82,6 +82,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="serve a live map of the drivers on loopback (run.live_map)",
     )
     add_output_arguments(output)
+    workers = parser.add_argument_group(
+        "more than one core (Ray: pip install 'driver-agent[ray]'; docs/distributed.md)"
+    )
+    workers.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="split the run across N Ray workers, one shard of the drivers each; 1 = one "
+        "process, no Ray (distributed.workers)",
+    )
+    workers.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        help="join this Ray cluster instead of starting one on this machine "
+        "(distributed.ray_address)",
+    )
 
 
 def add_route_argument(parser: argparse._ActionsContainer) -> None:
@@ -141,6 +157,8 @@ def overrides(args: argparse.Namespace) -> dict[str, object]:
         "run.road_network": args.road_network,
         "run.routes": args.routes,
         "api.profile": args.profile.replace("-", "_") if args.profile else None,
+        "distributed.workers": getattr(args, "workers", None),
+        "distributed.ray_address": getattr(args, "ray_address", None),
     }
 
 
@@ -154,7 +172,10 @@ def execute(config: Config, *, summary_json: bool = False, quiet: bool = False) 
     routes = load_routes(config.run.routes)  # a bad route file: one line, exit 2, before the run
     network = preflight.check_run(config, embedded=preflight.is_embedded(config))
     try:
-        result = anyio.run(_main, config, network, routes, not quiet)
+        if config.distributed.enabled:
+            result = distributed.execute(config, network, routes, not quiet)
+        else:
+            result = anyio.run(_main, config, network, routes, not quiet)
     except BaseExceptionGroup as group:
         error = preflight.listen_error(group)
         if error is None:

@@ -35,6 +35,30 @@ class FixedBytes:
     bytes_received: int
 
 
+@dataclass(frozen=True, slots=True)
+class LiveFigures:
+    """A worker's running figures for the head's status line (mergeable: latency histograms)."""
+
+    calls: int
+    errors: int
+    pings: int
+    worst_gap_s: float
+    latency_ms: dict[str, Histogram]  # per endpoint
+
+
+def live_figures(stats: StatsCollector) -> LiveFigures:
+    """The running figures, without building a snapshot of every driver."""
+    endpoints = stats._endpoints
+    drivers = stats._drivers.values()
+    return LiveFigures(
+        calls=sum(c.count for c in endpoints.values()),
+        errors=sum(sum(c.errors.values()) for c in endpoints.values()),
+        pings=sum(d.pings for d in drivers),
+        worst_gap_s=max((d.max_gap_s for d in drivers), default=0.0),
+        latency_ms={name: c.latency_ms for name, c in endpoints.items()},
+    )
+
+
 def portable(stats: StatsCollector) -> StatsCollector:
     """`stats` with its byte counter replaced by the counter's current totals (in place)."""
     sent, received = stats._byte_totals()

@@ -1,0 +1,55 @@
+"""Ray, the distributed engine a run split across workers stands on (an optional extra).
+
+`import_ray()` fails with one line saying how to install it (exit 2: `ConfigError`); `start()`
+starts a local Ray cluster on this machine's cores (every Ray process on loopback), or joins
+the one at `distributed.ray_address`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from types import ModuleType
+
+from driver_agent.core.config import DistributedConfig
+from driver_agent.core.errors import ConfigError
+
+INSTALL_HINT = "needs Ray, which is not installed here: pip install 'driver-agent[ray]'"
+
+
+def import_ray() -> ModuleType:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("distributed.workers", INSTALL_HINT) from None
+    return ray
+
+
+def start(ray: ModuleType, distributed: DistributedConfig) -> str:
+    """Connect this process to Ray as the run's head; returns the address workers reach the head
+    on (loopback for a local cluster)."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from a test tool
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every worker's log line, as it wrote it
+    common = {
+        "include_dashboard": False,
+        "logging_level": logging.WARNING,
+        "log_to_driver": True,
+        "ignore_reinit_error": True,
+    }
+    if distributed.ray_address:
+        try:
+            ray.init(address=distributed.ray_address, **common)
+        except ConnectionError as exc:
+            raise ConfigError(
+                "distributed.ray_address",
+                f"cannot join the Ray cluster at {distributed.ray_address!r}: {exc}",
+            ) from None
+        host: str = ray.util.get_node_ip_address()
+        return host
+    ray.init(num_cpus=distributed.workers, _node_ip_address="127.0.0.1", **common)
+    return "127.0.0.1"
+
+
+def stop(ray: ModuleType) -> None:
+    if ray.is_initialized():
+        ray.shutdown()

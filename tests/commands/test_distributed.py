@@ -1,0 +1,224 @@
+"""`driver-agent run --workers 2` on a local Ray cluster against the embedded sandbox: every order
+done, the merged counts equal to the sandbox's own; a worker killed mid-run is reported and the
+others finish. Real Ray, real worker processes, real HTTP on loopback; the run goes at 200x with
+30 s pings, so each test takes about half a minute (most of it Ray starting its workers)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import anyio
+import pytest
+
+from driver_agent.commands import preflight, ray_runtime
+from driver_agent.commands.distributed import Head, run_distributed
+from driver_agent.commands.fleetrun import RunResult, RunStopper
+from driver_agent.core.clock import wall_time_s
+from driver_agent.core.config import Config, load_config
+from driver_agent.core.errors import ConfigError
+from driver_agent.geo.roads import RoadNetwork
+from driver_agent.sandbox.app import SandboxApp
+from driver_agent.sim.routebook import load_routes
+
+FLEET_PREFIX = "/open_fleet_services/"
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def ray() -> Iterator[ModuleType]:
+    module = ray_runtime.import_ray()
+    config = load_config(overrides={"distributed.workers": 2})
+    ray_runtime.start(module, config.distributed)
+    yield module
+    ray_runtime.stop(module)
+
+
+def distributed_config(tmp_path: Path, **extra: object) -> Config:
+    return load_config(
+        overrides={
+            "run.drivers": 40,
+            "run.orders": 80,
+            "run.seed": 5,
+            "run.speed": 200.0,
+            "driver.ping_interval_s": 30.0,
+            "run.report_dir": str(tmp_path / "report"),
+            "run.ramp_up_per_s": 400.0,
+            "distributed.workers": 2,
+            **extra,
+        }
+    )
+
+
+async def run(
+    config: Config, ray: ModuleType, on_head: Any = None
+) -> tuple[RunResult, SandboxApp, dict[str, Any]]:
+    network = RoadNetwork.load(config.run.road_network)
+    apps: list[SandboxApp] = []
+    result = await run_distributed(
+        config, network, load_routes(()), ray, "127.0.0.1", stopper=RunStopper(),
+        show_progress=False, on_sandbox=lambda app, _url: apps.append(app), on_head=on_head,
+    )  # fmt: skip
+    report = json.loads(result.json_path.read_text())
+    return result, apps[0], report
+
+
+async def test_two_workers_drive_every_order_and_the_merged_counts_are_the_sandboxs(
+    tmp_path: Path, ray: ModuleType
+) -> None:
+    result, sandbox, report = await run(distributed_config(tmp_path), ray)
+    state = sandbox.state.snapshot(wall_time_s())
+    assert len(state["orders"]) == 80
+    assert {o["status_name"] for o in state["orders"]} == {"done"}
+    assert result.outcomes == {"completed": 80}
+    assert result.exit_code == 0
+    # the merged statistics count what the sandbox counted, endpoint by endpoint
+    ours = {e["endpoint"]: e["count"] for e in report["stats"]["endpoints"]}
+    theirs = {
+        path.removeprefix(FLEET_PREFIX): calls["count"]
+        for path, calls in state["calls"].items()
+        if path.startswith(FLEET_PREFIX)
+    }
+    assert ours == theirs
+    assert all(d["gaps_over_30s"] == 0 for d in state["drivers"])
+    assert report["stats"]["totals"]["gaps_over_limit"] == 0
+    assert report["stats"]["totals"]["drivers"] == 40
+    # one row per worker, each with its own process and half the drivers; the rows add up
+    workers = report["workers"]
+    assert [w["index"] for w in workers] == [0, 1]
+    assert {w["state"] for w in workers} == {"finished"}
+    assert [w["drivers"] for w in workers] == [20, 20]
+    assert len({w["pid"] for w in workers} | {os.getpid()}) == 3
+    assert sum(w["requests"] for w in workers) == report["totals"]["requests"]
+    assert sum(w["orders"].get("completed", 0) for w in workers) == 80
+    assert all(w["cpu_s"] > 0 for w in workers)
+    assert "Workers" in result.html_path.read_text()
+
+
+async def test_a_worker_killed_mid_run_is_reported_and_the_others_finish(
+    tmp_path: Path, ray: ModuleType
+) -> None:
+    heads: list[Head] = []
+    started = anyio.Event()
+
+    def on_head(head: Head) -> None:
+        heads.append(head)
+        started.set()
+
+    async def kill_worker_one_once_it_has_finished_orders() -> None:
+        await started.wait()
+        worker = heads[0].workers[1]
+        while True:  # the head's own poll of the worker says how far it got
+            progress = worker.status.progress
+            if progress is not None and progress.orders_final >= 5:
+                break
+            await anyio.sleep(0.05)
+        os.kill(worker.pid, signal.SIGKILL)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(kill_worker_one_once_it_has_finished_orders)
+        result, sandbox, report = await run(distributed_config(tmp_path), ray, on_head)
+    dead, alive = report["workers"][1], report["workers"][0]
+    assert dead["state"] == "died"
+    assert "died" in dead["cause"].lower() or "actor" in dead["cause"].lower()
+    assert dead["orders_interrupted"] >= 1
+    assert alive["state"] == "finished"
+    # every order is accounted for: done by a worker, or interrupted with the dead one
+    outcomes = result.outcomes
+    assert outcomes["interrupted"] == dead["orders_interrupted"]
+    assert sum(outcomes.values()) == 80
+    assert outcomes["completed"] >= 40
+    assert result.exit_code == 1  # interrupted orders fail the run, as in one process
+    orders = sandbox.state.snapshot(wall_time_s())["orders"]
+    done = [o for o in orders if o["status_name"] == "done"]
+    assert len(done) == outcomes["completed"]  # what the workers reported is the sandbox's
+
+
+def test_without_ray_the_run_says_how_to_install_it(tmp_path: Path) -> None:
+    """A Python where `import ray` fails: one line naming the extra, exit 2, before the run."""
+    blocker = tmp_path / "ray.py"
+    blocker.write_text("raise ImportError('not installed')\n")
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "driver_agent", "run", "--workers", "2", "--report",
+         str(tmp_path / "r")],
+        capture_output=True, text=True, env=env, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "driver-agent: error: distributed.workers: needs Ray, which is not installed here: "
+        "pip install 'driver-agent[ray]'"
+    ]
+    assert not (tmp_path / "r").exists()
+
+
+def start_run(tmp_path: Path, *flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "driver_agent", "run", "--workers", "2", "--drivers", "20",
+         "--orders", "400", "--speed", "200", "--ping-interval", "30", "--seed", "9",
+         "--report", str(tmp_path / "report"), "--quiet", "--summary-json", *flags],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def wait_for_lines(process: subprocess.Popen[str], text: str, count: int = 1) -> None:
+    """Read the run's log until `count` lines hold `text`."""
+    assert process.stderr is not None
+    seen: list[str] = []
+    for line in process.stderr:
+        seen.append(line)
+        count -= text in line
+        if count <= 0:
+            return
+    raise AssertionError(f"the run ended before {text!r} was logged:\n" + "".join(seen))
+
+
+def test_sigint_stops_every_worker_gracefully_and_writes_the_report(tmp_path: Path) -> None:
+    process = start_run(tmp_path)
+    wait_for_lines(process, "order_finished", 3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 1, err[-3000:]  # orders not started: the run did not finish
+    summary = json.loads(out.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [w["state"] for w in report["workers"]] == ["finished", "finished"]
+    # graceful: the orders in hand were finished, none was interrupted; the rest not started
+    outcomes = [w["orders"] for w in report["workers"]]
+    assert all("interrupted" not in o for o in outcomes)
+    assert summary["orders"]["completed"] == sum(o.get("completed", 0) for o in outcomes) >= 3
+    assert sum(o.get("not_started", 0) for o in outcomes) > 0
+
+
+def test_a_second_sigint_stops_every_worker_at_once(tmp_path: Path) -> None:
+    process = start_run(tmp_path, "--rate", "0")
+    wait_for_lines(process, "order_finished", 3)
+    process.send_signal(signal.SIGINT)
+    wait_for_lines(process, "graceful")  # the head took the first one
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == 1, err[-3000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [w["state"] for w in report["workers"]] == ["stopped", "stopped"]
+    # the orders in hand were cut off: each worker counts them as interrupted
+    assert sum(w["orders"].get("interrupted", 0) for w in report["workers"]) >= 1
+    assert summary["exit_code"] == 1
+
+
+def test_the_live_map_is_refused_before_a_distributed_run() -> None:
+    config = load_config(overrides={"distributed.workers": 2, "run.live_map": True})
+    with pytest.raises(ConfigError, match=r"run\.live_map: not available in a run split"):
+        preflight.check_run(config, embedded=True)
+
+
+def test_more_workers_than_drivers_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"distributed\.workers: must be <= run\.drivers \(3\)"):
+        load_config(overrides={"distributed.workers": 4, "run.drivers": 3})
