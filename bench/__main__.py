@@ -354,7 +354,28 @@ def render(results: dict[str, Any]) -> str:
     b = results.get("workload_b")
     if b:
         lines += render_b(b)
+    c = results.get("scale_out")
+    if c:
+        lines += render_c(c)
     return "\n".join(lines)
+
+
+def render_c(c: dict[str, Any]) -> list[str]:
+    lines = ["", "Workload (c): scale-out over Ray workers, the most drivers at P with 0 gaps "
+             "and lateness p99 < 1 s (responder on the same cores)"]  # fmt: skip
+    for run in c["runs"]:
+        best = run["best"] or {}
+        per = best.get("per_worker", [])
+        cpu = ", ".join(f"{w['cpu_ms_per_10k']:.0f}" for w in per) or "-"
+        bound = "" if run["bounded_by_a_failing_point"] else " (every point passed: at least)"
+        lines.append(
+            f"{run['workers']} worker(s): {run['most_drivers']:,} drivers{bound}; "
+            f"lateness p99 {best.get('worst_lateness_p99_ms', '-')} ms; CPU ms/10k pings per "
+            f"worker: {cpu}"
+        )
+    if "ratio_2_vs_1" in c:
+        lines.append(f"2 workers / 1 worker: {c['ratio_2_vs_1']:.2f}x")
+    return lines
 
 
 def render_b(b: dict[str, Any]) -> list[str]:
@@ -414,7 +435,9 @@ def render_b(b: dict[str, Any]) -> list[str]:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the smoke run: a few seconds")
-    parser.add_argument("--workloads", default="a,b", help="a, b or a,b")
+    parser.add_argument(
+        "--workloads", default="a,b,c", help="a, b, c (scale-out over Ray workers), comma-separated"
+    )
     parser.add_argument("--reps", type=int, default=3, help="repetitions of workload (a)")
     parser.add_argument("--reps-b", type=int, default=1, help="repetitions of workload (b)")
     parser.add_argument("--warmup-s", type=float, default=2.0)
@@ -438,7 +461,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.idle_drivers = [1_000, 10_000, 50_000]
     # the bare ping loop, as the floor the real driver is compared with
     args.cadence_points = [(50_000, 30.0, 65.0), (50_000, 10.0, 25.0)]
+    # scale-out: drivers per worker to start the search from, at P = 30 s over 60 s windows
+    args.scale_out = ["--start", "60000", "--max-points", "4"]
     if args.quick:
+        args.scale_out = ["--start", "300", "--max-points", "1", "--interval-s", "1",
+                          "--window-s", "2"]  # fmt: skip
         args.reps, args.reps_b = 1, 1
         args.warmup_s, args.window_s = 0.3, 0.7
         args.concurrency = [50]
@@ -448,11 +475,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def merged_results(path: Path, results: dict[str, Any]) -> dict[str, Any]:
+    """results.json with this run's keys replaced and the others kept: a partial run
+    (`--workloads c`) does not wipe the figures of the workloads it did not run."""
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    if not isinstance(previous, dict) or results.get("quick"):
+        return results
+    return {**previous, **results}
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     workloads = {w.strip() for w in args.workloads.split(",") if w.strip()}
-    if not workloads <= {"a", "b"}:
-        raise SystemExit(f"--workloads: a, b or a,b; got {args.workloads!r}")
+    if not workloads <= {"a", "b", "c"}:
+        raise SystemExit(f"--workloads: a, b and/or c, comma-separated; got {args.workloads!r}")
     generator_cpu, server_cpu = cores()
 
     def log(text: str) -> None:
@@ -474,6 +513,12 @@ def main(argv: list[str] | None = None) -> None:
         if "b" in workloads:
             log("workload (b): K drivers on a fixed ping interval")
             results["workload_b"] = workload_b(url, generator_cpu, args, log)
+    if "c" in workloads:
+        log("workload (c): scale-out over Ray workers (responder unpinned: it shares the cores)")
+        with responder(None) as url:
+            results["scale_out"] = run_point(
+                "bench.scaleout", ["--url", url, *args.scale_out], timeout_s=3600
+            )
     results["loadavg_after"] = loadavg()
     results["duration_s"] = round(time.monotonic() - started, 1)
     busy = max(results["loadavg_before"] + results["loadavg_after"] or [0.0]) > 1.5
@@ -481,7 +526,8 @@ def main(argv: list[str] | None = None) -> None:
     table = render(results)
     results["table"] = table.splitlines()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps(merged_results(args.out, results), indent=2) + "\n",
+                        encoding="utf-8")  # fmt: skip
     print(table)
     if busy:
         print("note: other processes were using the cores (load average above 1.5); see loadavg")

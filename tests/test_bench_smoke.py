@@ -27,11 +27,11 @@ def test_the_quick_benchmark_writes_positive_figures_and_prints_one_table(
 ) -> None:
     out = tmp_path / "results.json"
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--out", str(out)],
+        [sys.executable, "-m", "bench", "--quick", "--workloads", "a,b", "--out", str(out)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=150,
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -71,3 +71,20 @@ def test_the_quick_benchmark_writes_positive_figures_and_prints_one_table(
     assert point["pings"] == point["pings_expected"] > 0
     assert point["gaps_over_30s"] == 0
     assert "real drivers" in done.stdout
+
+
+def test_the_quick_benchmark_ran_its_scale_out_point_on_ray_workers(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--workloads", "c", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=150, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = json.loads(out.read_text(encoding="utf-8"))["scale_out"]["runs"]
+    assert [r["workers"] for r in runs] == [1, 2]
+    for run in runs:
+        (point,) = run["points"]
+        assert len(point["per_worker"]) == run["workers"]
+        assert len({w["pid"] for w in point["per_worker"]}) == run["workers"]
+        assert point["pings"] > 0
+        assert point["errors"] == 0
