@@ -25,7 +25,7 @@ VALUES = {
     "bridge.state",
 }  # fmt: skip
 PURE = {
-    "core.config", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
+    "core.config", "core.config_errors", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
     "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend", "fleetapi.bodies",
     "fleetapi.views", "fleetapi.webhook_schema", "fleetapi.webhook_settings",
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",
@@ -72,7 +72,7 @@ TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo
        "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads",
        "commands.preflight", "commands.merchant_orders", "commands.runservices",
        "commands.runreport", "commands.shard", "commands.distributed",
-       "commands.ray_runtime"}  # fmt: skip
+       "commands.ray_runtime", "commands.head"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

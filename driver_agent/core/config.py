@@ -18,11 +18,12 @@ from typing import Any
 import msgspec
 from msgspec import Struct, field
 
+from driver_agent.core.config_errors import config_error
 from driver_agent.core.endpoints import default_path
 from driver_agent.core.errors import ConfigError
 from driver_agent.core.model import Secret
 from driver_agent.core.redaction import redact
-from driver_agent.core.typed import convert, describe
+from driver_agent.core.typed import convert
 from driver_agent.core.validation import (
     check_api,
     check_url,
@@ -257,8 +258,10 @@ def load_config(
         if value is not None:
             section, _, key = dotted.partition(".")
             _put(table, section, key, value)
-    config = convert(table, Config, error=lambda where, message: _error(table, where, message),
-                     dec_hook=_decode_secret)  # fmt: skip
+    def error(where: str, message: str) -> ConfigError:
+        return config_error(table, where, message, SECRET_KEYS)
+
+    config = convert(table, Config, error=error, dec_hook=_decode_secret)
     _validate(config)
     return config
 
@@ -299,38 +302,6 @@ def _decode_secret(type_: type, value: Any) -> Any:
             return Secret(value)
         raise TypeError("Expected `str`")
     raise NotImplementedError(type_)  # pragma: no cover - Secret is the only custom type
-
-
-def _error(table: Mapping[str, Any], where: str, message: str) -> ConfigError:
-    """`convert`'s error, with a secret's value never shown and an entry of a `dict[str, str]`
-    table (`api.paths`, `bridge.device_map`, `bridge.gpx`) named by its key."""
-    if where in SECRET_KEYS:
-        return ConfigError(where, "expected a string (the value is not shown: a secret)")
-    if where.startswith("own_fleet.services"):
-        return _service_error(table, where)
-    if where.endswith("[...]"):
-        section, _, key = where.removesuffix("[...]").partition(".")
-        inner = table.get(section, {})
-        entries = inner.get(key) if isinstance(inner, dict) else None
-        if isinstance(entries, dict):
-            for name, value in entries.items():
-                if not isinstance(value, str):
-                    shown = describe("Expected `str`, got `value`", value)[1]
-                    return ConfigError(f"{section}.{key}.{name}", shown)
-    return ConfigError(where, message)
-
-
-def _service_error(table: Mapping[str, Any], where: str) -> ConfigError:
-    """A bad `own_fleet.services` entry, named by its service and never shown (a credential)."""
-    inner = table.get("own_fleet", {})
-    services = inner.get("services") if isinstance(inner, dict) else None
-    if isinstance(services, dict):
-        for name, value in services.items():
-            if not isinstance(value, str):
-                return ConfigError(
-                    f"own_fleet.services.{name}", "expected a URL string (not shown: a secret)"
-                )
-    return ConfigError("own_fleet.services", "expected a table of service name = URL")
 
 
 def _validate_own_fleet(config: Config) -> None:
