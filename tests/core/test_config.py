@@ -112,6 +112,7 @@ def test_the_masked_config_is_plain_data_with_every_section() -> None:
         "bridge",
         "log",
         "own_fleet",
+        "distributed",
     ]
 
 
