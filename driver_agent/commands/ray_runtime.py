@@ -44,6 +44,14 @@ def start(ray: ModuleType, distributed: DistributedConfig) -> str:
                 "distributed.ray_address",
                 f"cannot join the Ray cluster at {distributed.ray_address!r}: {exc}",
             ) from None
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if cpus < distributed.workers:
+            ray.shutdown()
+            raise ConfigError(
+                "distributed.workers",
+                f"the Ray cluster at {distributed.ray_address!r} has {cpus} CPU(s) and each "
+                f"worker takes one: at most {cpus}, got {distributed.workers}",
+            )
         host: str = ray.util.get_node_ip_address()
         return host
     ray.init(num_cpus=distributed.workers, _node_ip_address="127.0.0.1", **common)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,10 +19,12 @@ from typing import Any
 
 import anyio
 import pytest
+from loopback import free_port
 
 from driver_agent.commands import preflight, ray_runtime
-from driver_agent.commands.distributed import Head, run_distributed
+from driver_agent.commands.distributed import run_distributed
 from driver_agent.commands.fleetrun import RunResult, RunStopper
+from driver_agent.commands.head import Head
 from driver_agent.core.clock import wall_time_s
 from driver_agent.core.config import Config, load_config
 from driver_agent.core.errors import ConfigError
@@ -222,3 +226,51 @@ def test_the_live_map_is_refused_before_a_distributed_run() -> None:
 def test_more_workers_than_drivers_is_refused() -> None:
     with pytest.raises(ConfigError, match=r"distributed\.workers: must be <= run\.drivers \(3\)"):
         load_config(overrides={"distributed.workers": 4, "run.drivers": 3})
+
+
+# a user's cluster with Ray's token authentication, which every process joining it must use
+TOKEN_AUTH = {**os.environ, "RAY_AUTH_MODE": "token"}
+
+
+@pytest.fixture
+def ray_cluster() -> Iterator[str]:
+    """A Ray cluster of its own (`ray start --head --block`, 2 CPUs, on loopback, token
+    authentication), as a user's would be; its address."""
+    port = free_port()
+    temp = tempfile.mkdtemp(prefix="ray-")  # short: Ray's socket paths must fit 107 bytes
+    ray_bin = Path(sys.executable).parent / "ray"
+    process = subprocess.Popen(
+        [str(ray_bin), "start", "--head", "--block", "--num-cpus", "2", "--port", str(port),
+         "--node-ip-address", "127.0.0.1", "--include-dashboard", "false",
+         "--disable-usage-stats", "--temp-dir", temp],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=TOKEN_AUTH,
+    )  # fmt: skip
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=60)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_a_run_joins_an_existing_ray_cluster_within_its_cpus(
+    tmp_path: Path, ray_cluster: str
+) -> None:
+    def run_on_cluster(workers: int, report: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "driver_agent", "run", "--ray-address", ray_cluster,
+             "--workers", str(workers), "--drivers", "6", "--orders", "6", "--speed", "300",
+             "--ping-interval", "30", "--quiet", "--summary-json", "--report",
+             str(tmp_path / report)],
+            capture_output=True, text=True, timeout=120, check=False, env=TOKEN_AUTH,
+        )  # fmt: skip
+
+    done = run_on_cluster(2, "joined")
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads((tmp_path / "joined" / "report.json").read_text())
+    assert [w["state"] for w in report["workers"]] == ["finished", "finished"]
+    assert report["totals"]["orders_done"] == 6
+    refused = run_on_cluster(3, "too-many")
+    assert refused.returncode == 2
+    assert "distributed.workers: the Ray cluster at" in refused.stderr
+    assert "has 2 CPU(s) and each worker takes one: at most 2, got 3" in refused.stderr
