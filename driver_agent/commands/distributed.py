@@ -124,7 +124,7 @@ async def run_distributed(
         workers = [
             Worker(p.index, actor_class.remote(p), p.count, ShardStatus(p.index)) for p in plans
         ]
-        head = Head(config, workers, ray)
+        head = Head(config, workers, ray, hold=services.embedded)
         for worker in workers:
             worker.node, worker.pid = await worker.actor.where.remote()
             log.info("worker_started", worker=worker.index, node=worker.node, pid=worker.pid)

@@ -56,15 +56,20 @@ class Worker:
 
 
 class Head:
-    def __init__(self, config: Config, workers: list[Worker], ray: ModuleType) -> None:
+    def __init__(
+        self, config: Config, workers: list[Worker], ray: ModuleType, *, hold: bool = False
+    ) -> None:
+        """`hold` (embedded mode, as one process does): orders wait until every worker has
+        started its drivers and told where they are, then go out in task-id order."""
         self.config = config
+        self._held: list[DeliveryCreated] | None = [] if hold else None
         self.workers = workers
         self.ray = ray
         self.router = ShardRouter(len(workers))
         expected = config.run.orders
         self.expected: int | None = expected if expected > 0 else None
         self.seen: set[int] = set()
-        self.unroutable = 0  # orders that arrived when every worker was dead
+        self.unroutable = 0  # orders no worker got: all dead, or still held at a stop
         self.stopping = False
         self.forced = False
         self.finished = anyio.Event()
@@ -92,6 +97,12 @@ class Head:
         if task_id in self.seen or self.stopping:
             return
         self.seen.add(task_id)
+        if self._held is not None:
+            self._held.append(event)
+            return
+        self._route(event)
+
+    def _route(self, event: DeliveryCreated) -> None:
         shard = self.router.route(event.order)
         if shard is None:
             self.unroutable += 1
@@ -110,8 +121,21 @@ class Head:
                 for worker in self.workers:
                     if worker.state == "running":
                         tg.start_soon(self._poll, worker, live)
+            self._release_held()
             self._check_finished()
             await clock.sleep_real(POLL_EVERY_S)
+
+    def _release_held(self) -> None:
+        held = self._held
+        if held is None:
+            return
+        for worker in self.workers:
+            p = worker.status.progress
+            if worker.state == "running" and (p is None or p.drivers_started < worker.drivers):
+                return  # a worker is still spawning: its drivers are not in the router yet
+        self._held = None
+        for event in sorted(held, key=lambda e: e.order.task_id):
+            self._route(event)
 
     async def _poll(self, worker: Worker, live: bool) -> None:
         try:
@@ -163,6 +187,9 @@ class Head:
     def stop(self, forced: bool = False) -> None:
         """Graceful: no new orders; every worker finishes (or cancels) what it holds. Forced:
         every worker stops at once."""
+        if self._held:
+            self.unroutable += len(self._held)  # never reached a worker: not started
+        self._held = None
         first = not self.stopping
         self.stopping = True
         self.forced = self.forced or forced
