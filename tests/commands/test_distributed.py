@@ -143,7 +143,9 @@ async def test_a_worker_killed_mid_run_is_reported_and_the_others_finish(
     assert result.exit_code == 1  # interrupted orders fail the run, as in one process
     orders = sandbox.state.snapshot(wall_time_s())["orders"]
     done = [o for o in orders if o["status_name"] == "done"]
-    assert len(done) == outcomes["completed"]  # what the workers reported is the sandbox's
+    # the dead worker may have finished an order after its last summary (polled every 0.25 s):
+    # the API has it done, the run counts it interrupted; never the other way round
+    assert outcomes["completed"] <= len(done) <= outcomes["completed"] + outcomes["interrupted"]
 
 
 def test_without_ray_the_run_says_how_to_install_it(tmp_path: Path) -> None:
