@@ -154,6 +154,7 @@ def test_summary_json_is_the_only_line_on_stdout_and_the_exports_are_written(
 METAVARS = {
     "URL", "ID", "HOST", "PORT", "N", "X", "S", "FILE", "PATH", "NAME", "DIR", "SECRET", "KEY",
     "LAT,LNG", "S,W,N,E", "DEVICE=DRIVER", "DEVICE=FILE", "INPUT", "GRAPH", "ACTION", "COMMAND",
+    "ADDRESS",
 }  # fmt: skip
 
 

@@ -94,7 +94,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     workers.add_argument(
         "--ray-address",
-        metavar="ADDR",
+        metavar="ADDRESS",
         help="join this Ray cluster instead of starting one on this machine "
         "(distributed.ray_address)",
     )
