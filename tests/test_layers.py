@@ -35,7 +35,7 @@ PURE = {
     "geo.hierarchy", "geo.contraction",
     "sim.lifecycle", "sim.offline", "sim.dispatch", "sim.orders", "sim.pacing", "sim.motion",
     "sim.gpsnoise", "sim.stopplan", "sim.navigator", "sim.itinerary",
-    "sim.routebook",
+    "sim.routebook", "sim.draws",
     "metrics.histogram", "metrics.stats_snapshot", "metrics.stats", "metrics.thresholds",
     "report.run", "report.fmt", "report.summary", "report.page",
     "report.chart", "report.recorder", "report.roadmap",

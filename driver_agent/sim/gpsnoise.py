@@ -12,9 +12,9 @@ One `GpsNoise` per driver; it advances with the simulated time it is given. Pure
 from __future__ import annotations
 
 import math
-import random
 
 from driver_agent.geo.geometry import EARTH_RADIUS_M
+from driver_agent.sim.draws import Rng
 
 RADIUS_68_PER_SIGMA = 1.515  # 68 % radius of a circular 2-D Gaussian, in per-axis sigmas
 
@@ -38,7 +38,7 @@ class GpsNoise:
 
     def __init__(
         self,
-        rng: random.Random,
+        rng: Rng,
         *,
         sigma_m: float = 4.0,
         tau_s: float = 20.0,

@@ -1,6 +1,6 @@
 """Where a vehicle is at any moment of a drive: speed profile, junction stops, parking, GPS noise.
 
-`Movement` turns a `Track` and a seeded `random.Random` into a timeline: it accelerates and
+`Movement` turns a `Track` and a seeded `Rng` (`draws`) into a timeline: it accelerates and
 brakes within set limits, cruises at its road class's speed (times a per-trip pace), slows for
 turns by their angle, and now and then stops at a junction (lights, give way). The timeline is
 precomputed as piecewise constant-acceleration phases, so `position_at(t_s)` is a bisect plus an
@@ -17,7 +17,6 @@ Pure: no clock (the caller passes seconds since departure), no I/O, no logging.
 from __future__ import annotations
 
 import math
-import random
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import pairwise
@@ -25,6 +24,7 @@ from itertools import pairwise
 from driver_agent.geo.geometry import bearing_deg
 from driver_agent.geo.roadclass import cruise_mps
 from driver_agent.geo.tracks import Track
+from driver_agent.sim.draws import Rng
 
 # turn angle (degrees) -> the most a van takes it at (m/s); linear in between
 TURN_SPEED_MPS: tuple[tuple[float, float], ...] = (
@@ -151,7 +151,7 @@ class Movement:
     def __init__(
         self,
         track: Track,
-        rng: random.Random,
+        rng: Rng,
         params: MotionParams | None = None,
         *,
         end_m: float | None = None,
@@ -184,7 +184,7 @@ class Movement:
         self._build_timeline(stations, v, caps, dwell)
 
     def _draw_junction_stops(
-        self, track: Track, stations: list[float], limit: list[float], rng: random.Random
+        self, track: Track, stations: list[float], limit: list[float], rng: Rng
     ) -> dict[int, float]:
         p = self.params
         cum = track.vertex_distances_m
