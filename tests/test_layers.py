@@ -58,7 +58,7 @@ EDGES = {
     "fleetapi.merchant", "fleetapi.webhooks", "fleetapi.answers", "fleetapi.auth",
     "fleetapi.session", "fleetapi.http11_connection", "fleetapi.inflight",
     "sim.driver", "sim.fleet", "sim.context", "sim.calls", "sim.api_calls", "sim.giveup",
-    "sim.roster", "sim.pings", "sim.own_fleet",
+    "sim.roster", "sim.pings", "sim.own_fleet", "sim.crew",
     "report.progress", "report.livemap", "report.files", "report.exports", "report.document",
     "sandbox", "sandbox.app", "sandbox.webhook_sender",
     "bridge.outbox", "bridge.sources", "bridge.replay", "bridge.sender", "bridge.daemon",
