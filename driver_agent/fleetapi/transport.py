@@ -161,6 +161,8 @@ class PooledClient(httpx.AsyncClient):
         self._fast_heads: dict[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] = {}
         self._fast_last: tuple[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] | None = None
         self._fast_defaults: tuple[list[tuple[bytes, bytes]], dict[bytes, bytes]] = ([], {})
+        # the last call's extra headers (a copy) and its header lines: the token changes seldom
+        self._fast_lines: tuple[dict[str, str] | None, bytes] | None = None
         self._fast_timeouts: tuple[httpx.Timeout | None, dict[str, float | None]] = (None, {})
 
     async def post(  # the same parameters as httpx.AsyncClient.post, all accepted
@@ -262,6 +264,16 @@ class PooledClient(httpx.AsyncClient):
         defaults, _ = self._fast_defaults
         if raw != defaults:
             self._fast_defaults = (raw, {name.lower(): value for name, value in raw})
+            self._fast_lines = None
+        extra = extra or None
+        last = self._fast_lines
+        if last is not None and last[0] == extra:
+            return last[1]
+        lines = self._merged_lines(extra)
+        self._fast_lines = (dict(extra) if extra else None, lines)
+        return lines
+
+    def _merged_lines(self, extra: dict[str, str] | None) -> bytes:
         merged = self._fast_defaults[1]
         if extra:
             merged = dict(merged)
