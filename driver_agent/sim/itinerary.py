@@ -106,8 +106,7 @@ class Itinerary:
     def reported(self, t: float) -> tuple[float, float]:
         """What the phone reports at t: the position plus correlated GPS noise."""
         lat, lng = self.position(t)
-        noisy_lat, noisy_lng, _accuracy_m = self._noise.apply(lat, lng, t)
-        return noisy_lat, noisy_lng
+        return self._noise.fix(lat, lng, t)
 
     # ---- driving ----------------------------------------------------------------------------
 
