@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import ssl
 import time
+from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -196,7 +197,7 @@ class PooledClient(httpx.AsyncClient):
             or self._fast_mounts
             or self.event_hooks["request"]
             or self.event_hooks["response"]
-            or len(self.cookies.jar) > 0
+            or _may_hold_cookies(self.cookies.jar)
             or not self.base_url.is_relative_url
         ):
             return None
@@ -290,6 +291,14 @@ class PooledClient(httpx.AsyncClient):
             as_dict = self.timeout.as_dict()
             self._fast_timeouts = (self.timeout, as_dict)
         return as_dict
+
+
+def _may_hold_cookies(jar: CookieJar) -> bool:
+    """Whether `jar` may hold a cookie: its table of domains (a stdlib detail) is not empty,
+    an O(1) check where counting the cookies walks the table on every request. A table left
+    with an empty domain only sends a request down httpx's own path."""
+    table = getattr(jar, "_cookies", None)
+    return bool(table) if isinstance(table, dict) else len(jar) > 0
 
 
 def _aiohttp_engine(context: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:

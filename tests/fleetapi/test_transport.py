@@ -174,6 +174,8 @@ async def test_the_short_path_sends_each_calls_own_headers_as_they_change() -> N
         pool.headers["X-Run"] = "r1"  # the client's own headers changed
         await post({"Authorization": "Bearer three"})
         await post(None)
+        pool.cookies.set("s", "2")  # a cookie to send: httpx's own path sends it
+        assert await pool.post_short(url, {}, None) is None
     await capture.stop()
     sent = [_parse(raw)[1] for raw in capture.requests]
     assert [h.get(b"authorization") for h in sent] == [
