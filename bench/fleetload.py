@@ -25,7 +25,9 @@ driver.
 
 `gc.collect(); gc.freeze()` runs once the Fleet has spawned its last driver (its `on_spawned`
 hook; `--no-freeze` to compare): at 50,000 drivers a full collection otherwise walks every
-driver's objects and stalls the loop for over a second.
+driver's objects and stalls the loop for over a second. `--refreeze` settles the collector once
+more when every driver has started its order (the legs and orders made since then are not
+frozen otherwise: at 100,000 drivers a full collection in the window took 3.3 s).
 """
 
 from __future__ import annotations
@@ -259,6 +261,8 @@ async def busy(args: argparse.Namespace) -> dict[str, Any]:
             if time.monotonic() - setup_started > args.interval_s * 4 + 120:
                 raise RuntimeError(f"only {stats.started} of {args.drivers} drivers started")
         setup_s = time.monotonic() - setup_started
+        if args.refreeze:  # the legs and orders made since on_spawned join the frozen objects
+            freeze()
         await anyio.sleep(args.settle_s)
         rss_busy = rss_kb()
         pauses = GcPauses()
@@ -311,6 +315,7 @@ async def busy(args: argparse.Namespace) -> dict[str, Any]:
         requests_per_wall_s=round(requests / wall, 1) if wall > 0 else 0.0,
         rss_kb_per_busy_driver=round((rss_busy - rss_before) / args.drivers, 2),
         gc_frozen=args.freeze,
+        gc_refrozen=args.refreeze,
         gc_pauses=pauses.summary(),
         late_over_100ms_by_second={
             str(k): round(v, 1) for k, v in sorted(stats.late_by_second.items())
@@ -358,6 +363,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window-s", type=float, default=60.0)
     parser.add_argument("--settle-s", type=float, default=2.0, help="after setup, before window")
     parser.add_argument("--no-freeze", dest="freeze", action="store_false")
+    parser.add_argument(
+        "--refreeze",
+        action="store_true",
+        help="settle the collector again once every driver has started its order",
+    )
     args = parser.parse_args(argv)
     if args.cpu is not None and args.cpu in os.sched_getaffinity(0):
         os.sched_setaffinity(0, {args.cpu})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 import time
 from typing import Protocol
 
@@ -107,15 +108,30 @@ def wall_time_s() -> float:
     return time.time()
 
 
-class RealClock:
-    """Wall-clock time, optionally accelerated: `speed` simulated seconds per real second."""
+WAKE_SLOT_S = 0.005
+"""`RealClock` wakes sleepers with a wakeup in 5 ms slots of real time (never early)."""
 
-    def __init__(self, speed: float = 1.0, start: float | None = None) -> None:
+
+class RealClock:
+    """Wall-clock time, optionally accelerated: `speed` simulated seconds per real second.
+
+    On asyncio, sleeps with a wakeup (every driver's tick) end in slots of `wake_slot_s` real
+    seconds: one loop timer per slot wakes every sleeper due in it, never before its deadline
+    and at most one slot after. A fleet of 100,000 drivers then keeps a few thousand timers in
+    the event loop's heap instead of one per driver, and the drivers due together run in one
+    loop iteration (a busy fleet's ticks cost ~15 % less CPU)."""
+
+    def __init__(
+        self, speed: float = 1.0, start: float | None = None, wake_slot_s: float = WAKE_SLOT_S
+    ) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
+        if not wake_slot_s > 0:
+            raise ValueError("wake_slot_s must be > 0")
         self.speed = speed
         self._origin_real = time.monotonic()
         self._origin_sim = time.time() if start is None else start
+        self._slots = _WakeSlots(wake_slot_s)
 
     def join(self) -> Membership:
         return Membership(None)
@@ -131,7 +147,7 @@ class RealClock:
 
     async def sleep_until(self, t: float, wakeup: Wakeup | None = None) -> bool:
         delay = (t - self.now()) / self.speed
-        loop = _asyncio_loop()
+        loop = asyncio._get_running_loop()  # None under another anyio backend (trio)
         if wakeup is None:
             await (asyncio.sleep if loop is not None else anyio.sleep)(max(delay, 0.0))
             return False
@@ -139,18 +155,16 @@ class RealClock:
             await anyio.lowlevel.checkpoint()
             return True
         if loop is not None:
-            # On asyncio: one future that the deadline's timer or `wakeup.set()` resolves, as
+            # On asyncio: one future that the deadline's slot or `wakeup.set()` resolves, as
             # asyncio.sleep does it; an outer cancellation cancels the task as before. Every
             # tick of every driver ends here: anyio's scope and backend lookup cost ~7% of a
-            # busy fleet's CPU.
-            future = loop.create_future()
-            timer = loop.call_later(max(delay, 0.0), _resolve, future)
+            # busy fleet's CPU, a loop timer per sleep ~15% more.
+            future = self._slots.add(loop, delay)
             wakeup._future = future
             try:
                 await future
             finally:
                 wakeup._future = None
-                timer.cancel()
             return wakeup.consume()
         # A plain sleep that `wakeup.set()` cancels: the common end, the deadline, raises
         # nothing and allocates no Event (a timeout scope around an Event.wait() did both on
@@ -170,17 +184,33 @@ class RealClock:
         await anyio.sleep(max(seconds, 0.0))
 
 
-def _asyncio_loop() -> asyncio.AbstractEventLoop | None:
-    """The running asyncio loop, or None under another anyio backend (trio)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
+class _WakeSlots:
+    """Futures to resolve, by slot of real time on one event loop; one loop timer per slot."""
 
+    __slots__ = ("_loop", "_slot_s", "_waiting")
 
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
+    def __init__(self, slot_s: float) -> None:
+        self._slot_s = slot_s
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: dict[int, list[asyncio.Future[None]]] = {}
+
+    def add(self, loop: asyncio.AbstractEventLoop, delay_s: float) -> asyncio.Future[None]:
+        """A future resolved at the end of the slot holding `delay_s` from now (not before)."""
+        if loop is not self._loop:  # a new loop (a clock reused across runs): its own slots
+            self._loop, self._waiting = loop, {}
+        future = loop.create_future()
+        slot = math.ceil((loop.time() + max(delay_s, 0.0)) / self._slot_s)
+        due = self._waiting.get(slot)
+        if due is None:
+            due = self._waiting[slot] = []
+            loop.call_at(slot * self._slot_s, self._fire, slot)
+        due.append(future)
+        return future
+
+    def _fire(self, slot: int) -> None:
+        for future in self._waiting.pop(slot, ()):
+            if not future.done():  # a wakeup or a cancellation may have settled it
+                future.set_result(None)
 
 
 class _Entry:

@@ -47,6 +47,7 @@ from driver_agent.fleetapi.http11_connection import (
     Connection,
     OutcomeUnknownError,
     PoolKey,
+    ReadDeadlines,
 )
 from driver_agent.fleetapi.http11_parser import Answer, ResponseTooLargeError
 
@@ -62,6 +63,7 @@ DEFAULT_PORTS = {b"http": 80, b"https": 443}
 DEFAULT_MAX_RESPONSE_BYTES = 1024 * 1024
 DEFAULT_KEEPALIVE_EXPIRY_S = 5.0
 MAX_STALE_RESENDS = 4  # sockets found closed before writing, in a row, before giving up
+SHARED_TIMER_FROM_S = 1.0  # read timeouts this long share one sweeping timer (ReadDeadlines)
 
 
 class Http11Transport(httpx.AsyncBaseTransport):
@@ -94,6 +96,7 @@ class Http11Transport(httpx.AsyncBaseTransport):
         self._idle: dict[PoolKey, deque[Connection]] = {}  # oldest first
         self._waiters: deque[tuple[PoolKey, asyncio.Future[Connection | None]]] = deque()
         self._closed = False
+        self._deadlines = ReadDeadlines()
 
     def statistics(self) -> dict[str, int]:
         """Open sockets, idle ones still usable, and callers queued for a socket."""
@@ -167,14 +170,20 @@ class Http11Transport(httpx.AsyncBaseTransport):
             answer: Answer | None = None
             written = True
             timer: asyncio.TimerHandle | None = None
+            shared = False
             try:
                 if conn.paused:
                     written = await self._drain(conn, waiter, timeouts.get("write"), request)
                 read_s = timeouts.get("read")
                 if read_s is not None and not waiter.done():
                     # a timer that fails the waiter, not asyncio.timeout (which cancels the
-                    # task): the same end, a tenth of a busy fleet's CPU less
-                    timer = conn.loop.call_later(read_s, _time_out, waiter)
+                    # task): the same end, a tenth of a busy fleet's CPU less; one timer for
+                    # all requests unless the timeout is short
+                    if read_s >= SHARED_TIMER_FROM_S:
+                        self._deadlines.add(conn.loop, waiter, read_s)
+                        shared = True
+                    else:
+                        timer = conn.loop.call_later(read_s, _time_out, waiter)
                 answer = await waiter
             except TimeoutError:
                 raise httpx.ReadTimeout(
@@ -188,6 +197,8 @@ class Http11Transport(httpx.AsyncBaseTransport):
             finally:
                 if timer is not None:
                     timer.cancel()
+                elif shared:
+                    self._deadlines.remove(waiter)
                 if answer is None:
                     if not waiter.done():
                         waiter.cancel()

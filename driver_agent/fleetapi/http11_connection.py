@@ -16,6 +16,7 @@ import httpx
 from driver_agent.fleetapi.http11_parser import Answer, ResponseParser
 
 PoolKey = tuple[bytes, str, int]  # (scheme, host, port)
+SWEEP_S = 0.1  # a read timeout of `ReadDeadlines` ends at most this late, never early
 
 
 class OutcomeUnknownError(httpx.RemoteProtocolError):
@@ -156,3 +157,45 @@ class Connection(asyncio.Protocol):
         self.closed = True
         if self.transport is not None:
             self.transport.abort()
+
+
+class ReadDeadlines:
+    """The read timeouts of the requests in flight, checked every `SWEEP_S` by one loop timer:
+    an expired one's answer future fails with TimeoutError, as its own timer did.
+
+    A timer per request cost a heap push and a cancelled handle in the event loop's heap, which
+    with long timeouts (seconds) at thousands of requests a second holds tens of thousands of
+    them; here a request costs a dict entry."""
+
+    __slots__ = ("_loop", "_timer", "_waiting")
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._waiting: dict[asyncio.Future[Answer], float] = {}
+
+    def add(
+        self, loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[Answer], s: float
+    ) -> None:
+        """`waiter` fails with TimeoutError once `s` seconds passed (at most SWEEP_S later)."""
+        if loop is not self._loop:  # a new loop (an engine reused across runs): start afresh
+            if self._timer is not None:
+                self._timer.cancel()
+            self._loop, self._timer, self._waiting = loop, None, {}
+        self._waiting[waiter] = loop.time() + s
+        if self._timer is None:
+            self._timer = loop.call_later(SWEEP_S, self._sweep)
+
+    def remove(self, waiter: asyncio.Future[Answer]) -> None:
+        self._waiting.pop(waiter, None)
+
+    def _sweep(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        now = loop.time()
+        waiting = self._waiting
+        for waiter in [w for w, at in waiting.items() if at <= now]:
+            del waiting[waiter]
+            if not waiter.done():
+                waiter.set_exception(TimeoutError())
+        self._timer = loop.call_later(SWEEP_S, self._sweep) if waiting else None

@@ -9,6 +9,7 @@ waiter cancelled after it was handed one passes it on. Any anyio backend.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from types import TracebackType
 from typing import Protocol
@@ -33,11 +34,36 @@ class Limiter(Protocol):
 
 
 class _Waiter:
-    __slots__ = ("event", "handed")
+    """A queued holder: on asyncio a bare future (an anyio Event looks its backend up and
+    wraps an asyncio.Event with a deque of its own), else an anyio Event."""
+
+    __slots__ = ("event", "future", "handed")
 
     def __init__(self) -> None:
-        self.event = anyio.Event()
+        loop = asyncio._get_running_loop()
+        self.future: asyncio.Future[None] | None = None
+        self.event: anyio.Event | None = None
+        if loop is not None:
+            self.future = loop.create_future()
+        else:
+            self.event = anyio.Event()
         self.handed = False
+
+    async def wait(self) -> None:
+        if self.future is not None:
+            await self.future
+        else:
+            assert self.event is not None
+            await self.event.wait()
+
+    def wake(self) -> None:
+        self.handed = True
+        if self.future is not None:
+            if not self.future.done():
+                self.future.set_result(None)
+        else:
+            assert self.event is not None
+            self.event.set()
 
 
 class InFlight:
@@ -70,7 +96,7 @@ class InFlight:
         waiter = _Waiter()
         self._waiters.append(waiter)
         try:
-            await waiter.event.wait()
+            await waiter.wait()
         except BaseException:
             if waiter.handed:
                 self._release()
@@ -88,8 +114,6 @@ class InFlight:
 
     def _release(self) -> None:
         if self._waiters:
-            waiter = self._waiters.popleft()  # the slot goes to it: borrowed stays as it is
-            waiter.handed = True
-            waiter.event.set()
+            self._waiters.popleft().wake()  # the slot goes to it: borrowed stays as it is
         else:
             self._borrowed -= 1

@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime
 import ssl
 import time
+from http.cookiejar import CookieJar
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -161,6 +162,8 @@ class PooledClient(httpx.AsyncClient):
         self._fast_heads: dict[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] = {}
         self._fast_last: tuple[httpx.URL, tuple[PoolKey, bytes, httpx.Request]] | None = None
         self._fast_defaults: tuple[list[tuple[bytes, bytes]], dict[bytes, bytes]] = ([], {})
+        # the last call's extra headers (a copy) and its header lines: the token changes seldom
+        self._fast_lines: tuple[dict[str, str] | None, bytes] | None = None
         self._fast_timeouts: tuple[httpx.Timeout | None, dict[str, float | None]] = (None, {})
 
     async def post(  # the same parameters as httpx.AsyncClient.post, all accepted
@@ -194,7 +197,7 @@ class PooledClient(httpx.AsyncClient):
             or self._fast_mounts
             or self.event_hooks["request"]
             or self.event_hooks["response"]
-            or len(self.cookies.jar) > 0
+            or _may_hold_cookies(self.cookies.jar)
             or not self.base_url.is_relative_url
         ):
             return None
@@ -262,6 +265,16 @@ class PooledClient(httpx.AsyncClient):
         defaults, _ = self._fast_defaults
         if raw != defaults:
             self._fast_defaults = (raw, {name.lower(): value for name, value in raw})
+            self._fast_lines = None
+        extra = extra or None
+        last = self._fast_lines
+        if last is not None and last[0] == extra:
+            return last[1]
+        lines = self._merged_lines(extra)
+        self._fast_lines = (dict(extra) if extra else None, lines)
+        return lines
+
+    def _merged_lines(self, extra: dict[str, str] | None) -> bytes:
         merged = self._fast_defaults[1]
         if extra:
             merged = dict(merged)
@@ -278,6 +291,14 @@ class PooledClient(httpx.AsyncClient):
             as_dict = self.timeout.as_dict()
             self._fast_timeouts = (self.timeout, as_dict)
         return as_dict
+
+
+def _may_hold_cookies(jar: CookieJar) -> bool:
+    """Whether `jar` may hold a cookie: its table of domains (a stdlib detail) is not empty,
+    an O(1) check where counting the cookies walks the table on every request. A table left
+    with an empty domain only sends a request down httpx's own path."""
+    table = getattr(jar, "_cookies", None)
+    return bool(table) if isinstance(table, dict) else len(jar) > 0
 
 
 def _aiohttp_engine(context: ssl.SSLContext, limits: httpx.Limits) -> httpx.AsyncBaseTransport:

@@ -35,6 +35,7 @@ from driver_agent.fleetapi.webhook_payloads import (
     WebhookEvent,
 )
 from driver_agent.sim.context import DriverContext, DriverSpec, OrderEnded
+from driver_agent.sim.crew import Crew
 from driver_agent.sim.dispatch import Assignment, Dispatcher
 from driver_agent.sim.driver import Driver
 from driver_agent.sim.lifecycle_messages import OrderUpdated
@@ -163,8 +164,8 @@ class Fleet:
             # the spawner is the setup actor: virtual time moves for its ramp-up, then waits
             # (the membership stays awake once the spawner ends) until every order is in
             self._setup = self._clock.join()
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(self._spawn, tg)
+        async with anyio.create_task_group() as tg, Crew(tg) as crew:
+            tg.start_soon(self._spawn, crew)
             if events is not None:
                 tg.start_soon(self._consume, events)
             await self._finished.wait()
@@ -174,7 +175,7 @@ class Fleet:
 
     # ---- drivers ----------------------------------------------------------------------------
 
-    async def _spawn(self, tg: anyio.abc.TaskGroup) -> None:
+    async def _spawn(self, crew: Crew) -> None:
         if self._setup is not None:
             self._setup.__enter__()  # bind it to this task; _release_setup() leaves it
         step_s = 1.0 / self._ramp_up_per_s if self._ramp_up_per_s > 0 else 0.0
@@ -186,7 +187,7 @@ class Fleet:
             driver = Driver(spec, self._ctx, self._order_end)
             self.drivers[spec.driver_id] = driver
             self._running += 1
-            tg.start_soon(self._run_driver, driver, self._clock.join(), name=spec.driver_id)
+            crew.start(self._run_driver, driver, self._clock.join(), name=spec.driver_id)
             if self._held is None:
                 self._idle(driver)
             if step_s and i + 1 < len(self._specs):

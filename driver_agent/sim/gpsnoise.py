@@ -12,9 +12,9 @@ One `GpsNoise` per driver; it advances with the simulated time it is given. Pure
 from __future__ import annotations
 
 import math
-import random
 
 from driver_agent.geo.geometry import EARTH_RADIUS_M
+from driver_agent.sim.draws import Rng
 
 RADIUS_68_PER_SIGMA = 1.515  # 68 % radius of a circular 2-D Gaussian, in per-axis sigmas
 
@@ -38,7 +38,7 @@ class GpsNoise:
 
     def __init__(
         self,
-        rng: random.Random,
+        rng: Rng,
         *,
         sigma_m: float = 4.0,
         tau_s: float = 20.0,
@@ -62,18 +62,21 @@ class GpsNoise:
         self._north = rng.gauss(0.0, 1.0)
         self._wander = rng.gauss(0.0, 1.0)
 
-    def _step(self, state: float, dt: float, tau: float) -> float:
-        keep = math.exp(-dt / tau)
-        return state * keep + math.sqrt(max(0.0, 1.0 - keep * keep)) * self._rng.gauss(0.0, 1.0)
-
     def advance(self, t_s: float) -> None:
-        """Move the error process to time t_s (earlier times leave it unchanged)."""
-        if self._t_s is not None and t_s > self._t_s:
-            dt = t_s - self._t_s
-            self._east = self._step(self._east, dt, self.tau_s)
-            self._north = self._step(self._north, dt, self.tau_s)
-            self._wander = self._step(self._wander, dt, self.wander_tau_s)
-        if self._t_s is None or t_s > self._t_s:
+        """Move the error process to time t_s (earlier times leave it unchanged). East and
+        north share their decay; the draws come in the order east, north, wander."""
+        last = self._t_s
+        if last is not None and t_s > last:
+            dt = t_s - last
+            gauss = self._rng.gauss
+            keep = math.exp(-dt / self.tau_s)
+            fresh = math.sqrt(max(0.0, 1.0 - keep * keep))
+            self._east = self._east * keep + fresh * gauss(0.0, 1.0)
+            self._north = self._north * keep + fresh * gauss(0.0, 1.0)
+            keep = math.exp(-dt / self.wander_tau_s)
+            fresh = math.sqrt(max(0.0, 1.0 - keep * keep))
+            self._wander = self._wander * keep + fresh * gauss(0.0, 1.0)
+        if last is None or t_s > last:
             self._t_s = t_s
 
     @property
@@ -88,12 +91,25 @@ class GpsNoise:
 
     def apply(self, lat: float, lng: float, t_s: float) -> tuple[float, float, float]:
         """The noisy fix for a true position at t_s: (lat, lng, accuracy_m)."""
-        east, north = self.offset_m(t_s)
-        accuracy = RADIUS_68_PER_SIGMA * self.current_sigma_m
+        self.advance(t_s)
+        sigma = self.current_sigma_m
+        accuracy = RADIUS_68_PER_SIGMA * sigma
         accuracy = max(self.min_accuracy_m, min(self.max_accuracy_m, accuracy))
-        noisy_lat = lat + math.degrees(north / EARTH_RADIUS_M)
-        cos_lat = max(math.cos(math.radians(lat)), 1e-6)
-        noisy_lng = lng + math.degrees(east / (EARTH_RADIUS_M * cos_lat))
-        noisy_lat = max(-90.0, min(90.0, noisy_lat))
-        noisy_lng = (noisy_lng + 180.0) % 360.0 - 180.0
+        noisy_lat, noisy_lng = _moved(lat, lng, self._east * sigma, self._north * sigma)
         return noisy_lat, noisy_lng, round(accuracy, 1)
+
+    def fix(self, lat: float, lng: float, t_s: float) -> tuple[float, float]:
+        """`apply` without the accuracy: the (lat, lng) a location update reports."""
+        self.advance(t_s)
+        sigma = self.current_sigma_m
+        return _moved(lat, lng, self._east * sigma, self._north * sigma)
+
+
+def _moved(lat: float, lng: float, east: float, north: float) -> tuple[float, float]:
+    """(lat, lng) moved `east` and `north` metres (small offsets), clamped and wrapped."""
+    noisy_lat = lat + math.degrees(north / EARTH_RADIUS_M)
+    cos_lat = max(math.cos(math.radians(lat)), 1e-6)
+    noisy_lng = lng + math.degrees(east / (EARTH_RADIUS_M * cos_lat))
+    noisy_lat = max(-90.0, min(90.0, noisy_lat))
+    noisy_lng = (noisy_lng + 180.0) % 360.0 - 180.0
+    return noisy_lat, noisy_lng

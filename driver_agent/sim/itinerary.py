@@ -7,17 +7,17 @@ delivery window) and the notes sent during it. Its timers (`arrive_at`, `dwell_u
 are simulated epoch seconds, `inf` when not set; the driver sleeps until the earliest and fires
 it. Nothing here waits or calls the API.
 
-Both random generators are built on first use (a Random is ~2.5 KB, and an idle driver never
+Both draw streams (`draws.Draws`, ~100 bytes each) are built on first use (an idle driver never
 draws): legs and notes draw from `{seed}:{driver_id}`, the GPS error from `{seed}:{driver_id}:gps`.
 """
 
 from __future__ import annotations
 
 import math
-import random
 
 from driver_agent.core.config import DriverConfig
 from driver_agent.core.model import NoteKind, Order, Stop, StopKind
+from driver_agent.sim.draws import Draws
 from driver_agent.sim.gpsnoise import GpsNoise
 from driver_agent.sim.lifecycle_messages import AddNote, PlannedNote
 from driver_agent.sim.navigator import Navigator
@@ -65,7 +65,7 @@ class Itinerary:
         self._navigator = navigator
         self._config = config
         self._seed = seed
-        self._rng_made: random.Random | None = None
+        self._rng_made: Draws | None = None
         self._noise_made: GpsNoise | None = None
         self.lat, self.lng = lat, lng
         self.leg: Leg | None = None
@@ -81,17 +81,17 @@ class Itinerary:
         self.pending_notes: list[AddNote] = []  # planned at check-in, timed when the dwell starts
 
     @property
-    def rng(self) -> random.Random:
+    def rng(self) -> Draws:
         rng = self._rng_made
         if rng is None:
-            rng = self._rng_made = random.Random(f"{self._seed}:{self._driver_id}")
+            rng = self._rng_made = Draws(f"{self._seed}:{self._driver_id}")
         return rng
 
     @property
     def _noise(self) -> GpsNoise:
         noise = self._noise_made
         if noise is None:
-            rng = random.Random(f"{self._seed}:{self._driver_id}:gps")
+            rng = Draws(f"{self._seed}:{self._driver_id}:gps")
             noise = self._noise_made = self._navigator.noise(rng)
         return noise
 
@@ -106,8 +106,7 @@ class Itinerary:
     def reported(self, t: float) -> tuple[float, float]:
         """What the phone reports at t: the position plus correlated GPS noise."""
         lat, lng = self.position(t)
-        noisy_lat, noisy_lng, _accuracy_m = self._noise.apply(lat, lng, t)
-        return noisy_lat, noisy_lng
+        return self._noise.fix(lat, lng, t)
 
     # ---- driving ----------------------------------------------------------------------------
 

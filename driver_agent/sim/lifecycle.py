@@ -92,8 +92,11 @@ def event_name(event: Event) -> str:
     return f"{name}({kind})" if kind is not None else name
 
 
+_KEYED_BY_KIND = (ArrivedAtStop, CheckedIn, DwellFinished, CheckedOut, EtaChanged)
+
+
 def _kind_key(event: Event) -> StopKind | None:
-    if isinstance(event, ArrivedAtStop | CheckedIn | DwellFinished | CheckedOut | EtaChanged):
+    if isinstance(event, _KEYED_BY_KIND):  # a tuple built once, not a union per call
         return event.kind
     return None
 

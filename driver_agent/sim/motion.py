@@ -1,6 +1,6 @@
 """Where a vehicle is at any moment of a drive: speed profile, junction stops, parking, GPS noise.
 
-`Movement` turns a `Track` and a seeded `random.Random` into a timeline: it accelerates and
+`Movement` turns a `Track` and a seeded `Rng` (`draws`) into a timeline: it accelerates and
 brakes within set limits, cruises at its road class's speed (times a per-trip pace), slows for
 turns by their angle, and now and then stops at a junction (lights, give way). The timeline is
 precomputed as piecewise constant-acceleration phases, so `position_at(t_s)` is a bisect plus an
@@ -17,14 +17,14 @@ Pure: no clock (the caller passes seconds since departure), no I/O, no logging.
 from __future__ import annotations
 
 import math
-import random
 from bisect import bisect_right
 from dataclasses import dataclass
 from itertools import pairwise
 
-from driver_agent.geo.geometry import bearing_deg
+from driver_agent.geo.geometry import EARTH_RADIUS_M, LocalProjection, bearing_deg
 from driver_agent.geo.roadclass import cruise_mps
 from driver_agent.geo.tracks import Track
+from driver_agent.sim.draws import Rng
 
 # turn angle (degrees) -> the most a van takes it at (m/s); linear in between
 TURN_SPEED_MPS: tuple[tuple[float, float], ...] = (
@@ -127,6 +127,33 @@ class _Path:
         return abs((d + 180.0) % 360.0 - 180.0)
 
 
+class _Inverse:
+    """`LocalProjection.inverse` with the reference point's trigonometry done once: the same
+    operations on the same numbers as `geometry.destination`, so the same (lat, lng) to the
+    bit, at half the cost (a busy driver's location update projects its position once)."""
+
+    __slots__ = ("_ref", "cl", "cp", "sl", "sp")
+
+    def __init__(self, projection: LocalProjection) -> None:
+        self._ref = (projection.ref_lat, projection.ref_lng)
+        p, lm = math.radians(projection.ref_lat), math.radians(projection.ref_lng)
+        self.sp, self.cp, self.sl, self.cl = math.sin(p), math.cos(p), math.sin(lm), math.cos(lm)
+
+    def __call__(self, x: float, y: float) -> tuple[float, float]:
+        rho = math.hypot(x, y)
+        if rho < 1e-9:
+            return self._ref
+        th = math.radians(math.degrees(math.atan2(x, y)))
+        d = rho / EARTH_RADIUS_M
+        sp, cp, sl, cl = self.sp, self.cp, self.sl, self.cl
+        cd, sd, ct, st = math.cos(d), math.sin(d), math.cos(th), math.sin(th)
+        vx = cp * cl * cd + (-sp * cl * ct + -sl * st) * sd
+        vy = cp * sl * cd + (-sp * sl * ct + cl * st) * sd
+        vz = sp * cd + (cp * ct + 0.0 * st) * sd
+        lat = math.degrees(math.atan2(vz, math.hypot(vx, vy)))
+        return lat, (math.degrees(math.atan2(vy, vx)) + 180.0) % 360.0 - 180.0
+
+
 class Movement:
     """A vehicle's drive along a track from standstill to standstill at `end_m` (default: the end).
 
@@ -136,6 +163,7 @@ class Movement:
 
     __slots__ = (
         "_a",
+        "_inverse",
         "_path",
         "_s",
         "_t",
@@ -151,7 +179,7 @@ class Movement:
     def __init__(
         self,
         track: Track,
-        rng: random.Random,
+        rng: Rng,
         params: MotionParams | None = None,
         *,
         end_m: float | None = None,
@@ -160,6 +188,7 @@ class Movement:
         self.track = track
         self.params = p
         self._path = _Path(track)
+        self._inverse = _Inverse(track.projection)
         self.distance_m = track.length_m if end_m is None else max(0.0, min(end_m, track.length_m))
         self.pace = rng.uniform(p.pace_min, p.pace_max)
         cum = track.vertex_distances_m
@@ -184,7 +213,7 @@ class Movement:
         self._build_timeline(stations, v, caps, dwell)
 
     def _draw_junction_stops(
-        self, track: Track, stations: list[float], limit: list[float], rng: random.Random
+        self, track: Track, stations: list[float], limit: list[float], rng: Rng
     ) -> dict[int, float]:
         p = self.params
         cum = track.vertex_distances_m
@@ -298,7 +327,7 @@ class Movement:
         """(lat, lng) at t_s seconds after departure: `position_at` without the heading, which
         costs two more projections and a bearing."""
         s, _speed = self.distance_at(t_s)
-        return self.track.projection.inverse(*self._path.xy_at(s))
+        return self._inverse(*self._path.xy_at(s))
 
     def xy_at(self, s: float) -> tuple[float, float]:
         return self._path.xy_at(s)

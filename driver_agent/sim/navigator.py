@@ -7,12 +7,12 @@ Pure: the road network is loaded by the caller; nothing here does I/O.
 from __future__ import annotations
 
 import dataclasses
-import random
 
 from driver_agent.core.model import Stop, StopKind
 from driver_agent.geo.geometry import haversine_m
 from driver_agent.geo.roads import RoadNetwork, travel_track
 from driver_agent.geo.tracks import Track
+from driver_agent.sim.draws import Rng
 from driver_agent.sim.gpsnoise import GpsNoise
 from driver_agent.sim.routebook import RouteBook, drive_on_to
 from driver_agent.sim.stopplan import Leg, draw_stop_plan
@@ -50,7 +50,7 @@ class Navigator:
         from_lat: float,
         from_lng: float,
         stop: Stop,
-        rng: random.Random,
+        rng: Rng,
         *,
         van_at: tuple[float, float] | None = None,
     ) -> Leg:
@@ -97,5 +97,5 @@ class Navigator:
                 to_lat, to_lng = road
         return travel_track(self.network, start_lat, start_lng, to_lat, to_lng)
 
-    def noise(self, rng: random.Random) -> GpsNoise:
+    def noise(self, rng: Rng) -> GpsNoise:
         return GpsNoise(rng)

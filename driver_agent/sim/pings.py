@@ -89,7 +89,7 @@ async def send_location(
     if isinstance(sent, Job):  # waits for the API: counted when it has gone out
         sent.after = partial(location_sent, driver, at, task_id, lat, lng)
         return None
-    partial(location_sent, driver)(at, task_id, lat, lng, lateness_ms)
+    location_sent(driver, at, task_id, lat, lng, lateness_ms)
     return None
 
 

@@ -25,18 +25,18 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import random
 from dataclasses import dataclass
 
 from driver_agent.core.model import StopKind
 from driver_agent.geo.geometry import bearing_deg, haversine_m
 from driver_agent.geo.tracks import Track
+from driver_agent.sim.draws import Rng
 from driver_agent.sim.motion import MotionParams, Movement
 
 WALK_SPEED_MPS = 1.3
 
 
-def _lognormal(rng: random.Random, median: float, sigma: float, lo: float, hi: float) -> float:
+def _lognormal(rng: Rng, median: float, sigma: float, lo: float, hi: float) -> float:
     return max(lo, min(hi, median * math.exp(sigma * rng.gauss(0.0, 1.0))))
 
 
@@ -57,7 +57,7 @@ class StopPlan:
         return self.parking_s + self.walk_s + self.handover_s + self.proof_s
 
 
-def draw_stop_plan(kind: StopKind, rng: random.Random) -> StopPlan:
+def draw_stop_plan(kind: StopKind, rng: Rng) -> StopPlan:
     """A seeded plan for a pickup (at a depot) or a dropoff (at a customer's door)."""
     if kind is StopKind.PICKUP:
         park_before = rng.uniform(0.0, 15.0)
@@ -143,7 +143,7 @@ class Leg:
         self,
         track: Track,
         kind: StopKind,
-        rng: random.Random,
+        rng: Rng,
         params: MotionParams | None = None,
         plan: StopPlan | None = None,
         *,

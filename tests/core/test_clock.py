@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
+from typing import cast
+
 import anyio
 import pytest
 
-from driver_agent.core.clock import Membership, RealClock, VirtualClock, Wakeup
+from driver_agent.core.clock import Membership, RealClock, VirtualClock, Wakeup, _WakeSlots
 
 
 async def test_a_lone_sleeper_jumps_straight_to_its_deadline() -> None:
@@ -234,3 +238,47 @@ async def test_a_membership_never_entered_holds_time_until_it_leaves() -> None:
         setup.leave()
         await done.wait()
     assert clock.now() == 30.0
+
+
+class _SlotLoop:
+    """time() and call_at() on a hand-moved clock; futures from the running loop."""
+
+    def __init__(self, real: asyncio.AbstractEventLoop) -> None:
+        self.real = real
+        self.now = 1000.0
+        self.timers: list[tuple[float, Callable[..., None], tuple[object, ...]]] = []
+
+    def time(self) -> float:
+        return self.now
+
+    def create_future(self) -> asyncio.Future[None]:
+        return self.real.create_future()
+
+    def call_at(self, when: float, callback: Callable[..., None], *args: object) -> None:
+        self.timers.append((when, callback, args))
+
+    def advance_to(self, t: float) -> None:
+        self.now = t
+        due = [(cb, args) for when, cb, args in self.timers if when <= t]
+        self.timers = [timer for timer in self.timers if timer[0] > t]
+        for callback, args in due:
+            callback(*args)
+
+
+async def test_wake_slots_share_one_timer_and_never_wake_early() -> None:
+    fake = _SlotLoop(asyncio.get_running_loop())
+    loop = cast(asyncio.AbstractEventLoop, fake)
+    slots = _WakeSlots(0.005)
+    a = slots.add(loop, 0.0101)  # due at 1000.0101: the slot ending at 1000.015
+    b = slots.add(loop, 0.0149)  # the same slot
+    c = slots.add(loop, 0.0151)  # the next one
+    assert len(fake.timers) == 2
+    fake.advance_to(1000.0101)
+    assert not a.done()  # its deadline, but not its slot's end: never early, never stray
+    fake.advance_to(1000.015)
+    assert a.done()
+    assert b.done()
+    assert not c.done()
+    c.cancel()  # a settled future (cancelled, or woken by a Wakeup) is skipped
+    fake.advance_to(1000.02)
+    assert fake.timers == []

@@ -213,6 +213,14 @@ async def test_failures_are_httpx_transport_errors(reply: Reply, error: type[Exc
     assert caught.value.request.url == httpx.URL(server.url)
 
 
+async def test_a_read_timeout_of_a_second_or_more_ends_by_the_shared_sweep() -> None:
+    # timeouts from SHARED_TIMER_FROM_S on share one sweeping timer (ReadDeadlines)
+    async with raw_server(always()) as server, client_for(timeout_s=1.0) as client:
+        with pytest.raises(httpx.ReadTimeout) as caught:
+            await client.post(server.url, json={})
+    assert caught.value.request.url == httpx.URL(server.url)
+
+
 async def test_a_refused_connection_is_a_connect_error() -> None:
     async with client_for() as client:
         with pytest.raises(httpx.ConnectError, match=r"127\.0\.0\.1"):

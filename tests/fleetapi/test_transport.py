@@ -155,6 +155,35 @@ async def test_the_short_path_sends_what_httpx_would_send_and_answers_a_real_res
     assert pool.cookies.get("s") == "1"  # cookies are still honoured on the short path
 
 
+async def test_the_short_path_sends_each_calls_own_headers_as_they_change() -> None:
+    capture = _Capture()
+    listener = await asyncio.start_server(capture.handle, "127.0.0.1", 0)
+    url = httpx.URL(f"http://127.0.0.1:{listener.sockets[0].getsockname()[1]}/x")
+    token = {"Authorization": "Bearer one"}
+    async with listener, open_http_pool(ApiConfig(transport="builtin")) as pool:
+
+        async def post(headers: dict[str, str] | None) -> None:
+            pool.cookies.clear()  # the answers set one: without, the short path is taken
+            assert await pool.post_short(url, {}, headers) is not None
+
+        await post(token)
+        await post(token)
+        token["Authorization"] = "Bearer two"  # the same dict, changed in place
+        await post(token)
+        await post({"Authorization": "Bearer three"})
+        pool.headers["X-Run"] = "r1"  # the client's own headers changed
+        await post({"Authorization": "Bearer three"})
+        await post(None)
+        pool.cookies.set("s", "2")  # a cookie to send: httpx's own path sends it
+        assert await pool.post_short(url, {}, None) is None
+    await capture.stop()
+    sent = [_parse(raw)[1] for raw in capture.requests]
+    assert [h.get(b"authorization") for h in sent] == [
+        b"Bearer one", b"Bearer one", b"Bearer two", b"Bearer three", b"Bearer three", None,
+    ]  # fmt: skip
+    assert [h.get(b"x-run") for h in sent] == [None, None, None, None, b"r1", b"r1"]
+
+
 async def test_the_builtin_pool_takes_its_caps_from_the_api_config() -> None:
     capture = _Capture()  # answers {"success":true} (16 bytes) with a cookie
     listener = await asyncio.start_server(capture.handle, "127.0.0.1", 0)

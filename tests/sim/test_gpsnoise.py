@@ -75,3 +75,10 @@ def test_noise_near_the_antimeridian_and_poles_stays_in_range() -> None:
 def test_bad_parameters_are_refused() -> None:
     with pytest.raises(ValueError, match="sigma_m"):
         GpsNoise(random.Random(0), sigma_m=-1.0)
+
+
+def test_fix_is_apply_without_the_accuracy() -> None:
+    with_accuracy, without = GpsNoise(random.Random(8)), GpsNoise(random.Random(8))
+    for t in range(0, 600, 7):
+        lat, lng, _ = with_accuracy.apply(60.17, 24.94, float(t))
+        assert without.fix(60.17, 24.94, float(t)) == (lat, lng)

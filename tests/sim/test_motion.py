@@ -151,3 +151,19 @@ def test_lat_lng_at_is_position_at_without_speed_and_heading() -> None:
     movement = Movement(track, random.Random(3))
     for t_s in (-1.0, 0.0, 1.5, movement.duration_s / 2, movement.duration_s, 1e9):
         assert movement.lat_lng_at(t_s) == movement.position_at(t_s)[:2]
+
+
+def test_the_movements_own_inverse_projection_is_the_geometry_ones_to_the_bit() -> None:
+    from driver_agent.geo.geometry import LocalProjection
+    from driver_agent.sim.motion import _Inverse
+
+    rng = random.Random(11)
+    refs = [(60.17, 24.94), (-33.9, 151.2), (89.9, 179.99), (0.0, -180.0), (-89.5, -0.01)]
+    for ref_lat, ref_lng in refs:
+        projection = LocalProjection(ref_lat, ref_lng)
+        inverse = _Inverse(projection)
+        points = [(0.0, 0.0), (1e-10, 0.0)] + [
+            (rng.uniform(-60_000, 60_000), rng.uniform(-60_000, 60_000)) for _ in range(300)
+        ]
+        for x, y in points:
+            assert inverse(x, y) == projection.inverse(x, y)
