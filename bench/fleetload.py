@@ -23,9 +23,11 @@ driver.
 `idle`: K drivers spawned with no orders (each waits on its idle timer); RSS growth / K after
 `gc.collect()`.
 
-`gc.collect(); gc.freeze()` runs once the Fleet has spawned its last driver (its `on_spawned`
-hook; `--no-freeze` to compare): at 50,000 drivers a full collection otherwise walks every
-driver's objects and stalls the loop for over a second. `--refreeze` settles the collector once
+The collector is handled as `driver-agent run` does it (`commands.collector`; `--no-freeze` to
+compare): `gc.collect(); gc.freeze()` once the Fleet has spawned its last driver (its
+`on_spawned` hook), and `keep_settled` freezing again at each new high of busy drivers 1.5x the
+last: at 50,000 drivers a full collection otherwise walks every driver's objects and stalls the
+loop for over a second. Before the run did the second part, a one-time `--refreeze` settled it once
 more when every driver has started its order (the legs and orders made since then are not
 frozen otherwise: at 100,000 drivers a full collection in the window took 3.3 s).
 """
@@ -44,7 +46,7 @@ from typing import Any
 import anyio
 
 from bench.loadgen import api_config, cpu_s, rss_kb, summary_ms
-from driver_agent.commands.fleetrun import settle_collector
+from driver_agent.commands.collector import keep_settled, settle_collector
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import DriverConfig
 from driver_agent.core.model import MAX_PING_GAP_S, Order, Stop, StopKind
@@ -228,7 +230,7 @@ def context(args: argparse.Namespace, stats: StatsCollector, api_latency: Histog
 
 
 def freeze() -> None:
-    """The Fleet's `on_spawned`, as `driver-agent run` does it (fleetrun.settle_collector)."""
+    """The Fleet's `on_spawned`, as `driver-agent run` does it (collector.settle_collector)."""
     settle_collector()
 
 
@@ -256,13 +258,13 @@ async def busy(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {}
     async with anyio.create_task_group() as group:
         group.start_soon(fleet.run, receive)
+        if args.freeze:  # as driver-agent run: freeze again as the fleet gets busy
+            group.start_soon(keep_settled, fleet, clock)
         while stats.started < args.drivers:
             await anyio.sleep(0.2)
             if time.monotonic() - setup_started > args.interval_s * 4 + 120:
                 raise RuntimeError(f"only {stats.started} of {args.drivers} drivers started")
         setup_s = time.monotonic() - setup_started
-        if args.refreeze:  # the legs and orders made since on_spawned join the frozen objects
-            freeze()
         await anyio.sleep(args.settle_s)
         rss_busy = rss_kb()
         pauses = GcPauses()
@@ -315,7 +317,7 @@ async def busy(args: argparse.Namespace) -> dict[str, Any]:
         requests_per_wall_s=round(requests / wall, 1) if wall > 0 else 0.0,
         rss_kb_per_busy_driver=round((rss_busy - rss_before) / args.drivers, 2),
         gc_frozen=args.freeze,
-        gc_refrozen=args.refreeze,
+        gc_kept_settled=args.freeze,
         gc_pauses=pauses.summary(),
         late_over_100ms_by_second={
             str(k): round(v, 1) for k, v in sorted(stats.late_by_second.items())
@@ -363,11 +365,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window-s", type=float, default=60.0)
     parser.add_argument("--settle-s", type=float, default=2.0, help="after setup, before window")
     parser.add_argument("--no-freeze", dest="freeze", action="store_false")
-    parser.add_argument(
-        "--refreeze",
-        action="store_true",
-        help="settle the collector again once every driver has started its order",
-    )
     args = parser.parse_args(argv)
     if args.cpu is not None and args.cpu in os.sched_getaffinity(0):
         os.sched_setaffinity(0, {args.cpu})

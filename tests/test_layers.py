@@ -72,7 +72,7 @@ TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo
        "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads",
        "commands.preflight", "commands.merchant_orders", "commands.runservices",
        "commands.runreport", "commands.shard", "commands.distributed",
-       "commands.ray_runtime", "commands.head"}  # fmt: skip
+       "commands.ray_runtime", "commands.head", "commands.collector"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

@@ -11,7 +11,6 @@ be repeated against one sandbox; the seed alone decides everything else.
 
 from __future__ import annotations
 
-import gc
 import random
 import secrets
 import sys
@@ -25,6 +24,7 @@ import anyio
 import msgspec
 import structlog
 
+from driver_agent.commands.collector import keep_settled, settle_collector
 from driver_agent.commands.merchant_orders import create_orders
 from driver_agent.commands.preflight import own_fleet_urls
 from driver_agent.commands.runreport import build_run_report
@@ -52,7 +52,6 @@ from driver_agent.sim.roster import driver_specs, proof_assets, relocator
 from driver_agent.sim.routebook import RouteBook, load_routes
 
 log = structlog.get_logger("driver_agent.run")
-FULL_COLLECTION_EVERY = 100  # gen-1 collections per full one (Python's default: 10)
 
 
 class RunStopper:
@@ -97,19 +96,6 @@ def new_run_id() -> str:
     return secrets.token_hex(4)
 
 
-def settle_collector() -> None:
-    """Once a large fleet is spawned: freeze its long-lived objects out of the collector and make
-    full collections rarer. With 50,000 drivers a full collection walks the per-tick objects of
-    every driver and stalls the loop ~0.5 s; at the default threshold that happened every ~15 s
-    and set the ping-lateness p99 (bench/README.md). Cyclic garbage waits longer; memory stays
-    bounded because reference counting frees everything else at once.
-    """
-    gc.collect()
-    gc.freeze()
-    gen0, gen1, _ = gc.get_threshold()
-    gc.set_threshold(gen0, gen1, FULL_COLLECTION_EVERY)
-
-
 async def run_fleet(
     config: Config,
     clock: Clock,
@@ -118,13 +104,15 @@ async def run_fleet(
     stopper: RunStopper | None = None,
     show_progress: bool = True,
     on_sandbox: Callable[[SandboxApp, str], None] | None = None,
-    on_spawned: Callable[[], None] | None = None,
+    settle_gc: bool = False,
     network: RoadNetwork | None = None,
     routes: RouteBook | None = None,
 ) -> RunResult:
     """Run the configured fleet to the end; write the report; return what happened. `network`:
     the road network the preflight loaded (loaded here when not given); `routes`: `run.routes`,
-    likewise."""
+    likewise. `settle_gc`: keep the garbage collector out of a large fleet's way
+    (`commands.collector`): the process owner's choice, as it changes the whole process's
+    collector."""
     if not config.run.run_id:  # recorded in the report's config
         config = msgspec.structs.replace(
             config, run=msgspec.structs.replace(config.run, run_id=new_run_id())
@@ -145,7 +133,7 @@ async def run_fleet(
             client, profile = await open_client(stack, config, api, clock, stats, own_urls)
             fleet = build_fleet(
                 config, client, profile, clock, network, routes, stats, recorder,
-                started_real, on_spawned,
+                started_real, settle_collector if settle_gc else None,
             )  # fmt: skip
             if config.run.live_map:
                 live_url = await services.task_group.start(
@@ -157,7 +145,7 @@ async def run_fleet(
                 print(f"live map: {live_url}/", file=out or sys.stderr, flush=True)
             with anyio.CancelScope() as stopper.scope:
                 await _drive(config, api, clock, network, fleet, rx, embedded, out, stopper,
-                             show_progress)  # fmt: skip
+                             show_progress, settle_gc)  # fmt: skip
             if stopper.forced:
                 log.warning("run_forced_stop", interrupted=fleet.interrupted())
     progress = fleet.progress()
@@ -245,6 +233,7 @@ async def _drive(
     out: TextIO | None,
     stopper: RunStopper,
     show_progress: bool,
+    settle_gc: bool,
 ) -> None:
     run = config.run
     creates_orders = embedded or bool(config.merchant.client_id)
@@ -261,6 +250,8 @@ async def _drive(
             tg.start_soon(_stop_on, stopper.graceful, fleet)
             if show_progress:
                 tg.start_soon(view.run)
+            if settle_gc:
+                tg.start_soon(keep_settled, fleet, clock)
             await fleet.run(
                 rx.receive_stream,
                 expected_orders=expected if expected > 0 else None,

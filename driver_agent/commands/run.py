@@ -12,7 +12,7 @@ import structlog
 
 from driver_agent.cli import EXIT_OK, add_config_argument, add_map_arguments, config_from_args
 from driver_agent.commands import distributed, preflight
-from driver_agent.commands.fleetrun import RunResult, RunStopper, run_fleet, settle_collector
+from driver_agent.commands.fleetrun import RunResult, RunStopper, run_fleet
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import Config
 from driver_agent.geo.roads import RoadNetwork
@@ -205,7 +205,7 @@ async def _main(
             config,
             clock,
             stopper=stopper,
-            on_spawned=settle_collector,
+            settle_gc=True,
             network=network,
             routes=routes,
             show_progress=show_progress,

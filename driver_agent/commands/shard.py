@@ -25,7 +25,8 @@ import anyio
 import msgspec
 import structlog
 
-from driver_agent.commands.fleetrun import build_fleet, open_client, settle_collector
+from driver_agent.commands.collector import keep_settled, settle_collector
+from driver_agent.commands.fleetrun import build_fleet, open_client
 from driver_agent.core.clock import RealClock, wall_time_s
 from driver_agent.core.config import ApiConfig, Config
 from driver_agent.core.logs import configure_logging
@@ -151,7 +152,10 @@ class Shard:
             with anyio.CancelScope() as self._scope:
                 if self._forced:
                     self._scope.cancel()
-                await fleet.run(self._receive)
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(keep_settled, fleet, clock)
+                    await fleet.run(self._receive)
+                    tg.cancel_scope.cancel()
             if self._forced:
                 interrupted = fleet.interrupted()
                 log.warning("shard_forced_stop", shard=plan.index, interrupted=interrupted)

@@ -258,6 +258,7 @@ def load_config(
         if value is not None:
             section, _, key = dotted.partition(".")
             _put(table, section, key, value)
+
     def error(where: str, message: str) -> ConfigError:
         return config_error(table, where, message, SECRET_KEYS)
 
