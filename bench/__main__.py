@@ -453,6 +453,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         (1_000, 30.0, 60.0),
         (10_000, 30.0, 60.0),
         (50_000, 30.0, 300.0),
+        (100_000, 30.0, 60.0),  # issue 13's one-core target: 0 gaps, lateness p99 < 1 s
         (1_000, 10.0, 30.0),
         (10_000, 10.0, 30.0),
         (20_000, 10.0, 180.0),
