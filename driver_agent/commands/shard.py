@@ -53,6 +53,8 @@ class ShardPlan:
     count: int
     origin_wall_s: float  # the head's wall clock when the run began
     origin_sim_s: float  # the head's simulated clock then
+    log_format: str = "json"  # the head's, resolved ("auto" is the head's terminal's choice)
+    log_level: str = "info"
 
 
 @dataclass
@@ -89,6 +91,8 @@ def shard_plans(
     workers: int,
     origin_wall_s: float,
     origin_sim_s: float,
+    log_format: str = "json",
+    log_level: str = "info",
 ) -> list[ShardPlan]:
     """The fleet cut into `workers` contiguous slices of drivers, the rate cap shared evenly."""
     drivers = config.run.drivers
@@ -98,7 +102,18 @@ def shard_plans(
     bounds = [drivers * i // workers for i in range(workers + 1)]
     first, count = bounds[:-1], [b - a for a, b in itertools.pairwise(bounds)]
     return [
-        ShardPlan(i, shared, api, own_urls, first[i], count[i], origin_wall_s, origin_sim_s)
+        ShardPlan(
+            i,
+            shared,
+            api,
+            own_urls,
+            first[i],
+            count[i],
+            origin_wall_s,
+            origin_sim_s,
+            log_format,
+            log_level,
+        )
         for i in range(workers)
     ]
 
@@ -111,7 +126,7 @@ def cpu_seconds() -> float:
 class Shard:
     def __init__(self, plan: ShardPlan) -> None:
         self.plan = plan
-        configure_logging(plan.config.log.level, plan.config.log.format)
+        configure_logging(plan.log_level, plan.log_format)
         self._send, self._receive = anyio.create_memory_object_stream[WebhookEvent](math.inf)
         self._fleet: Fleet | None = None
         self._stats: StatsCollector | None = None
