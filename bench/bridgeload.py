@@ -147,31 +147,56 @@ async def run_kind(
     }
 
 
-async def capacity(args: argparse.Namespace) -> None:
+async def capacity(args: argparse.Namespace) -> list[dict[str, Any]]:
+    results = []
     with tempfile.TemporaryDirectory(prefix="bridgeload-") as tmp:
         work = Path(tmp)
         async with sandbox_process(work, args.devices) as sandbox_url:
-            kinds = KINDS if args.kind == "all" else (args.kind,)
+            kinds = KINDS if args.kind == "all" else tuple(args.kind.split(","))
             for kind in kinds:
                 result = await run_kind(args, kind, sandbox_url, work)
                 print("RESULT " + json.dumps(result), flush=True)
+                results.append(result)
+    return results
 
 
-async def main_async(args: argparse.Namespace) -> None:
+def record(path: Path, run: str, result: Any) -> None:
+    """Put `result` under results.json's "bridge" key, next to what the other runs left there."""
+    results = json.loads(path.read_text()) if path.exists() else {}
+    bridge = results.setdefault("bridge", {})
+    bridge[run] = {
+        "command": "python -m bench.bridgeload " + " ".join(sys.argv[1:]),
+        "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "cores": os.cpu_count(),
+        "result": result,
+    }
+    path.write_text(json.dumps(results, indent=2) + "\n")
+
+
+async def main_async(args: argparse.Namespace) -> Any:
+    from bench import bridgepaced, bridgescale
+
+    result: Any
     if args.run == "capacity":
-        await capacity(args)
-    elif args.run == "soak":
-        from bench.bridgepaced import soak
-
-        result = await soak(args)
+        result = await capacity(args)
+    elif args.run == "latency":
+        result = await bridgescale.latency(args)
+    elif args.run == "drain":
+        result = await bridgescale.drain(args)
         print("RESULT " + json.dumps(result), flush=True)
+    elif args.run == "rss":
+        result = await bridgescale.rss(args)
+    elif args.run == "soak":
+        result = await bridgepaced.soak(args)
+        print("RESULT " + json.dumps(result), flush=True)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", choices=("capacity", "latency", "drain", "rss", "soak"),
-                        default="capacity")  # fmt: skip
-    parser.add_argument("--kind", choices=(*KINDS, "all"), default="all")
+    runs = ("capacity", "latency", "drain", "rss", "soak", "record-soak")
+    parser.add_argument("--run", choices=runs, default="capacity")
+    parser.add_argument("--kind", default="all", help=f"all or a comma list of {', '.join(KINDS)}")
     parser.add_argument("--devices", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--window-s", type=float, default=20.0)
@@ -179,14 +204,37 @@ def main() -> None:
     parser.add_argument("--bridge-core", type=int, default=0)
     parser.add_argument("--load-core", type=int, default=1)
     parser.add_argument("--profile", default="", help="py-spy the bridge into PREFIX-KIND.txt")
-    parser.add_argument("--rate", type=float, default=300.0, help="soak: positions per second")
-    parser.add_argument("--duration-s", type=float, default=3600.0, help="soak: how long")
-    parser.add_argument("--sample-s", type=float, default=300.0, help="soak: sample every")
-    parser.add_argument("--out", default="", help="soak: the result file (rewritten per sample)")
+    parser.add_argument("--record", default="", help="put the result under FILE's bridge key")
+    group = parser.add_argument_group("latency")
+    group.add_argument("--levels", default="0.5,0.9", help="fractions of the capacity")
+    group.add_argument("--capacity", type=float, default=0.0, help="positions/s (0: measure)")
+    group.add_argument("--rates", default="", help="paced rates (positions/s) besides --levels")
+    group = parser.add_argument_group("drain")
+    group.add_argument("--outage-rate", type=float, default=1000.0, help="positions/s")
+    group.add_argument("--outage-s", type=float, default=600.0)
+    group.add_argument("--drain-timeout-s", type=float, default=1800.0)
+    group = parser.add_argument_group("rss")
+    group.add_argument("--device-counts", default="1000,5000,20000")
+    group.add_argument("--positions-each", type=int, default=3)
+    group = parser.add_argument_group("soak")
+    group.add_argument("--rate", type=float, default=300.0, help="positions per second")
+    group.add_argument("--duration-s", type=float, default=3600.0)
+    group.add_argument("--sample-s", type=float, default=300.0, help="one sample every")
+    group.add_argument("--out", default="", help="the result file, rewritten at every sample")
     args = parser.parse_args()
+    for kind in args.kind.split(","):
+        if kind not in (*KINDS, "all"):
+            parser.error(f"--kind: {kind!r} is not one of all, {', '.join(KINDS)}")
+    if args.run in ("soak", "record-soak") and not args.out:
+        parser.error(f"--run {args.run} needs --out FILE")
     with contextlib.suppress(OSError):
         os.sched_setaffinity(0, {args.load_core})
-    asyncio.run(main_async(args))
+    if args.run == "record-soak":  # a soak's --out file (it ran apart, for an hour)
+        result = json.loads(Path(args.out).read_text())
+    else:
+        result = asyncio.run(main_async(args))
+    if args.record:
+        record(Path(args.record), args.run.removeprefix("record-"), result)
 
 
 if __name__ == "__main__":
