@@ -29,7 +29,6 @@ import asyncio
 import contextlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from bench.bridgerig import (
     proc_rss_kb,
     read_answer,
     sandbox_process,
+    start_profile,
 )
 
 
@@ -102,11 +102,7 @@ async def run_kind(
         wall_before = time.perf_counter()
         load.counting = True
         if args.profile:  # py-spy's collapsed stacks of the bridge over the window
-            spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-f", "raw",
-                   "-r", "250", "-d", str(round(args.window_s)), "-p", str(pid),
-                   "-o", f"{args.profile}-{kind}.txt", "--threads",
-                   "--nonblocking"]  # fmt: skip
-            subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: ASYNC220
+            start_profile(args.profile, kind, pid, args.window_s)
         await asyncio.sleep(args.window_s)
         load.counting = False
         load.running = False
@@ -205,6 +201,7 @@ def main() -> None:
     parser.add_argument("--load-core", type=int, default=1)
     parser.add_argument("--profile", default="", help="py-spy the bridge into PREFIX-KIND.txt")
     parser.add_argument("--record", default="", help="put the result under FILE's bridge key")
+    parser.add_argument("--record-key", default="", help="the name under bridge (default: --run)")
     group = parser.add_argument_group("latency")
     group.add_argument("--levels", default="0.5,0.9", help="fractions of the capacity")
     group.add_argument("--capacity", type=float, default=0.0, help="positions/s (0: measure)")
@@ -234,7 +231,7 @@ def main() -> None:
     else:
         result = asyncio.run(main_async(args))
     if args.record:
-        record(Path(args.record), args.run.removeprefix("record-"), result)
+        record(Path(args.record), args.record_key or args.run.removeprefix("record-"), result)
 
 
 if __name__ == "__main__":

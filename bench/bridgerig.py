@@ -55,6 +55,14 @@ def proc_rss_kb(pid: int) -> int:
     return 0
 
 
+def start_profile(prefix: str, name: str, pid: int, duration_s: float) -> None:
+    """py-spy's raw (collapsed) stacks of `pid`'s threads for `duration_s` into PREFIX-NAME.txt."""
+    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "-f", "raw", "-r", "250",
+           "-d", str(round(duration_s)), "-p", str(pid), "-o", f"{prefix}-{name}.txt",
+           "--threads", "--nonblocking"]  # fmt: skip
+    subprocess.Popen(spy, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 

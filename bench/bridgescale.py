@@ -42,6 +42,7 @@ from bench.bridgerig import (
     proc_rss_kb,
     read_answer,
     sandbox_process,
+    start_profile,
     wait_drained,
 )
 
@@ -63,13 +64,13 @@ async def latency(args: argparse.Namespace) -> list[dict[str, Any]]:
     from bench.bridgeload import run_kind
 
     results = []
-    levels = [float(level) for level in args.levels.split(",")]
+    levels = [float(level) for level in args.levels.split(",") if level]
     rates = [float(rate) for rate in args.rates.split(",")] if args.rates else []
     with tempfile.TemporaryDirectory(prefix="bridgelat-") as tmp:
         work = Path(tmp)
         async with sandbox_process(work, args.devices) as sandbox_url:
             for kind in _kinds(args):
-                measured = await run_kind(args, kind, sandbox_url, work)
+                measured = {} if args.capacity else await run_kind(args, kind, sandbox_url, work)
                 capacity = args.capacity or measured["positions_per_s"]
                 for level, rate in [(level, capacity * level) for level in levels] + [
                     (rate / capacity, rate) for rate in rates
@@ -87,6 +88,8 @@ async def latency(args: argparse.Namespace) -> list[dict[str, Any]]:
                         runner = Paced(runner.load, rate)
                         load_before = loadavg()
                         cpu_before = proc_cpu_s(pid)
+                        if args.profile:
+                            start_profile(args.profile, name, pid, args.window_s)
                         start = time.perf_counter()
                         await paced(runner, args.window_s, args.connections)
                         wall_s = time.perf_counter() - start
