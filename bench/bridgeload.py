@@ -20,6 +20,21 @@ got in the window. Accept latency (request written to answer read) p50 / p99 ove
 Kinds: osmand-get (query string), osmand-post (form body), osmand-json (Traccar Client 9's JSON),
 traccar (Traccar's forward JSON, POST /traccar), ndjson (stdin). Prints one `RESULT {json}` per
 kind.
+
+The other runs (`--run`; the rig is bench/bridgerig.py):
+
+    python -m bench.bridgeload --run latency --kind all        # p50/p99 at 50 % and 90 %
+    python -m bench.bridgeload --run latency --kind osmand-get --capacity 3000 --levels "" \
+        --rates 100,300,1000,2000                              # CPU share by rate
+    python -m bench.bridgeload --run drain --outage-rate 1000 --outage-s 600
+    python -m bench.bridgeload --run rss --device-counts 1000,5000,20000
+    nohup python -m bench.bridgeload --run soak --rate 300 --devices 3000 --duration-s 3600 \
+        --connections 16 --bridge-core 1 --load-core 0 --out soak.json &
+    python -m bench.bridgeload --run record-soak --out soak.json --record bench/results.json
+
+latency and drain and rss are bench/bridgescale.py, the paced sender and the soak
+bench/bridgepaced.py. `--record FILE` puts the result under FILE's "bridge" key
+(`--record-key`, default the run's name), leaving the other keys as they were.
 """
 
 from __future__ import annotations

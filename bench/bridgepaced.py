@@ -65,6 +65,7 @@ class Tally:
             "accept_ms_max": percentile_ms(lat, 1.0),
             "service_ms_p50": percentile_ms(svc, 0.50),
             "service_ms_p99": percentile_ms(svc, 0.99),
+            "service_ms_max": percentile_ms(svc, 1.0),
             "queued_max": self.behind_max,
         }
 
