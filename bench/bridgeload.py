@@ -177,6 +177,7 @@ def record(path: Path, run: str, result: Any) -> None:
     bridge = results.setdefault("bridge", {})
     bridge[run] = {
         "command": "python -m bench.bridgeload " + " ".join(sys.argv[1:]),
+        # a soak ran apart: its own command is in its result
         "measured_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "cores": os.cpu_count(),
         "result": result,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -135,6 +136,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             pid = bridge.process.pid
             result: dict[str, Any] = {
                 "run": "soak",
+                "command": "python -m bench.bridgeload " + " ".join(sys.argv[1:]),
                 "kind": "osmand-get",
                 "rate_per_s": args.rate,
                 "devices": args.devices,
@@ -177,6 +179,8 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                     await sample(time.perf_counter() - start)
                     next_at += args.sample_s
             await sending
+            if runner.tally.accepted or runner.tally.failed:  # answers after the last sample
+                await sample(time.perf_counter() - start)
             drain_s = await wait_drained(http, 600)
             rss = [s["bridge_rss_kb"] for s in result["samples"]]
             accepted = sum(s["accepted"] for s in result["samples"])
