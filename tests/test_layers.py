@@ -66,6 +66,7 @@ EDGES = {
     "sandbox.admin", "sandbox.bodies", "sandbox.clock",
     "bridge.devicemap",
     "bridge.groupcommit",
+    "bridge.watchdog", "bridge.outbox_file",
     "fleetapi.devapi_session", "fleetapi.devapi",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",

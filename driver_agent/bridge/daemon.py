@@ -12,7 +12,7 @@ when it changed, and only then do their sources get their 200. So an acknowledge
 disk, and a restarted bridge continues the same walk (which driver has which order, which stops
 are checked in) and sends the backlog.
 
-The watchdog (every `WATCHDOG_INTERVAL_S` of clock time) drops outbox calls past
+The watchdog (`watchdog.Watchdog`, every second of clock time) drops outbox calls past
 `outbox_max_age_s` (counted), mirrors the outbox's drop counts and its oldest unsent age into the
 metrics, and watches busy drivers whose device has been quiet for more than `MAX_PING_GAP_S`:
 counted and shown as a gauge, and, only with `resend_last_position`, their last position is sent
@@ -43,7 +43,7 @@ from driver_agent.bridge.sources import Source, create_input_app, iter_lines, re
 from driver_agent.bridge.state import WalkerState
 from driver_agent.bridge.unassigned import Refusal, UnassignedDrivers
 from driver_agent.bridge.walker import AssignRule, FleetWalker, Step
-from driver_agent.bridge.watch import DropTally, QuietWatch
+from driver_agent.bridge.watchdog import Watchdog
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import ApiError, ConfigError
 from driver_agent.core.serving import serve_app
@@ -66,7 +66,6 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("driver_agent.bridge")
 
-WATCHDOG_INTERVAL_S = 1.0
 STATE_KEY = "walker"
 
 
@@ -136,8 +135,15 @@ class Bridge:
         self.input_url = ""
         self.webhook_url = ""
         self._stop = anyio.Event()
-        self._quiet = QuietWatch()
-        self._drops = DropTally()
+        self.watchdog = Watchdog(
+            outbox,
+            self.metrics,
+            clock,
+            self._db,
+            walker=lambda: self.walker,
+            commit=self._commit,
+            resend_last_position=b.resend_last_position,
+        )
         self.summary = BridgeSummary()
         self._unassigned = UnassignedDrivers(self.walker.assigned_drivers())
         self.metrics.outbox_depth.set_function(lambda: float(outbox.depth()))
@@ -156,7 +162,7 @@ class Bridge:
     async def _stored(self, batch: Batch | None, driver_id: str) -> None:
         if batch is not None:
             await self._group.stored(batch)
-        self._quiet.heard(driver_id, self.clock.now())
+        self.watchdog.quiet.heard(driver_id, self.clock.now())
         self.summary.positions_in += 1
 
     def stop(self) -> None:
@@ -177,7 +183,7 @@ class Bridge:
         return state | {
             "outbox_depth": self.outbox.depth(),
             "orders_active": len(self.walker.orders()),
-            "quiet_busy_drivers": sorted(self._quiet.quiet),
+            "quiet_busy_drivers": sorted(self.watchdog.quiet.quiet),
             "sending": self.sender.busy,
         }
 
@@ -195,7 +201,7 @@ class Bridge:
             self.input_url = await tg.start(serve_app, self.input_app, b.listen_host, b.listen_port)
             hooks = self.webhook_settings
             self.webhook_url = await tg.start(serve_app, self.webhook_app, hooks.host, hooks.port)
-            tg.start_soon(self._watchdog)
+            tg.start_soon(self.watchdog.run)
             for device, plan in plans.items():
                 tg.start_soon(self._replay, device, plan, start_s)
             if b.ndjson:
@@ -362,42 +368,6 @@ class Bridge:
         await self.clock.sleep(duration_s)
         log.info("duration_reached", duration_s=duration_s)
         self.stop()
-
-    async def _watchdog(self) -> None:
-        while True:
-            await self.clock.sleep(WATCHDOG_INTERVAL_S)
-            await self._tend_outbox()
-            await self._watch_quiet_drivers()
-
-    async def _tend_outbox(self) -> None:
-        now_ms = self.clock.now_ms()
-        expired = await anyio.to_thread.run_sync(self.outbox.drop_expired, now_ms, limiter=self._db)
-        if expired:
-            log.warning("calls_expired", count=expired, max_age_s=self.outbox.max_age_s)
-        counts = await anyio.to_thread.run_sync(self.outbox.dropped_counts, limiter=self._db)
-        for grown in self._drops.update(counts):
-            self.metrics.drop(grown.reason, grown.count)
-            if grown.reason == "overflow" and not grown.earlier:
-                log.warning("calls_dropped", reason=grown.reason, count=grown.count)
-        age_s = await anyio.to_thread.run_sync(self.outbox.oldest_age_s, now_ms, limiter=self._db)
-        self.metrics.outbox_oldest_age.set(age_s)
-
-    async def _watch_quiet_drivers(self) -> None:
-        now_s = self.clock.now()
-        for silence in self._quiet.check(self.walker.busy_drivers(), now_s):
-            self.metrics.silences.inc()
-            log.warning(
-                "device_quiet", driver_id=silence.driver_id, silent_s=round(silence.silent_s, 1)
-            )
-        self.metrics.quiet_drivers.set(len(self._quiet.quiet))
-        if not self.settings.resend_last_position:
-            return
-        for driver_id in self._quiet.due_for_resend(now_s):
-            step = self.walker.resend_last(driver_id)
-            await self._commit(step)
-            if step.calls:
-                self._quiet.resent(driver_id, now_s)
-                self.metrics.resent.inc()
 
 
 async def run_bridge(

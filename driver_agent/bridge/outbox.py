@@ -26,9 +26,8 @@ JSON objects: the daemon's order walk) in the same transaction, so the calls and
 implied them are on disk together or not at all; `load_state(key, Type)` reads one back after a
 restart, checked as a `Type`.
 
-Schema version 2 (bodies are final wire bodies). A file of another version is refused with an
-`OutboxError` that names it and says what to do: drain it with the version that wrote it, or
-move it away to start afresh.
+The file is opened by `outbox_file.open_outbox_file` (WAL, `synchronous`, the schema and its
+version: a file of another version is refused with an `OutboxError` saying what to do).
 
 The API is sync (sqlite3 is). A FULL commit costs one fsync (about a millisecond on an SSD, more
 on a busy disk), so the daemon should call it through `anyio.to_thread.run_sync` with a
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from driver_agent.bridge.calls import Call
+from driver_agent.bridge.outbox_file import Synchronous, open_outbox_file
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import OutboxError
 from driver_agent.core.typed import convert, to_builtins
@@ -57,31 +57,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 T = TypeVar("T")
-
-SCHEMA_VERSION = 2
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS pending (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    driver_id TEXT NOT NULL,
-    endpoint TEXT NOT NULL,
-    body TEXT NOT NULL,
-    reported_time_ms INTEGER NOT NULL,
-    enqueued_at_ms INTEGER NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS pending_by_driver ON pending (driver_id, id);
-CREATE TABLE IF NOT EXISTS dropped (reason TEXT PRIMARY KEY, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
-
-
-class Synchronous(StrEnum):
-    """SQLite's `PRAGMA synchronous` values the outbox allows."""
-
-    NORMAL = "NORMAL"
-    FULL = "FULL"
 
 
 class DropReason(StrEnum):
@@ -124,25 +99,7 @@ class Outbox:
         self._closed = False
         self._cursor = 0  # the last id `read_new` handed out
         self._dropped_read: set[int] = set()  # handed out, then dropped by a bound
-        try:
-            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise self._error("cannot open", exc) from None
-        try:
-            mode = self._db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise OutboxError(f"outbox {self.path}: cannot switch to WAL (got {mode!r})")
-            self._db.execute(f"PRAGMA synchronous={Synchronous(synchronous).value}")
-            self._db.execute("PRAGMA busy_timeout=5000")
-            self._db.executescript(_SCHEMA)
-            self._check_version()
-            self._depth = int(self._db.execute("SELECT COUNT(*) FROM pending").fetchone()[0])
-        except sqlite3.Error as exc:
-            self._db.close()
-            raise self._error("cannot open", exc) from None
-        except OutboxError:
-            self._db.close()
-            raise
+        self._db, self._depth = open_outbox_file(self.path, synchronous)
 
     # writing
 
@@ -371,19 +328,6 @@ class Outbox:
 
     def _row_error(self, where: str, message: str) -> OutboxError:
         return OutboxError(f"outbox {self.path}: {where}: {message}")
-
-    def _check_version(self) -> None:
-        row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        if row is None:
-            self._db.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-        elif row[0] != str(SCHEMA_VERSION):
-            raise OutboxError(
-                f"outbox {self.path}: schema version {row[0]}, this program reads"
-                f" {SCHEMA_VERSION}: let the version that wrote it send what is left (run it until"
-                " the outbox is empty), or move the file away to start with a new one"
-            )
 
     @contextmanager
     def _transaction(self, what: str) -> Iterator[sqlite3.Connection]:

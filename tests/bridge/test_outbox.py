@@ -15,7 +15,8 @@ import msgspec
 import pytest
 
 from driver_agent.bridge.calls import Call
-from driver_agent.bridge.outbox import SCHEMA_VERSION, Outbox, Synchronous
+from driver_agent.bridge.outbox import Outbox
+from driver_agent.bridge.outbox_file import SCHEMA_VERSION, Synchronous
 from driver_agent.core.endpoints import Endpoint
 from driver_agent.core.errors import OutboxError
 
