@@ -463,7 +463,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     # the bare ping loop, as the floor the real driver is compared with
     args.cadence_points = [(50_000, 30.0, 65.0), (50_000, 10.0, 25.0)]
     # scale-out: drivers per worker to start the search from, at P = 30 s over 60 s windows
-    args.scale_out = ["--start", "60000", "--max-points", "4"]
+    args.scale_out = ["--start", "100000", "--max-points", "4"]
     if args.quick:
         args.scale_out = ["--start", "300", "--max-points", "1", "--interval-s", "1",
                           "--window-s", "2"]  # fmt: skip
