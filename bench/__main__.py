@@ -158,16 +158,24 @@ def responder(server_cpu: int | None) -> Iterator[str]:
             process.wait()
 
 
-def run_point(module: str, arguments: list[str], timeout_s: float) -> dict[str, Any]:
+def run_point(
+    module: str, arguments: list[str], timeout_s: float, *, show_progress: bool = False
+) -> dict[str, Any]:
+    """One generator process; its RESULT line. `show_progress`: its stderr goes to ours as it
+    comes (the long scale-out search logs each point)."""
     command = [sys.executable, "-m", module, *arguments]
+    stderr = None if show_progress else subprocess.PIPE
     done = subprocess.run(
-        command, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
-    )
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr, text=True, timeout=timeout_s,
+        check=False,
+    )  # fmt: skip
     for line in done.stdout.splitlines():
         if line.startswith("RESULT "):
             result: dict[str, Any] = json.loads(line[7:])
             return result
-    raise RuntimeError(f"{module} {' '.join(arguments)} gave no result:\n{done.stderr[-2000:]}")
+    raise RuntimeError(
+        f"{module} {' '.join(arguments)} gave no result:\n{(done.stderr or '')[-2000:]}"
+    )
 
 
 def installed(package: str) -> bool:
@@ -518,7 +526,10 @@ def main(argv: list[str] | None = None) -> None:
         log("workload (c): scale-out over Ray workers (responder unpinned: it shares the cores)")
         with responder(None) as url:
             results["scale_out"] = run_point(
-                "bench.scaleout", ["--url", url, *args.scale_out], timeout_s=3600
+                "bench.scaleout",
+                ["--url", url, *args.scale_out],
+                timeout_s=3600,
+                show_progress=True,
             )
     results["loadavg_after"] = loadavg()
     results["duration_s"] = round(time.monotonic() - started, 1)

@@ -52,6 +52,12 @@ def point(
     actors = [actor.remote() for _ in range(workers)]
     try:
         parts = ray.get([a.busy.remote(url, per_worker, interval_s, window_s) for a in actors])
+    except ray.exceptions.RayTaskError as exc:  # e.g. the drivers could not even all start
+        reason = str(exc).strip().splitlines()[-1]
+        return {"workers": workers, "drivers": workers * per_worker, "interval_s": interval_s,
+                "window_s": window_s, "passed": False, "error": reason, "pings": 0,
+                "pings_expected": 0, "gaps_over_30s": None, "errors": None,
+                "worst_lateness_p99_ms": None, "per_worker": []}  # fmt: skip
     finally:
         for a in actors:
             ray.kill(a)
@@ -100,12 +106,15 @@ def search(ray: Any, url: str, workers: int, args: argparse.Namespace, log: Any)
     for _ in range(args.max_points):
         result = point(ray, url, workers, per_worker, args.interval_s, args.window_s)
         points.append(result)
-        log(
-            f"  {workers} worker(s), {result['drivers']:,} drivers: "
-            f"{'pass' if result['passed'] else 'FAIL'}, gaps {result['gaps_over_30s']}, "
-            f"lateness p99 {result['worst_lateness_p99_ms']} ms, CPU/10k "
-            f"{[w['cpu_ms_per_10k'] for w in result['per_worker']]}"
-        )
+        if "error" in result:
+            log(f"  {workers} worker(s), {result['drivers']:,} drivers: FAIL, {result['error']}")
+        else:
+            log(
+                f"  {workers} worker(s), {result['drivers']:,} drivers: "
+                f"{'pass' if result['passed'] else 'FAIL'}, gaps {result['gaps_over_30s']}, "
+                f"lateness p99 {result['worst_lateness_p99_ms']} ms, CPU/10k "
+                f"{[w['cpu_ms_per_10k'] for w in result['per_worker']]}"
+            )
         if result["passed"]:
             if best is None or result["drivers"] > best["drivers"]:
                 best = result
