@@ -84,6 +84,12 @@ METHOD = {
     "generator_saturated": "true when ping lateness p99 > 1 s or cpu_share > 0.9: the "
     "generator, not the API, is then the limit",
     "cpu_linearity": "cpu_ms_per_10k at K, divided by the same at the smallest K, same P",
+    "scale_out": "bench/scaleout.py: for 1 and 2 workers, each a Ray actor (the layer of "
+    "`driver-agent run --workers N`) running workload (b)'s busy drivers for its share, against "
+    "one responder left unpinned (it shares the 2 cores with the workers); a point passes with 0 "
+    "gaps over 30 s, the worst worker's ping lateness p99 < 1 s, no failed call and >= 97 % of "
+    "the expected pings; the search grows by 1.25x from --start while points pass; most_drivers "
+    "is the largest passing point, bounded by the first failing one",
 }
 
 
@@ -484,16 +490,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def merged_results(path: Path, results: dict[str, Any]) -> dict[str, Any]:
-    """results.json with this run's keys replaced and the others kept: a partial run
-    (`--workloads c`) does not wipe the figures of the workloads it did not run."""
+WORKLOAD_KEYS = {"a": "workload_a", "b": "workload_b", "c": "scale_out"}
+RUN_KEYS = ("command", "machine", "pinning", "loadavg_before", "loadavg_after", "duration_s",
+            "machine_busy", "table")  # fmt: skip
+
+
+def merged_results(path: Path, results: dict[str, Any], workloads: set[str]) -> dict[str, Any]:
+    """results.json after a partial run (`--workloads c`): the workloads it ran replaced, the
+    others kept with the full run's description; this run's own (command, machine, load
+    average, table) is listed under `partial_runs`."""
     try:
         previous = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         previous = {}
-    if not isinstance(previous, dict) or results.get("quick"):
+    if not isinstance(previous, dict) or results.get("quick") or workloads >= set(WORKLOAD_KEYS):
         return results
-    return {**previous, **results}
+    merged = {**previous}
+    for workload in workloads:
+        merged[WORKLOAD_KEYS[workload]] = results[WORKLOAD_KEYS[workload]]
+    run = {key: results[key] for key in RUN_KEYS if key in results}
+    run["workloads"] = sorted(workloads)
+    merged["partial_runs"] = [*previous.get("partial_runs", []), run]
+    return merged
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -538,8 +556,8 @@ def main(argv: list[str] | None = None) -> None:
     table = render(results)
     results["table"] = table.splitlines()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(merged_results(args.out, results), indent=2) + "\n",
-                        encoding="utf-8")  # fmt: skip
+    merged = merged_results(args.out, results, workloads)
+    args.out.write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
     print(table)
     if busy:
         print("note: other processes were using the cores (load average above 1.5); see loadavg")

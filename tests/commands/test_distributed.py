@@ -107,9 +107,10 @@ async def test_two_workers_drive_every_order_and_the_merged_counts_are_the_sandb
     assert "Workers" in result.html_path.read_text()
 
 
-async def test_a_worker_killed_mid_run_is_reported_and_the_others_finish(
-    tmp_path: Path, ray: ModuleType
-) -> None:
+async def run_and_kill_worker_one(
+    tmp_path: Path, ray: ModuleType, **extra: object
+) -> tuple[RunResult, SandboxApp, dict[str, Any]]:
+    """A run whose worker 1 is killed (SIGKILL) once the head saw it finish 5 orders."""
     heads: list[Head] = []
     started = anyio.Event()
 
@@ -129,7 +130,15 @@ async def test_a_worker_killed_mid_run_is_reported_and_the_others_finish(
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(kill_worker_one_once_it_has_finished_orders)
-        result, sandbox, report = await run(distributed_config(tmp_path), ray, on_head)
+        outcome = await run(distributed_config(tmp_path, **extra), ray, on_head)
+        tg.cancel_scope.cancel()  # (it has killed by then: 40 orders per worker)
+    return outcome
+
+
+async def test_a_worker_killed_mid_run_is_reported_and_the_others_finish(
+    tmp_path: Path, ray: ModuleType
+) -> None:
+    result, sandbox, report = await run_and_kill_worker_one(tmp_path, ray)
     dead, alive = report["workers"][1], report["workers"][0]
     assert dead["state"] == "died"
     assert "died" in dead["cause"].lower() or "actor" in dead["cause"].lower()
@@ -276,3 +285,13 @@ def test_a_run_joins_an_existing_ray_cluster_within_its_cpus(
     assert refused.returncode == 2
     assert "distributed.workers: the Ray cluster at" in refused.stderr
     assert "has 2 CPU(s) and each worker takes one: at most 2, got 3" in refused.stderr
+
+
+async def test_under_fail_fast_a_dead_worker_stops_every_worker_at_once(
+    tmp_path: Path, ray: ModuleType
+) -> None:
+    result, _, report = await run_and_kill_worker_one(tmp_path, ray, **{"run.fail_fast": True})
+    assert [w["state"] for w in report["workers"]] == ["stopped", "died"]
+    assert result.exit_code == 1
+    assert result.outcomes.get("completed", 0) < 80  # it did not go on to the end
+    assert report["workers"][0]["orders"].get("interrupted", 0) >= 1  # cut off at once
