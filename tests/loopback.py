@@ -1,8 +1,10 @@
-"""Shared by the end-to-end run tests: a free loopback port and the sandbox merchant's token."""
+"""Shared by the end-to-end run tests: a free loopback port, the sandbox merchant's token, and
+the fleet calls counted on both sides."""
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import httpx
 
@@ -28,3 +30,19 @@ async def merchant_auth(http: httpx.AsyncClient) -> dict[str, str]:
         },
     )
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+FLEET_PREFIX = "/open_fleet_services/"
+
+
+def call_counts(
+    report: dict[str, Any], sandbox_state: dict[str, Any]
+) -> tuple[dict[str, int], dict[str, int]]:
+    """(the run's report.json calls per endpoint, the sandbox's own count of the same)."""
+    ours = {e["endpoint"]: e["count"] for e in report["stats"]["endpoints"]}
+    theirs = {
+        path.removeprefix(FLEET_PREFIX): calls["count"]
+        for path, calls in sandbox_state["calls"].items()
+        if path.startswith(FLEET_PREFIX)
+    }
+    return ours, theirs

@@ -25,7 +25,8 @@ VALUES = {
     "bridge.state",
 }  # fmt: skip
 PURE = {
-    "core.config", "core.config_errors", "core.jsonbody", "core.redaction", "core.validation", "core.typed",
+    "core.config", "core.config_errors", "core.jsonbody", "core.redaction", "core.validation",
+    "core.typed",
     "fleetapi.webhook_payloads", "fleetapi.ratelimit", "fleetapi.resend", "fleetapi.bodies",
     "fleetapi.views", "fleetapi.webhook_schema", "fleetapi.webhook_settings",
     "geo.geometry", "geo.gpx", "geo.tracks", "geo.roadclass", "geo.roads", "geo.nearest",

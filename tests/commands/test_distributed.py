@@ -19,7 +19,7 @@ from typing import Any
 
 import anyio
 import pytest
-from loopback import free_port
+from loopback import call_counts, free_port
 
 from driver_agent.commands import preflight, ray_runtime
 from driver_agent.commands.distributed import run_distributed
@@ -31,8 +31,6 @@ from driver_agent.core.errors import ConfigError
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.sandbox.app import SandboxApp
 from driver_agent.sim.routebook import load_routes
-
-FLEET_PREFIX = "/open_fleet_services/"
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -85,12 +83,7 @@ async def test_two_workers_drive_every_order_and_the_merged_counts_are_the_sandb
     assert result.outcomes == {"completed": 80}
     assert result.exit_code == 0
     # the merged statistics count what the sandbox counted, endpoint by endpoint
-    ours = {e["endpoint"]: e["count"] for e in report["stats"]["endpoints"]}
-    theirs = {
-        path.removeprefix(FLEET_PREFIX): calls["count"]
-        for path, calls in state["calls"].items()
-        if path.startswith(FLEET_PREFIX)
-    }
+    ours, theirs = call_counts(report, state)
     assert ours == theirs
     assert all(d["gaps_over_30s"] == 0 for d in state["drivers"])
     assert report["stats"]["totals"]["gaps_over_limit"] == 0

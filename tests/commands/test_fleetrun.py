@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from loopback import call_counts
 
 from driver_agent.commands.fleetrun import RunResult, RunStopper, run_fleet
 from driver_agent.core.clock import Membership, VirtualClock
@@ -19,8 +20,6 @@ from driver_agent.geo.geometry import haversine_m
 from driver_agent.geo.roads import RoadNetwork
 from driver_agent.sandbox.app import SandboxApp, create_app, serve_sandbox
 from driver_agent.sandbox.settings import SandboxSettings
-
-FLEET_PREFIX = "/open_fleet_services/"
 
 
 async def run_embedded(
@@ -60,12 +59,7 @@ async def test_fifty_drivers_complete_a_hundred_orders_and_the_report_matches_th
     assert max(d["max_gap_s"] for d in sandbox["drivers"]) <= 10.0
     assert report["stats"]["totals"]["gaps_over_limit"] == 0
     # counts per endpoint equal
-    ours = {e["endpoint"]: e["count"] for e in report["stats"]["endpoints"]}
-    theirs = {
-        path.removeprefix(FLEET_PREFIX): calls["count"]
-        for path, calls in sandbox["calls"].items()
-        if path.startswith(FLEET_PREFIX)
-    }
+    ours, theirs = call_counts(report, sandbox)
     assert ours == theirs
     assert report["totals"]["orders_done"] == 100
     assert report["totals"]["errors"] == 0
