@@ -130,8 +130,7 @@ class Head:
         if held is None:
             return
         for worker in self.workers:
-            p = worker.status.progress
-            if worker.state == "running" and (p is None or p.drivers_started < worker.drivers):
+            if worker.state == "running" and worker.status.drivers_started < worker.drivers:
                 return  # a worker is still spawning: its drivers are not in the router yet
         self._held = None
         for event in sorted(held, key=lambda e: e.order.task_id):
@@ -148,10 +147,10 @@ class Head:
             self.router.busy(driver_id)
         for driver_id, lat, lng in status.idle:
             self.router.idle(worker.index, driver_id, lat, lng)
-        if status.progress is not None:
-            self.router.ended(worker.index, status.progress.orders_final)
-        if not live:  # keep the last live figures
+        self.router.ended(worker.index, status.orders_final)
+        if not live:  # keep the last progress and live figures
             last = worker.status
+            status.progress = last.progress
             status.calls, status.errors, status.pings = last.calls, last.errors, last.pings
             status.worst_gap_s, status.latency_ms = last.worst_gap_s, last.latency_ms
         worker.status = status
@@ -254,16 +253,13 @@ class Head:
         )
 
     def workers_text(self) -> str:
+        """`w0 12 done, busy 10/10 · w1 died 3 done, busy 0/10` for the status line."""
         parts = []
         for worker in self.workers:
             p = worker.status.progress
-            done = p.outcomes.get("completed", 0) if p else 0
-            parts.append(
-                f"w{worker.index} {worker.state if worker.state != 'running' else ''}"
-                f"{done} done, busy {p.drivers_busy if p else 0}/{worker.drivers}".replace(
-                    "  ", " "
-                )
-            )
+            state = "" if worker.state == "running" else f"{worker.state} "
+            done, busy = (p.outcomes.get("completed", 0), p.drivers_busy) if p else (0, 0)
+            parts.append(f"w{worker.index} {state}{done} done, busy {busy}/{worker.drivers}")
         return " · ".join(parts)
 
     def rows(self) -> list[WorkerRow]:

@@ -59,9 +59,12 @@ class ShardPlan:
 
 @dataclass
 class ShardStatus:
-    """What the head polls: changes since the last poll, running totals, live figures."""
+    """What the head polls: changes since the last poll, running totals, and (on a live poll,
+    once a second) the fleet's progress and the live figures."""
 
     index: int
+    orders_final: int = 0  # orders that reached a final state, so far
+    drivers_started: int = 0
     idle: list[tuple[str, float, float]] = field(default_factory=list)  # became idle, where
     busy: list[str] = field(default_factory=list)  # no longer idle
     progress: FleetProgress | None = None
@@ -133,7 +136,6 @@ class Shard:
         self._scope: anyio.CancelScope | None = None
         self._stop_requested = False
         self._forced = False
-        self._reported_idle: dict[str, tuple[float, float]] = {}
 
     def where(self) -> tuple[str, int]:
         """(host name, process id): what a report row shows of this worker."""
@@ -186,19 +188,21 @@ class Shard:
             self._send.send_nowait(event)
 
     async def poll(self, live: bool = True) -> ShardStatus:
-        """Idle drivers' changes since the last poll, outcomes; with `live` the live figures
-        (they walk every driver: the head asks for them once a second, not every poll)."""
+        """Idle drivers' changes since the last poll and the running totals; with `live` the
+        progress and live figures too (they walk every driver: once a second, not every poll)."""
         status = ShardStatus(self.plan.index)
         fleet, stats = self._fleet, self._stats
         if fleet is None or stats is None:
             return status
-        idle = fleet.dispatcher.idle_positions()
-        reported = self._reported_idle
-        status.idle = [(d, *p) for d, p in idle.items() if reported.get(d) != p]
-        status.busy = [d for d in reported if d not in idle]
-        self._reported_idle = idle
-        status.progress = fleet.progress()
+        for driver_id, where in fleet.dispatcher.idle_changes().items():
+            if where is None:
+                status.busy.append(driver_id)
+            else:
+                status.idle.append((driver_id, *where))
+        status.orders_final = sum(fleet.outcomes.values())
+        status.drivers_started = len(fleet.drivers)
         if live:
+            status.progress = fleet.progress()  # walks every driver (the busy count)
             figures = live_figures(stats)
             status.calls, status.errors, status.pings = figures.calls, figures.errors, figures.pings
             status.worst_gap_s, status.latency_ms = figures.worst_gap_s, figures.latency_ms

@@ -27,10 +27,6 @@ class NearestIndex:
     def __contains__(self, key: object) -> bool:
         return key in self._points
 
-    def positions(self) -> dict[str, tuple[float, float]]:
-        """Every key and where it is."""
-        return {key: (lat, lng) for key, (lat, lng, _) in self._points.items()}
-
     def add(self, key: str, lat: float, lng: float, rank: int = 0) -> None:
         """Put `key` at (lat, lng), replacing where it was."""
         if key in self._points:

@@ -139,10 +139,12 @@ def _add_spans(merged: StatsCollector, part: StatsCollector) -> None:
 
 def _add_timelines(merged: StatsCollector, parts: Sequence[StatsCollector]) -> None:
     """Buckets of equal start add up; each bucket's bytes (a delta of the part's cumulative
-    counters) are summed, then the merged cumulative counters rebuilt from them."""
+    counters) are summed, then the merged cumulative counters rebuilt from them. A merged
+    bucket's busy drivers: per part the most busy in it, summed over the parts."""
     bucket_s = merged._bucket_s
     sent_in: dict[int, int] = {}
     received_in: dict[int, int] = {}
+    busy: dict[int, int] = {}
     total_sent = total_received = 0
     for part in parts:
         factor = round(bucket_s / part._bucket_s)  # a power of two: widths only double
@@ -150,26 +152,18 @@ def _add_timelines(merged: StatsCollector, parts: Sequence[StatsCollector]) -> N
         sent_end, received_end = part._byte_totals()
         total_sent += sent_end
         total_received += received_end
+        most: dict[int, int] = {}
         for k, (index, bucket) in enumerate(buckets):
             following = buckets[k + 1][1] if k + 1 < len(buckets) else None
             sent_next = following.sent0 if following else sent_end
             received_next = following.received0 if following else received_end
-            target_index = index // factor
-            target = merged._timeline.get(target_index)
-            if target is None:
-                target = merged._timeline[target_index] = Bucket(0, 0, 0)
-            target.merge(bucket)
-            target.busy = 0  # summed below: the parts' busy drivers at the bucket's start
-            sent_in[target_index] = sent_in.get(target_index, 0) + sent_next - bucket.sent0
-            received_in[target_index] = (
-                received_in.get(target_index, 0) + received_next - bucket.received0
-            )
-    busy: dict[int, int] = {}  # per part the most busy in the merged bucket, summed over parts
-    for part in parts:
-        factor = round(bucket_s / part._bucket_s)
-        most: dict[int, int] = {}
-        for index, bucket in part._timeline.items():
             key = index // factor
+            target = merged._timeline.get(key)
+            if target is None:
+                target = merged._timeline[key] = Bucket(0, 0, 0)
+            target.merge(bucket)
+            sent_in[key] = sent_in.get(key, 0) + sent_next - bucket.sent0
+            received_in[key] = received_in.get(key, 0) + received_next - bucket.received0
             most[key] = max(most.get(key, 0), bucket.busy)
         for key, n in most.items():
             busy[key] = busy.get(key, 0) + n

@@ -29,6 +29,9 @@ class Dispatcher:
     def __init__(self, relocate_beyond_m: float = 20_000.0) -> None:
         self.relocate_beyond_m = relocate_beyond_m
         self._idle = NearestIndex()
+        # idle drivers that came (where) or went (None) since `idle_changes()` was last read;
+        # at most one entry per driver, written per assignment, never per ping
+        self._idle_changes: dict[str, tuple[float, float] | None] = {}
         self._queue: deque[Order] = deque()
         self._holder: dict[int, str] = {}  # task_id -> driver_id
         self._known: set[int] = set()
@@ -42,6 +45,7 @@ class Dispatcher:
             order = self._queue.popleft()
             return self._assign(driver_id, lat, lng, order)
         self._idle.add(driver_id, lat, lng)
+        self._idle_changes[driver_id] = (lat, lng)
         return None
 
     def order_arrived(self, order: Order) -> Assignment | None:
@@ -54,6 +58,7 @@ class Dispatcher:
             self._queue.append(order)
             return None
         lat, lng = self._idle.remove(driver_id)
+        self._idle_changes[driver_id] = None
         return self._assign(driver_id, lat, lng, order)
 
     def order_ended(self, task_id: int) -> None:
@@ -91,9 +96,11 @@ class Dispatcher:
         self._queue.clear()
         return left
 
-    def idle_positions(self) -> dict[str, tuple[float, float]]:
-        """The idle drivers and where they wait (what a worker tells the head's router)."""
-        return self._idle.positions()
+    def idle_changes(self) -> dict[str, tuple[float, float] | None]:
+        """Since the last call: drivers that became idle (where they wait) or stopped being
+        idle (None). What a worker tells the head's router, without copying every idle driver."""
+        changes, self._idle_changes = self._idle_changes, {}
+        return changes
 
     @property
     def idle_count(self) -> int:

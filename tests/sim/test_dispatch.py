@@ -86,3 +86,20 @@ def test_closing_returns_the_orders_that_never_started() -> None:
     assert [o.task_id for o in d.close()] == [1, 2]
     assert d.driver_idle("drv-a", *HEL) is None
     assert d.order_arrived(order(3)) is None
+
+
+def test_idle_changes_say_who_came_and_who_went_since_the_last_read() -> None:
+    d = Dispatcher()
+    d.driver_idle("a", 60.17, 24.94)
+    d.driver_idle("b", 60.20, 24.90)
+    assert d.idle_changes() == {"a": (60.17, 24.94), "b": (60.20, 24.90)}
+    assert d.idle_changes() == {}  # read once
+    assignment = d.order_arrived(order(1))
+    assert assignment is not None
+    assert assignment.driver_id == "a"
+    d.driver_idle("c", 60.30, 24.80)
+    assert d.idle_changes() == {"a": None, "c": (60.30, 24.80)}
+    d.driver_idle("c", 60.31, 24.81)  # came, went and came again: the last word counts
+    d.order_arrived(order(2, 60.31, 24.81))
+    d.driver_idle("c", 60.32, 24.82)
+    assert d.idle_changes() == {"c": (60.32, 24.82)}
