@@ -216,11 +216,13 @@ class Head:
         outcomes: dict[str, int] = {}
         started = busy = errors = relocations = 0
         for worker in self.workers:
+            # outcomes from every poll; the rest from the last live one
+            ended = worker.result.progress.outcomes if worker.result else worker.status.outcomes
+            for outcome, n in ended.items():
+                outcomes[outcome] = outcomes.get(outcome, 0) + n
             p = worker.result.progress if worker.result else worker.status.progress
             if p is None:
                 continue
-            for outcome, n in p.outcomes.items():
-                outcomes[outcome] = outcomes.get(outcome, 0) + n
             started += p.drivers_started
             busy += p.drivers_busy if worker.state == "running" else 0
             errors += p.driver_errors
@@ -267,14 +269,13 @@ class Head:
         for worker in self.workers:
             result = worker.result
             stats = result.stats.statistics() if result else None
-            progress = result.progress if result else worker.status.progress
             rows.append(
                 WorkerRow(
                     index=worker.index,
                     node=result.node if result else worker.node,
                     pid=result.pid if result else worker.pid,
                     drivers=worker.drivers,
-                    outcomes=dict(progress.outcomes) if progress else {},
+                    outcomes=dict(result.progress.outcomes if result else worker.status.outcomes),
                     requests=stats.totals.calls if stats else worker.status.calls,
                     errors=stats.totals.errors if stats else worker.status.errors,
                     pings=stats.totals.pings if stats else worker.status.pings,

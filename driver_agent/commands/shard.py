@@ -63,7 +63,7 @@ class ShardStatus:
     once a second) the fleet's progress and the live figures."""
 
     index: int
-    orders_final: int = 0  # orders that reached a final state, so far
+    outcomes: dict[str, int] = field(default_factory=dict)  # orders ended so far, by outcome
     drivers_started: int = 0
     idle: list[tuple[str, float, float]] = field(default_factory=list)  # became idle, where
     busy: list[str] = field(default_factory=list)  # no longer idle
@@ -73,6 +73,10 @@ class ShardStatus:
     pings: int = 0
     worst_gap_s: float = 0.0
     latency_ms: dict[str, Histogram] = field(default_factory=dict)  # per endpoint
+
+    @property
+    def orders_final(self) -> int:
+        return sum(self.outcomes.values())
 
 
 @dataclass
@@ -199,7 +203,7 @@ class Shard:
                 status.busy.append(driver_id)
             else:
                 status.idle.append((driver_id, *where))
-        status.orders_final = sum(fleet.outcomes.values())
+        status.outcomes = dict(fleet.outcomes)
         status.drivers_started = len(fleet.drivers)
         if live:
             status.progress = fleet.progress()  # walks every driver (the busy count)
