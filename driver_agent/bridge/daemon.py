@@ -32,14 +32,15 @@ import anyio
 import anyio.to_thread
 import structlog
 
+from driver_agent.bridge.calls import Call
 from driver_agent.bridge.devicemap import load_device_map
+from driver_agent.bridge.feeds import start_feeds
 from driver_agent.bridge.geofence import GeofenceConfig
 from driver_agent.bridge.groupcommit import Batch, GroupCommit
 from driver_agent.bridge.metrics import BridgeMetrics
 from driver_agent.bridge.outbox import Outbox, PendingCall
-from driver_agent.bridge.replay import ReplayPoint, load_replay, run_replay
 from driver_agent.bridge.sender import OutboxSender
-from driver_agent.bridge.sources import Source, create_input_app, iter_lines, read_ndjson
+from driver_agent.bridge.sources import create_input_app
 from driver_agent.bridge.state import WalkerState
 from driver_agent.bridge.unassigned import Refusal, UnassignedDrivers
 from driver_agent.bridge.walker import AssignRule, FleetWalker, Step
@@ -57,7 +58,7 @@ from driver_agent.fleetapi.webhook_payloads import (
 from driver_agent.fleetapi.webhooks import WebhookSettings, create_webhook_app
 
 if TYPE_CHECKING:
-    from anyio.abc import TaskStatus
+    from anyio.abc import TaskGroup, TaskStatus
 
     from driver_agent.bridge.positions import Position
     from driver_agent.core.clock import Clock
@@ -112,7 +113,7 @@ class Bridge:
         if self._saved is not None:
             self.walker.restore(self._saved)
         self._db = anyio.CapacityLimiter(1)
-        self._group = GroupCommit(self._write, self._rollback)
+        self._group: GroupCommit[Call] = GroupCommit(self._write, self._rollback)
         self.sender = OutboxSender(
             outbox,
             client,
@@ -128,7 +129,7 @@ class Bridge:
         self.webhook_settings = WebhookSettings.from_config(config.webhooks)
         # Bringg hears "accepted" only once the order's first calls and the walker's state are
         # in the outbox: a crash right after the reply loses nothing
-        self.webhook_app = create_webhook_app(self.webhook_settings, self._take, clock=clock)
+        self.webhook_app = create_webhook_app(self.webhook_settings, self.take, clock=clock)
         self.input_app = create_input_app(
             self.accept, self.metrics, health=self.health, input_key=b.input_key or None
         )
@@ -159,7 +160,7 @@ class Bridge:
         batch = self._note(self.walker.feed(position))
         return self._stored(batch, driver_id)
 
-    async def _stored(self, batch: Batch | None, driver_id: str) -> None:
+    async def _stored(self, batch: Batch[Call] | None, driver_id: str) -> None:
         if batch is not None:
             await self._group.stored(batch)
         self.watchdog.quiet.heard(driver_id, self.clock.now())
@@ -189,35 +190,23 @@ class Bridge:
 
     # -- running --------------------------------------------------------------------------
 
-    async def run(self, *, task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, serve: bool = True, task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Serve until stopped. Without `serve` (a worker of a bridge split across workers,
+        `commands.bridgeworker`) no port is opened: the head takes the inputs and the webhooks
+        and hands this bridge its share through `accept` and `take`."""
         b = self.settings
-        start_s = self.clock.now()
-        plans = {
-            device: load_replay(path, device, round(start_s * 1000))
-            for device, path in b.gpx.items()
-        }
         async with anyio.create_task_group() as tg:
             await tg.start(self.sender.run)
-            self.input_url = await tg.start(serve_app, self.input_app, b.listen_host, b.listen_port)
-            hooks = self.webhook_settings
-            self.webhook_url = await tg.start(serve_app, self.webhook_app, hooks.host, hooks.port)
             tg.start_soon(self.watchdog.run)
-            for device, plan in plans.items():
-                tg.start_soon(self._replay, device, plan, start_s)
-            if b.ndjson:
-                tg.start_soon(self._read_ndjson, b.ndjson)
+            if serve:
+                await self._serve(tg)
+            start_feeds(tg, b, self.accept, self.metrics, self.clock)
             if b.duration_s > 0:
                 tg.start_soon(self._stop_after, b.duration_s)
-            if not hooks.api_keys:
-                log.warning("webhooks_refused", reason="no webhooks.api_key: orders cannot arrive")
-            if not b.input_key:
-                log.warning(
-                    "input_unauthenticated",
-                    listen_host=b.listen_host,
-                    reason="no bridge.input_key: any sender on this machine can post positions",
-                )
             log.info(
-                "bridge_listening",
+                "bridge_listening" if serve else "bridge_worker_started",
                 input_url=self.input_url,
                 webhook_url=self.webhook_url,
                 outbox=str(self.outbox.path),
@@ -238,7 +227,13 @@ class Bridge:
         self.summary.credentials_refused = "" if refused is None else refused.message
         log.info("bridge_stopped", **vars(self.summary))
 
-    def _note(self, step: Step) -> Batch | None:
+    async def _serve(self, tg: TaskGroup) -> None:
+        b, hooks = self.settings, self.webhook_settings
+        self.input_url = await tg.start(serve_app, self.input_app, b.listen_host, b.listen_port)
+        self.webhook_url = await tg.start(serve_app, self.webhook_app, hooks.host, hooks.port)
+        warn_open_doors(self.config)
+
+    def _note(self, step: Step) -> Batch[Call] | None:
         """Log and count the step's decisions; its calls go into the open batch (None when there
         is nothing to store)."""
         for decision in step.decisions:
@@ -258,22 +253,22 @@ class Bridge:
         if batch is not None:
             await self._group.stored(batch)
 
-    async def _write(self, batch: Batch) -> None:
+    async def _write(self, batch: Batch[Call]) -> None:
         """One transaction for a batch: its calls, and the walker's state if it changed (taken
         now, when the batch closes: it holds exactly the batch's inputs)."""
-        if not batch.calls and not batch.changed:
+        if not batch.items and not batch.changed:
             return
         snapshot = self.walker.snapshot() if batch.changed else None
         append = functools.partial(
             self.outbox.append_many,
-            batch.calls,
+            batch.items,
             self.clock.now_ms(),
             state=None if snapshot is None else {STATE_KEY: snapshot},
         )
         await anyio.to_thread.run_sync(append, limiter=self._db)
         if snapshot is not None:
             self._saved = snapshot
-        if batch.calls:
+        if batch.items:
             self.sender.appended()
 
     def _rollback(self) -> None:
@@ -328,7 +323,7 @@ class Bridge:
             log.info("orders_target_reached", orders=self.summary.orders_finished)
             self.stop()
 
-    async def _take(self, event: WebhookEvent) -> bool:
+    async def take(self, event: WebhookEvent) -> bool:
         """A webhook, handled and on disk before the receiver answers Bringg."""
         if self.stopping:
             return False  # Bringg retries; the next run takes it
@@ -345,35 +340,34 @@ class Bridge:
         await self._commit(step)
         return True
 
-    async def _replay(self, device_id: str, plan: list[ReplayPoint], start_s: float) -> None:
-        played = await run_replay(
-            plan, self._replay_sink, self.clock, speed=self.settings.replay_speed, start_s=start_s
-        )
-        log.info("replay_finished", device_id=device_id, positions=played)
-
-    async def _replay_sink(self, position: Position) -> None:
-        await self.accept(position)
-        self.metrics.position_in("gpx")
-
-    async def _read_ndjson(self, path: str) -> None:
-        summary = await read_ndjson(iter_lines(path), self.accept, self.metrics)
-        log.info(
-            "ndjson_finished",
-            source=str(Source.NDJSON),
-            accepted=summary.accepted,
-            rejected=summary.rejected,
-        )
-
     async def _stop_after(self, duration_s: float) -> None:
         await self.clock.sleep(duration_s)
         log.info("duration_reached", duration_s=duration_s)
         self.stop()
 
 
+def warn_open_doors(config: Config) -> None:
+    """Say at start what is open that should not be: no webhook key, no input key."""
+    b = config.bridge
+    if not config.webhooks.api_key:
+        log.warning("webhooks_refused", reason="no webhooks.api_key: orders cannot arrive")
+    if not b.input_key:
+        log.warning(
+            "input_unauthenticated",
+            listen_host=b.listen_host,
+            reason="no bridge.input_key: any sender on this machine can post positions",
+        )
+
+
 async def run_bridge(
-    config: Config, clock: Clock, *, task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED
+    config: Config,
+    clock: Clock,
+    *,
+    serve: bool = True,
+    task_status: TaskStatus[Bridge] = anyio.TASK_STATUS_IGNORED,
 ) -> BridgeSummary:
-    """Open the outbox and the client, run the bridge until it stops, return its summary."""
+    """Open the outbox and the client, run the bridge until it stops, return its summary
+    (`serve`: see `Bridge.run`)."""
     if not config.api.api_url:
         raise ConfigError(
             "api.api_url", "required for the bridge: the fleet API (or sandbox) to send to"
@@ -384,7 +378,7 @@ async def run_bridge(
     try:
         async with open_fleet_client(config.api, clock) as client:
             bridge = Bridge(config, clock, outbox, client, device_map=device_map)
-            await bridge.run(task_status=task_status)
+            await bridge.run(serve=serve, task_status=task_status)
             return bridge.summary
     finally:
         outbox.close()

@@ -11,42 +11,53 @@ still means durable, while a burst of N inputs costs one commit instead of N.
 A failed write fails its batch and the open one too (its inputs were decided on top of the
 failed ones): every waiter gets an `OutboxError` and the daemon goes back to the state last on
 disk (`on_failure`), so nothing answered 200 is missing and nothing missing was answered 200.
+
+What a batch gathers is generic: the daemon's outbox calls, or (the head of a bridge split
+across workers, `commands.bridgehead`) the positions bound for one worker, which stores them in
+its own outbox; there the failure is the worker's (`error`), not the outbox's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import anyio
 
-from driver_agent.bridge.calls import Call
-from driver_agent.core.errors import OutboxError
+from driver_agent.core.errors import DriverAgentError, OutboxError
+
+T = TypeVar("T")
 
 
-class Batch:
-    """The calls of the inputs gathered for one commit, and whether the walker state changed."""
+class Batch(Generic[T]):
+    """What the inputs gathered for one commit (`items`: the daemon's calls), and whether the
+    walker state changed."""
 
-    __slots__ = ("calls", "changed", "done", "error", "inputs")
+    __slots__ = ("changed", "done", "error", "inputs", "items")
 
     def __init__(self) -> None:
-        self.calls: list[Call] = []
+        self.items: list[T] = []
         self.changed = False
         self.inputs = 0
         self.done = False
         self.error: str | None = None
 
 
-class GroupCommit:
-    """The open batch and the commits; `write(batch)` runs one transaction."""
+class GroupCommit(Generic[T]):
+    """The open batch and the commits; `write(batch)` runs one transaction and raises `error`
+    (one message) when it could not."""
 
     def __init__(
         self,
-        write: Callable[[Batch], Awaitable[None]],
+        write: Callable[[Batch[T]], Awaitable[None]],
         on_failure: Callable[[], None],
+        *,
+        error: type[DriverAgentError] = OutboxError,
     ) -> None:
         self._write = write
         self._on_failure = on_failure
-        self._open = Batch()
+        self._error = error
+        self._open: Batch[T] = Batch()
         self._writing = False
         self._written = anyio.Event()
         self.commits = 0
@@ -56,24 +67,24 @@ class GroupCommit:
         """A commit runs or inputs wait for the next one."""
         return self._writing or self._open.inputs > 0
 
-    def add(self, calls: list[Call], changed: bool) -> Batch:
-        """Put one input's calls into the open batch; then await `stored(batch)`."""
+    def add(self, items: list[T], changed: bool = False) -> Batch[T]:
+        """Put one input's items into the open batch; then await `stored(batch)`."""
         batch = self._open
-        batch.calls.extend(calls)
+        batch.items.extend(items)
         batch.changed = batch.changed or changed
         batch.inputs += 1
         return batch
 
-    async def stored(self, batch: Batch) -> None:
-        """Until `batch` is on disk (committing it, and whatever joined it, if nobody is); an
-        `OutboxError` if it could not be written."""
+    async def stored(self, batch: Batch[T]) -> None:
+        """Until `batch` is on disk (committing it, and whatever joined it, if nobody is); the
+        `error` type if it could not be written."""
         while not batch.done:
             if self._writing:
                 await self._written.wait()
                 continue
             await self._commit_open()
         if batch.error is not None:
-            raise OutboxError(batch.error)
+            raise self._error(batch.error)
 
     async def _commit_open(self) -> None:
         taken, self._open = self._open, Batch()
@@ -83,7 +94,7 @@ class GroupCommit:
             await self._write(taken)
             error = None
             self.commits += 1
-        except OutboxError as exc:
+        except self._error as exc:
             error = str(exc)
             # the open batch was decided on top of the failed one: it fails too
             failed, self._open = self._open, Batch()
@@ -96,6 +107,6 @@ class GroupCommit:
             written.set()
 
 
-def _finish(batch: Batch, error: str | None) -> None:
+def _finish(batch: Batch[T], error: str | None) -> None:
     batch.done = True
     batch.error = error

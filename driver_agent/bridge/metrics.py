@@ -3,6 +3,10 @@
 `Registry` holds metrics in registration order; `render()` writes `# HELP` and `# TYPE` lines and
 one sample a line, label values escaped (backslash, double quote, newline). `BridgeMetrics` is the
 bridge's fixed set, named `driver_agent_bridge_*`, with one method per thing that happens.
+
+A bridge split across workers renders one page for all of them: each worker sends its
+`snapshot()` (plain data, for Ray), and the head's `render(others)` adds them into its own
+families, sample by sample (a counter or a depth adds up; an age takes the oldest: `MAX`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX = "driver_agent_bridge_"
@@ -23,16 +27,33 @@ class MetricType(StrEnum):
     GAUGE = "gauge"
 
 
+class Combine(StrEnum):
+    """How one family's samples from several processes make one: added, or the largest."""
+
+    SUM = "sum"
+    MAX = "max"
+
+
+Samples = list[tuple[tuple[str, ...], float]]
+Snapshot = dict[str, Samples]  # family name -> its samples: what a worker sends the head
+
+
 class Metric:
     """One metric family: a name, a help text, label names, and a value per label tuple."""
 
     def __init__(
-        self, name: str, help_text: str, kind: MetricType, labelnames: tuple[str, ...] = ()
+        self,
+        name: str,
+        help_text: str,
+        kind: MetricType,
+        labelnames: tuple[str, ...] = (),
+        combine: Combine = Combine.SUM,
     ) -> None:
         self.name = name
         self.help_text = help_text
         self.kind = kind
         self.labelnames = labelnames
+        self.combine = combine
         self._values: dict[tuple[str, ...], float] = {}
         self._function: Callable[[], float] | None = None
         if not labelnames:
@@ -60,17 +81,31 @@ class Metric:
             return float(self._function())
         return self._values.get(self._key(labels), 0.0)
 
-    def samples(self) -> list[tuple[tuple[str, ...], float]]:
+    def samples(self) -> Samples:
         if self._function is not None:
             return [((), float(self._function()))]
         return sorted(self._values.items())
 
-    def render(self) -> str:
+    def combined(self, others: Sequence[Samples]) -> Samples:
+        """This process's samples with the same family's from others, label set by label set."""
+        merged = dict(self.samples())
+        for samples in others:
+            for labels, value in samples:
+                key = tuple(labels)
+                if key not in merged:
+                    merged[key] = value
+                elif self.combine is Combine.MAX:
+                    merged[key] = max(merged[key], value)
+                else:
+                    merged[key] += value
+        return sorted(merged.items())
+
+    def render(self, others: Sequence[Samples] = ()) -> str:
         lines = [
             f"# HELP {self.name} {_escape_help(self.help_text)}",
             f"# TYPE {self.name} {self.kind}",
         ]
-        for labels, value in self.samples():
+        for labels, value in self.combined(others) if others else self.samples():
             lines.append(f"{self.name}{self._label_text(labels)} {_number(value)}")
         return "\n".join(lines) + "\n"
 
@@ -100,11 +135,26 @@ class Registry:
     def counter(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()) -> Metric:
         return self._add(Metric(name, help_text, MetricType.COUNTER, labelnames))
 
-    def gauge(self, name: str, help_text: str, labelnames: tuple[str, ...] = ()) -> Metric:
-        return self._add(Metric(name, help_text, MetricType.GAUGE, labelnames))
+    def gauge(
+        self,
+        name: str,
+        help_text: str,
+        labelnames: tuple[str, ...] = (),
+        combine: Combine = Combine.SUM,
+    ) -> Metric:
+        return self._add(Metric(name, help_text, MetricType.GAUGE, labelnames, combine))
 
-    def render(self) -> str:
-        return "".join(metric.render() for metric in self._metrics.values())
+    def snapshot(self) -> Snapshot:
+        """Every family's samples, as plain data."""
+        return {name: metric.samples() for name, metric in self._metrics.items()}
+
+    def render(self, others: Sequence[Snapshot] = ()) -> str:
+        """The page; with `others`, their samples combined into this registry's families (a
+        family this registry does not have is not rendered)."""
+        return "".join(
+            metric.render([o[name] for o in others if name in o])
+            for name, metric in self._metrics.items()
+        )
 
     def _add(self, metric: Metric) -> Metric:
         if metric.name in self._metrics:
@@ -131,7 +181,9 @@ class BridgeMetrics:
         )
         self.outbox_depth = r.gauge(PREFIX + "outbox_depth", "Calls waiting in the outbox.")
         self.outbox_oldest_age = r.gauge(
-            PREFIX + "outbox_oldest_unsent_age_seconds", "Age of the oldest unsent call."
+            PREFIX + "outbox_oldest_unsent_age_seconds",
+            "Age of the oldest unsent call.",
+            combine=Combine.MAX,
         )
         self.checkins = r.counter(
             PREFIX + "checkins_total", "Geofence check-ins, by stop kind.", ("kind",)
@@ -198,8 +250,11 @@ class BridgeMetrics:
     def drop(self, reason: str, count: int = 1) -> None:
         self.dropped.inc(reason, amount=count)
 
-    def render(self) -> str:
-        return self.registry.render()
+    def render(self, others: Sequence[Snapshot] = ()) -> str:
+        return self.registry.render(others)
+
+    def snapshot(self) -> Snapshot:
+        return self.registry.snapshot()
 
 
 def _escape_label(value: str) -> str:

@@ -91,8 +91,12 @@ def create_input_app(
     health: Callable[[], Mapping[str, Any]],
     max_body_bytes: int = MAX_BODY_BYTES,
     input_key: Secret | None = None,
+    render_metrics: Callable[[], str] | None = None,
 ) -> Starlette:
-    """The bridge's HTTP input app; see the module docstring for the routes and the key."""
+    """The bridge's HTTP input app; see the module docstring for the routes and the key.
+    `/metrics` renders `metrics` unless `render_metrics` renders more (the head of a bridge
+    split across workers: every worker's metrics with its own)."""
+    render = render_metrics or metrics.render
     key = input_key.reveal().encode() if input_key else None
 
     def authorised(request: Request) -> bool:
@@ -185,7 +189,7 @@ def create_input_app(
         return JSONResponse(state, status_code=503 if state.get("ok") is False else 200)
 
     async def prometheus(request: Request) -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE)
+        return Response(render(), media_type=CONTENT_TYPE)
 
     return Starlette(
         routes=[

@@ -10,8 +10,10 @@ durable either way.
 from __future__ import annotations
 
 import argparse
+import functools
 import signal
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import msgspec
@@ -20,7 +22,8 @@ import structlog
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, run_bridge
 from driver_agent.bridge.devicemap import load_device_map
 from driver_agent.cli import add_config_argument, config_from_args
-from driver_agent.commands import preflight
+from driver_agent.commands import bridgehead, preflight
+from driver_agent.commands.bridgehead import BridgeHead
 from driver_agent.core.clock import RealClock
 from driver_agent.core.errors import ConfigError
 
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskStatus
 
+    from driver_agent.core.clock import Clock
     from driver_agent.core.config import Config
 
 log = structlog.get_logger("driver_agent.commands.bridge")
@@ -101,6 +105,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration", type=float, metavar="S", help="end after S real seconds (bridge.duration_s)"
     )
+    workers = parser.add_argument_group(
+        "more than one core (Ray: pip install 'driver-agent[ray]'; docs/bridge.md#more-workers)"
+    )
+    workers.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        help="split the bridge across N Ray workers, each owning a partition of the drivers, "
+        "their devices and an outbox file; 1 = one process, no Ray (distributed.workers)",
+    )
+    workers.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="join this Ray cluster instead of starting one on this machine "
+        "(distributed.ray_address)",
+    )
 
 
 def bridge_config(args: argparse.Namespace) -> Config:
@@ -119,6 +139,8 @@ def bridge_config(args: argparse.Namespace) -> Config:
         "bridge.outbox": args.outbox,
         "bridge.orders": args.orders,
         "bridge.duration_s": args.duration,
+        "distributed.workers": getattr(args, "workers", None),
+        "distributed.ray_address": getattr(args, "ray_address", None),
     }
     config = config_from_args(args, overrides)
     b = config.bridge
@@ -147,7 +169,10 @@ def run(args: argparse.Namespace) -> int:
     load_device_map(config.bridge)  # refuse a bad map before anything listens
     preflight.check_bridge(config)
     try:
-        summary = anyio.run(_serve, config)
+        if config.distributed.enabled:
+            summary = bridgehead.execute(config, functools.partial(_serve, config))
+        else:
+            summary = anyio.run(_serve, config, run_bridge)
     except BaseExceptionGroup as group:
         raise preflight.listen_error(group) or _single(group) from None
     if summary is None:
@@ -171,22 +196,32 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
     return errors[0] if len(errors) == 1 else group
 
 
-async def _serve(config: Config) -> BridgeSummary | None:
+class Runner(Protocol):
+    """`run_bridge`, or the head's: runs until stopped, hands over what `stop()` stops."""
+
+    def __call__(
+        self, config: Config, clock: Clock, *, task_status: TaskStatus[Any]
+    ) -> Awaitable[BridgeSummary]: ...
+
+
+async def _serve(config: Config, runner: Runner) -> BridgeSummary | None:
     clock = RealClock()
     result: list[BridgeSummary] = []
 
-    async def bridge_task(*, task_status: TaskStatus[Bridge]) -> None:
-        result.append(await run_bridge(config, clock, task_status=task_status))
+    async def bridge_task(*, task_status: TaskStatus[Bridge | BridgeHead]) -> None:
+        result.append(await runner(config, clock, task_status=task_status))
         tg.cancel_scope.cancel()
 
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with anyio.create_task_group() as tg:
-            bridge: Bridge = await tg.start(bridge_task)
+            bridge: Bridge | BridgeHead = await tg.start(bridge_task)
             async for signum in signals:
                 if not bridge.stopping:
                     log.info("bridge_stopping", signal=signal.Signals(signum).name)
                     bridge.stop()
                 else:
                     log.warning("bridge_forced_stop", signal=signal.Signals(signum).name)
+                    if isinstance(bridge, BridgeHead):
+                        bridge.stop(forced=True)
                     tg.cancel_scope.cancel()
     return result[0] if result else None

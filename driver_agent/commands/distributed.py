@@ -119,7 +119,7 @@ async def run_distributed(
             # credentials) at the head's address
             api = msgspec.structs.replace(api, allow_insecure_http=True)
         own_urls = own_fleet_urls(config, services.sandbox_paths, api.api_url)
-        log_format, log_level = _worker_logging(config, out or sys.stderr)
+        log_format, log_level = ray_runtime.worker_logging(config, out or sys.stderr)
         plans = shard_plans(
             config, api, own_urls, workers_n, origin_wall, origin_sim, log_format, log_level
         )
@@ -157,19 +157,6 @@ async def run_distributed(
         finally:
             view.finish()
     return _result(config, clock, network, head, services.embedded, started_ms, started_real)
-
-
-def _worker_logging(config: Config, out: TextIO) -> tuple[str, str]:
-    """(format, level) of the workers' logs, which Ray prints on the head's stderr: the head's
-    format; on a terminal, warnings and up unless debugging (Ray prints their lines as they come,
-    through the status line, which one process would scroll above it)."""
-    fmt, level = config.log.format, config.log.level
-    tty = out.isatty()
-    if fmt == "auto":
-        fmt = "console" if tty else "json"
-    if tty and level == "info":
-        level = "warning"
-    return fmt, level
 
 
 async def _stop_on_signal(stopper: RunStopper, head: Head) -> None:

@@ -26,6 +26,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from driver_agent.bridge.partition import check_outbox_layout
 from driver_agent.commands import ray_runtime
 from driver_agent.core.config import Config, ThresholdsConfig
 from driver_agent.core.endpoints import ENDPOINTS
@@ -112,6 +113,7 @@ def check_bridge(config: Config) -> None:
         check_ca_file(config.api.ca_file, "api.ca_file")
     outbox_dir = Path(b.outbox).parent
     check_writable_dir(str(outbox_dir) if str(outbox_dir) else ".", "bridge.outbox")
+    check_outbox_layout(b.outbox, config.distributed.workers)
     for device, path in b.gpx.items():
         check_readable_file(path, f"bridge.gpx.{device}")
     if b.ndjson and b.ndjson != "-":

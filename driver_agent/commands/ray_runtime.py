@@ -10,14 +10,18 @@ from __future__ import annotations
 import logging
 import os
 from types import ModuleType
+from typing import TextIO
 
-from driver_agent.core.config import DistributedConfig
+from driver_agent.core.config import Config, DistributedConfig
 from driver_agent.core.errors import ConfigError
 
 INSTALL_HINT = "needs Ray, which is not installed here: pip install 'driver-agent[ray]'"
 
 
 def import_ray() -> ModuleType:
+    # read when Ray is imported, so set first
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from a test tool
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every worker's log line, as it wrote it
     try:
         import ray
     except ImportError:
@@ -28,8 +32,6 @@ def import_ray() -> ModuleType:
 def start(ray: ModuleType, distributed: DistributedConfig) -> str:
     """Connect this process to Ray as the run's head; returns the address workers reach the head
     on (loopback for a local cluster)."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from a test tool
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every worker's log line, as it wrote it
     common = {
         "include_dashboard": False,
         "logging_level": logging.WARNING,
@@ -61,3 +63,16 @@ def start(ray: ModuleType, distributed: DistributedConfig) -> str:
 def stop(ray: ModuleType) -> None:
     if ray.is_initialized():
         ray.shutdown()
+
+
+def worker_logging(config: Config, out: TextIO) -> tuple[str, str]:
+    """(format, level) of the workers' logs, which Ray prints on the head's stderr: the head's
+    format; on a terminal, warnings and up unless debugging (Ray prints their lines as they come,
+    through the status line, which one process would scroll above it)."""
+    fmt, level = config.log.format, config.log.level
+    tty = out.isatty()
+    if fmt == "auto":
+        fmt = "console" if tty else "json"
+    if tty and level == "info":
+        level = "warning"
+    return fmt, level

@@ -55,6 +55,10 @@ class ShardRouter:
             self.busy(driver_id)
         return max(0, self.routed[shard] - self.final[shard])
 
+    def shard_back(self, shard: int) -> None:
+        """`shard` runs again (a restarted bridge worker): its next summary fills the view."""
+        self.dead.discard(shard)
+
     # ---- what the head asks -------------------------------------------------------------------
 
     def route(self, order: Order) -> int | None:
@@ -72,9 +76,20 @@ class ShardRouter:
             if not live:
                 return None
             shard = min(live, key=lambda s: (self.in_hand(s), s))
-        self._order_shard[order.task_id] = shard
-        self.routed[shard] += 1
+        self.place(order.task_id, shard)
         return shard
+
+    def place(self, task_id: int, shard: int) -> None:
+        """`shard` holds the order: routed there, or (a restarted bridge) found there."""
+        if task_id not in self._order_shard:
+            self._order_shard[task_id] = shard
+            self.routed[shard] += 1
+
+    def forget(self, task_id: int) -> None:
+        """The order did not reach its shard (the call failed): the retry is routed afresh."""
+        shard = self._order_shard.pop(task_id, None)
+        if shard is not None:
+            self.routed[shard] -= 1
 
     def holder(self, task_id: int) -> int | None:
         """The shard an order was routed to (None: never routed)."""

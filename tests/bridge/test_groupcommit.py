@@ -22,8 +22,8 @@ async def test_inputs_arriving_during_a_commit_share_the_next_one() -> None:
     written: list[int] = []
     release = anyio.Event()
 
-    async def write(batch: Batch) -> None:
-        written.append(len(batch.calls))
+    async def write(batch: Batch[build.Call]) -> None:
+        written.append(len(batch.items))
         if len(written) == 1:
             await release.wait()  # the first commit is slow: everything else queues behind it
 
@@ -56,7 +56,7 @@ async def test_a_failed_commit_fails_its_inputs_and_those_decided_after_them() -
     rollbacks: list[int] = []
     attempts = 0
 
-    async def write(batch: Batch) -> None:
+    async def write(batch: Batch[build.Call]) -> None:
         nonlocal attempts
         attempts += 1
         if attempts == 1:
@@ -93,7 +93,7 @@ async def test_a_failed_commit_fails_its_inputs_and_those_decided_after_them() -
 
 
 async def test_a_batch_reports_its_error_to_every_waiter() -> None:
-    async def write(batch: Batch) -> None:
+    async def write(batch: Batch[build.Call]) -> None:
         raise OutboxError("outbox y: full")
 
     group = GroupCommit(write, on_failure=lambda: None)
