@@ -67,14 +67,15 @@ EDGES = {
     "sandbox.admin", "sandbox.bodies", "sandbox.clock",
     "bridge.devicemap",
     "bridge.groupcommit",
-    "bridge.watchdog", "bridge.outbox_file",
+    "bridge.watchdog", "bridge.outbox_file", "bridge.feeds", "bridge.partition",
     "fleetapi.devapi_session", "fleetapi.devapi",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",
        "commands.sandbox", "commands.bridge", "commands.fleetrun", "commands.roads",
        "commands.preflight", "commands.merchant_orders", "commands.runservices",
        "commands.runreport", "commands.shard", "commands.distributed",
-       "commands.ray_runtime", "commands.head", "commands.collector"}  # fmt: skip
+       "commands.ray_runtime", "commands.head", "commands.collector",
+       "commands.bridgehead", "commands.bridgeworker"}  # fmt: skip
 LAYER = {**dict.fromkeys(VALUES, 0), **dict.fromkeys(PURE, 1), **dict.fromkeys(EDGES, 2),
          **dict.fromkeys(TOP, 3)}  # fmt: skip
 IO_LIBRARIES = {"anyio", "httpx", "structlog", "starlette", "uvicorn", "aiohttp", "httpx_aiohttp",

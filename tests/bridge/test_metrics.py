@@ -92,3 +92,37 @@ def test_bridge_metrics_expose_every_documented_family() -> None:
     ]:
         assert sample + "\n" in text
     assert m.positions_in.value("traccar") == 1
+
+
+def test_other_processes_samples_add_into_the_families_and_an_age_takes_the_oldest() -> None:
+    head, worker_1, worker_2 = BridgeMetrics(), BridgeMetrics(), BridgeMetrics()
+    head.position_in("osmand")
+    head.position_in("osmand")
+    worker_1.update_sent(3)
+    worker_2.update_sent(4)
+    worker_2.drop("max_age", 2)
+    worker_1.outbox_oldest_age.set(12.5)
+    worker_2.outbox_oldest_age.set(3.0)
+    worker_1.outbox_depth.set_function(lambda: 5.0)
+    worker_2.outbox_depth.set_function(lambda: 6.0)
+    page = head.render([worker_1.snapshot(), worker_2.snapshot()])
+    assert 'driver_agent_bridge_positions_in_total{source="osmand"} 2\n' in page
+    assert "driver_agent_bridge_updates_sent_total 7\n" in page
+    assert 'driver_agent_bridge_dropped_total{reason="max_age"} 2\n' in page
+    assert "driver_agent_bridge_outbox_depth 11\n" in page
+    assert "driver_agent_bridge_outbox_oldest_unsent_age_seconds 12.5\n" in page
+    assert "driver_agent_bridge_updates_sent_total 0\n" in head.render()  # its own alone
+
+
+def test_a_snapshot_is_plain_data_and_families_only_the_other_side_has_are_left_out() -> None:
+    worker = Registry()
+    worker.counter("only_here_total", "Only in the worker.").inc()
+    shared = worker.counter("shared_total", "Both.", ("kind",))
+    shared.inc("a")
+    head = Registry()
+    head.counter("shared_total", "Both.", ("kind",)).inc("b")
+    snapshot = worker.snapshot()
+    assert snapshot == {"only_here_total": [((), 1.0)], "shared_total": [(("a",), 1.0)]}
+    page = head.render([snapshot])
+    assert "only_here_total" not in page
+    assert 'shared_total{kind="a"} 1\nshared_total{kind="b"} 1\n' in page

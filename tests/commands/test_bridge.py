@@ -283,3 +283,21 @@ def test_bad_flags_exit_2_naming_the_setting(
         code = exited.code  # type: ignore[assignment]
     assert code == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.usefixtures("_unconfigured_logs")
+def test_outbox_files_of_another_worker_count_exit_2_before_anything_listens(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DRIVER_AGENT_CLIENT_SECRET", WRONG_SECRET)
+    outbox = tmp_path / "outbox.sqlite3"
+    with Outbox(outbox):
+        pass  # written by a one-process bridge
+    argv = ["bridge", "--api-url", "http://127.0.0.1:9", "--client-id", "fleet",
+            "--device-map", "van-1=drv-1",
+            "--device-map", "van-2=drv-2", "--outbox", str(outbox), "--workers", "2"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "bridge.outbox" in err
+    assert "written by a bridge with 1 worker(s)" in err
+    assert "--workers 1" in err
