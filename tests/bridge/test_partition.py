@@ -70,7 +70,5 @@ def test_files_of_another_worker_count_are_refused_naming_the_file_and_what_to_d
     for workers in (1, 3):
         with pytest.raises(ConfigError) as other:
             check_outbox_layout(outbox, workers)
-        assert "outbox.1-of-2.sqlite3' was written by a bridge with 2 worker(s)" in str(
-            other.value
-        )
+        assert "outbox.1-of-2.sqlite3' was written by a bridge with 2 worker(s)" in str(other.value)
     check_outbox_layout(str(tmp_path / "other.sqlite3"), 3)  # another outbox name is free
