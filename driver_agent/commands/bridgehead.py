@@ -22,8 +22,9 @@ id), their devices, their orders and their own outbox file, and runs the whole b
 - **Health and metrics**: `/metrics` is every worker's metrics added into the head's (inputs
   are counted at the head, the rest in the workers), plus `workers_up` and
   `worker_restarts_total`; `/healthz` is ok when every worker is running and ok, and lists them.
-- **Faults**: a worker whose process dies is restarted by Ray (`max_restarts=-1`); the head
-  runs it again on the same partition and outbox file, which continues the same walks. Its
+- **Faults**: a worker whose process dies is restarted by Ray (`max_restarts=-1`) on the same
+  node (each worker is pinned to the node it was placed on: its outbox file is there); the head
+  runs it again on the same partition and file, which continues the same walks. Its
   inputs get 503 meanwhile. The first SIGINT/SIGTERM stops every worker gracefully (each drains
   its outbox for `drain_timeout_s`); a second one at once (the outboxes are durable either way).
 """
@@ -180,11 +181,12 @@ class BridgeHead:
 
     def start_workers(self, plans: list[BridgeWorkerPlan]) -> None:
         actor_class = self.ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(BridgeWorker)
-        for plan in plans:
+        placements = ray_runtime.pinned_placements(self.ray, len(plans))
+        for plan, placement in zip(plans, placements, strict=True):
             part = plan.config.bridge.device_map
             handle = WorkerHandle(
                 plan.index,
-                actor_class.remote(plan),
+                actor_class.options(scheduling_strategy=placement).remote(plan),
                 len(set(part.values())),
                 len(part),
                 plan.config.bridge.outbox,

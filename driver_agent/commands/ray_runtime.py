@@ -7,10 +7,11 @@ the one at `distributed.ray_address`.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from types import ModuleType
-from typing import TextIO
+from typing import Any, TextIO
 
 from driver_agent.core.config import Config, DistributedConfig
 from driver_agent.core.errors import ConfigError
@@ -76,3 +77,23 @@ def worker_logging(config: Config, out: TextIO) -> tuple[str, str]:
     if tty and level == "info":
         level = "warning"
     return fmt, level
+
+
+def pinned_placements(ray: ModuleType, workers: int) -> list[Any]:
+    """A scheduling strategy per worker that keeps it on one node, the live nodes filled in turn
+    up to their CPUs: a bridge worker's outbox file is on its node, so Ray must restart it
+    there (on one machine every worker is on the one node anyway)."""
+    affinity = importlib.import_module("ray.util.scheduling_strategies")
+    free = {n["NodeID"]: int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]}
+    nodes: list[str] = []
+    while len(nodes) < workers and any(free.values()):
+        for node_id in free:
+            if free[node_id] > 0 and len(nodes) < workers:
+                free[node_id] -= 1
+                nodes.append(node_id)
+    if len(nodes) < workers:
+        raise ConfigError(
+            "distributed.workers",
+            f"the Ray cluster has CPUs for {len(nodes)} worker(s), not {workers}",
+        )
+    return [affinity.NodeAffinitySchedulingStrategy(node_id, soft=False) for node_id in nodes]
