@@ -66,7 +66,7 @@ class WorkerPoll:
 class BridgeWorker:
     def __init__(self, plan: BridgeWorkerPlan) -> None:
         self.plan = plan
-        configure_logging(plan.log_level, plan.log_format)
+        configure_logging(plan.log_level, plan.log_format, fields={"worker": plan.index + 1})
         self._bridge: Bridge | None = None
         self._started: anyio.Event | None = None  # made on the actor's event loop
         self._closed = False
@@ -102,7 +102,6 @@ class BridgeWorker:
         self._started_event().set()
         log.info(
             "worker_ready",
-            worker=self.plan.index + 1,
             of=self.plan.workers,
             drivers=len(bridge.walker.drivers),
             devices=len(bridge.walker.device_map),

@@ -23,6 +23,9 @@ def import_ray() -> ModuleType:
     # read when Ray is imported, so set first
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no telemetry calls from a test tool
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")  # every worker's log line, as it wrote it
+    # a worker's lines reach the head's log as it wrote them (JSON stays JSON); each carries
+    # its `worker` number instead of Ray's "(Actor pid=...)" prefix
+    os.environ.setdefault("RAY_DISABLE_WORKER_LOG_PREFIX", "1")
     try:
         import ray
     except ImportError:
@@ -33,6 +36,11 @@ def import_ray() -> ModuleType:
 def start(ray: ModuleType, distributed: DistributedConfig) -> str:
     """Connect this process to Ray as the run's head; returns the address workers reach the head
     on (loopback for a local cluster)."""
+    # Ray says on every start that token authentication is on (it is: keep it); one line that
+    # is not ours would break a JSON log
+    logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(
+        _NotTheTokenNotice()
+    )
     common = {
         "include_dashboard": False,
         "logging_level": logging.WARNING,
@@ -97,3 +105,8 @@ def pinned_placements(ray: ModuleType, workers: int) -> list[Any]:
             f"the Ray cluster has CPUs for {len(nodes)} worker(s), not {workers}",
         )
     return [affinity.NodeAffinitySchedulingStrategy(node_id, soft=False) for node_id in nodes]
+
+
+class _NotTheTokenNotice(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled")

@@ -133,7 +133,7 @@ def cpu_seconds() -> float:
 class Shard:
     def __init__(self, plan: ShardPlan) -> None:
         self.plan = plan
-        configure_logging(plan.log_level, plan.log_format)
+        configure_logging(plan.log_level, plan.log_format, fields={"worker": plan.index + 1})
         self._send, self._receive = anyio.create_memory_object_stream[WebhookEvent](math.inf)
         self._fleet: Fleet | None = None
         self._stats: StatsCollector | None = None

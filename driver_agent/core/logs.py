@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -57,8 +58,19 @@ def terminal() -> Terminal | None:
     return _terminal
 
 
-def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
-    """Set up structlog for the whole process; call once, from the CLI."""
+def configure_logging(
+    level: str = "info",
+    fmt: str = "auto",
+    stream: TextIO | None = None,
+    fields: dict[str, object] | None = None,
+) -> None:
+    """Set up structlog for the whole process; call once, from the CLI. `fields` go into every
+    line (a Ray worker's `worker` number: its lines reach the head's log without a prefix)."""
+    constant = dict(fields or {})
+
+    def add_fields(_: Any, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        return {**constant, **event} if constant else event
+
     global _terminal
     out = stream if stream is not None else sys.stderr
     console = fmt == "console" or (fmt == "auto" and out.isatty())
@@ -71,6 +83,7 @@ def configure_logging(level: str = "info", fmt: str = "auto", stream: TextIO | N
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            add_fields,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             redact_event,
