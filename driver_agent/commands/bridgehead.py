@@ -237,10 +237,11 @@ class BridgeHead:
             k = self._route(event.order)
             if k is None:
                 return False
+            # the placement stays even when the call fails: the worker may have stored the
+            # order before it died or answered late, so Bringg's retry must go there too (a
+            # second worker would walk the same order)
             taken = await self._take_at(self.workers[k], event)
-            if not taken:
-                self.router.forget(event.order.task_id)
-            else:
+            if taken:
                 log.info("order_routed", order_id=event.order.task_id, worker=k + 1)
             return taken
         if isinstance(event, (DeliveryUpdated, DeliveryCancelled)):

@@ -85,12 +85,6 @@ class ShardRouter:
             self._order_shard[task_id] = shard
             self.routed[shard] += 1
 
-    def forget(self, task_id: int) -> None:
-        """The order did not reach its shard (the call failed): the retry is routed afresh."""
-        shard = self._order_shard.pop(task_id, None)
-        if shard is not None:
-            self.routed[shard] -= 1
-
     def holder(self, task_id: int) -> int | None:
         """The shard an order was routed to (None: never routed)."""
         return self._order_shard.get(task_id)

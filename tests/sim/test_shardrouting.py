@@ -105,3 +105,20 @@ def test_every_routed_order_is_counted_once_on_a_live_shard(
     assert sum(router.routed) == len(routed)
     for task_id, shard in routed.items():
         assert router.holder(task_id) == shard
+
+
+def test_orders_found_in_a_restarted_shard_stay_there_and_a_shard_back_gets_orders_again() -> None:
+    router = ShardRouter(2)
+    router.place(7, 1)  # a restarted bridge: worker 2's file holds order 7
+    router.place(7, 0)  # a later report cannot move it
+    assert router.route(order(7)) == 1  # Bringg's retry of order 7 goes where it is
+    assert router.in_hand(1) == 1
+    router.idle(1, "drv-2", 60.17, 24.94)
+    router.shard_died(1)
+    assert router.idle_count == 0
+    assert router.route(order(8)) == 0  # the only live shard
+    router.idle(1, "drv-2", 60.17, 24.94)  # ignored: still dead
+    assert router.idle_count == 0
+    router.shard_back(1)
+    router.idle(1, "drv-2", 60.17, 24.94)
+    assert router.route(order(9)) == 1
