@@ -28,7 +28,8 @@ gcs_server, raylet and agents, the worker processes), which is not pinned unless
 `--bridge-core`). Its CPU is every process of the tree, from /proc at the window's start and
 after the drain (ppid chains from the head; a process that ended between is counted through
 its parent's cutime/cstime, `cpu.ended` says how many): the head's own, the workers' own (their
-pids from /healthz) and the rest of Ray (`cpu.rest_by_name`); per position each of them. The
+pids from /healthz) and the rest of Ray (`cpu.rest_by_name`); per position each of them, with
+the head's and the workers' CPU by thread name and their context switches per position. The
 outbox is empty when the gauge and every worker's file (`<stem>.<k>-of-<N><suffix>`) say so.
 
     python -m bench.bridgeload --kind osmand-get --devices 2000 --window-s 10 --workers 2 \
@@ -80,7 +81,15 @@ from bench.bridgerig import (
     sandbox_process,
     start_profile,
 )
-from bench.proctree import proc_table, proc_tree, processes_mentioning, tree_cpu
+from bench.proctree import (
+    context_switches,
+    proc_table,
+    proc_tree,
+    processes_mentioning,
+    thread_cpu,
+    thread_cpu_between,
+    tree_cpu,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -187,6 +196,8 @@ async def run_kind(
         in_before = await metric(http, "driver_agent_bridge_positions_in_total")
         sent_before = await metric(http, "driver_agent_bridge_updates_sent_total")
         tree_before = proc_tree(pid, proc_table())
+        head_threads, worker_threads = thread_cpu([pid]), thread_cpu(workers.values())
+        switches = context_switches([pid]), context_switches(workers.values())
         wall_before = time.perf_counter()
         load.counting = True
         if args.profile:  # py-spy's collapsed stacks of the bridge (and each worker) in the window
@@ -204,6 +215,10 @@ async def run_kind(
         backlog = await metric(http, "driver_agent_bridge_outbox_depth")
         await wait_empty(http, bridge, 300)
         tree_after = proc_tree(pid, proc_table())
+        head_threads = thread_cpu_between(head_threads, thread_cpu([pid]))
+        worker_threads = thread_cpu_between(worker_threads, thread_cpu(workers.values()))
+        head_switches = context_switches([pid]) - switches[0]
+        worker_switches = context_switches(workers.values()) - switches[1]
         # Ray's processes name its dir: all of them should be in the tree
         ray_pids = processes_mentioning(bridge.ray_dir) if bridge.ray_dir else set()
         drained_s = time.perf_counter() - wall_before
@@ -244,6 +259,10 @@ async def run_kind(
         "bridge_rss_kb": rss_kb,
         "bridge_tree_rss_kb": tree_rss_kb,
         "cpu": cpu,
+        "head_switches_per_position": round(head_switches / positions, 2) if positions else 0,
+        "workers_switches_per_position": round(worker_switches / positions, 2) if positions else 0,
+        "head_cpu_s_by_thread": head_threads,
+        "workers_cpu_s_by_thread": worker_threads,
         "worker_pids": workers,
         "ray_processes": len(ray_pids),  # naming its dir; those outside the tree: not counted
         "ray_processes_outside_tree": len(ray_pids - tree_after.keys()),

@@ -4,15 +4,20 @@ is its head process, Ray's gcs_server and raylet and agents, and the worker proc
 `proc_table()` reads every process's /proc/PID/stat, `proc_tree()` keeps one process and its
 descendants (parent pid chains), `tree_cpu()` tells the CPU seconds between two such samples:
 the head's own, the workers' own, and the rest of the tree by process name.
-`processes_mentioning()` finds the processes of a Ray session, in the tree or not.
+`processes_mentioning()` finds the processes of a Ray session, in the tree or not;
+`thread_cpu()` tells where a process's CPU goes, by thread name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -118,3 +123,38 @@ def processes_mentioning(text: str) -> set[int]:
             except OSError:
                 continue
     return found
+
+
+def thread_cpu(pids: Iterable[int]) -> dict[str, float]:
+    """CPU seconds so far of these processes' threads, added up by thread name (Ray's C++
+    threads have names; a Python thread shows as its process's name)."""
+    by_name: dict[str, float] = defaultdict(float)
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in os.scandir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    with open(f"{task.path}/stat", encoding="utf-8", errors="replace") as stat:
+                        text = stat.read()
+                    fields = text.rsplit(")", 1)[1].split()
+                    name = text[text.index("(") + 1 : text.rindex(")")]
+                    by_name[name] += (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return by_name
+
+
+def thread_cpu_between(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """`thread_cpu()` deltas, the busiest first (the ones that used none left out)."""
+    delta = {name: after[name] - before.get(name, 0.0) for name in after}
+    return {name: round(s, 3) for name, s in sorted(delta.items(), key=lambda x: -x[1]) if s > 0}
+
+
+def context_switches(pids: Iterable[int]) -> int:
+    """Context switches so far (voluntary and not) of every thread of these processes."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in os.scandir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError), open(f"{task.path}/status") as status:
+                    total += sum(
+                        int(line.split()[1]) for line in status if "ctxt_switches:" in line
+                    )
+    return total
