@@ -360,6 +360,10 @@ def main() -> None:
     for kind in args.kind.split(","):
         if kind not in (*KINDS, "all"):
             parser.error(f"--kind: {kind!r} is not one of all, {', '.join(KINDS)}")
+    if args.workers > 1 and args.run != "capacity":  # the other runs start one process
+        parser.error(f"--workers {args.workers}: only --run capacity measures split bridges")
+    if args.workers < 1:
+        parser.error(f"--workers: at least 1, got {args.workers}")
     if args.run in ("soak", "record-soak") and not args.out:
         parser.error(f"--run {args.run} needs --out FILE")
     with contextlib.suppress(OSError):
