@@ -2,10 +2,11 @@
 
 `sandbox_process()` starts the embedded sandbox (its own process) and `make_drivers()` gives it
 drivers with an assigned order each (so their locations are accepted, not held);
-`bridge_process()` starts a `driver-agent bridge` pinned to one core that maps `van-K` to
-`drv-K`; `Load` builds each input kind's request for the next position (devices round robin,
+`bridge_process()` starts a `driver-agent bridge` (pinned with taskset, its whole process tree;
+`workers` > 1: split across Ray workers, Ray's files in a short dir of its own) that maps `van-K`
+to `drv-K`; `Load` builds each input kind's request for the next position (devices round robin,
 increasing device times). `metric()` sums a sample of the bridge's /metrics, `outbox_rows()`
-counts the outbox file's pending rows with SQLite itself.
+counts the outbox files' pending rows with SQLite itself (every worker's file).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -67,10 +69,20 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def outbox_files(path: Path) -> list[Path]:
+    """The outbox file and every worker's (`<stem>.<k>-of-<N><suffix>`) that exist."""
+    found = [path] if path.is_file() else []
+    return found + sorted(path.parent.glob(f"{path.stem}.*-of-*{path.suffix}"))
+
+
 def outbox_rows(path: Path) -> int:
-    """Pending rows in the outbox file, read by SQLite itself (not the bridge's gauge)."""
-    with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        return int(db.execute("SELECT count(*) FROM pending").fetchone()[0])
+    """Pending rows in the outbox file(s), read by SQLite itself (not the bridge's gauge): the
+    sum over every worker's file when the bridge ran split across workers."""
+    total = 0
+    for file in outbox_files(path):
+        with contextlib.closing(sqlite3.connect(f"file:{file}?mode=ro", uri=True)) as db:
+            total += int(db.execute("SELECT count(*) FROM pending").fetchone()[0])
+    return total
 
 
 async def make_drivers(url: str, count: int) -> None:
@@ -108,14 +120,14 @@ async def make_drivers(url: str, count: int) -> None:
         await asyncio.gather(*(one(k) for k in range(count)))
 
 
-async def wait_ready(url: str, path: str) -> None:
+async def wait_ready(url: str, path: str, timeout_s: float = 30.0) -> None:
     async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
-        for _ in range(300):
+        for _ in range(round(timeout_s * 10)):
             with contextlib.suppress(httpx.TransportError):
                 if (await http.get(path)).status_code == 200:
                     return
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"{url}{path} did not answer 200 in 30 s")
+    raise RuntimeError(f"{url}{path} did not answer 200 in {timeout_s:g} s")
 
 
 @contextlib.asynccontextmanager
@@ -139,7 +151,9 @@ async def sandbox_process(work: Path, drivers: int) -> AsyncIterator[str]:
 class Bridge:
     process: subprocess.Popen[bytes]
     port: int
-    outbox: Path
+    outbox: Path  # with workers > 1: the stem of every worker's file (outbox_files())
+    workers: int = 1
+    ray_dir: str = ""  # with workers > 1: RAY_TMPDIR
 
     @property
     def url(self) -> str:
@@ -148,9 +162,18 @@ class Bridge:
 
 @contextlib.asynccontextmanager
 async def bridge_process(
-    work: Path, name: str, sandbox_url: str, devices: int, core: int, ndjson: bool = False
+    work: Path,
+    name: str,
+    sandbox_url: str,
+    devices: int,
+    core: int | str,
+    ndjson: bool = False,
+    workers: int = 1,
 ) -> AsyncIterator[Bridge]:
-    """A `driver-agent bridge` pinned to `core`, mapping van-K to drv-K for K < `devices`."""
+    """A `driver-agent bridge` mapping van-K to drv-K for K < `devices`, pinned to `core` (a
+    taskset list, "" for none; every process it starts inherits it). `workers` > 1: split
+    across Ray workers (`--workers`), with Ray's files under a short dir of its own (Ray honours
+    RAY_TMPDIR; its unix sockets' paths must stay under 108 bytes), removed at the end."""
     port = free_port()
     outbox = work / f"outbox-{name}.sqlite3"
     device_map = work / f"devices-{devices}.json"
@@ -162,16 +185,22 @@ async def bridge_process(
         f'device_map_file = "{device_map}"\n'
         f'[webhooks]\nport = {free_port()}\n[log]\nlevel = "warning"\nformat = "json"\n'
     )
-    command = ["taskset", "-c", str(core), sys.executable, "-m", "driver_agent",
-               "bridge", "--config", str(config)]  # fmt: skip
+    command = [sys.executable, "-m", "driver_agent", "bridge", "--config", str(config)]
+    if str(core):
+        command = ["taskset", "-c", str(core), *command]
     if ndjson:
         command += ["--ndjson", "-"]
     env = {**os.environ, "DRIVER_AGENT_CLIENT_SECRET": SECRET}
+    ray_dir = f"/tmp/rb-{os.getpid()}-{name}"  # short on purpose, see above
+    if workers > 1:
+        command += ["--workers", str(workers)]
+        os.makedirs(ray_dir, exist_ok=True)
+        env["RAY_TMPDIR"] = ray_dir
     with (work / f"bridge-{name}.log").open("wb") as log:
         process = subprocess.Popen(command, env=env, stdin=subprocess.PIPE, stderr=log)  # noqa: ASYNC220
-    bridge = Bridge(process, port, outbox)
+    bridge = Bridge(process, port, outbox, workers, ray_dir if workers > 1 else "")
     try:
-        await wait_ready(bridge.url, "/healthz")
+        await wait_ready(bridge.url, "/healthz", 120 if workers > 1 else 30)
         yield bridge
     finally:
         process.terminate()
@@ -180,6 +209,8 @@ async def bridge_process(
         if process.returncode is None:
             process.kill()
             process.wait()
+        if workers > 1:
+            shutil.rmtree(ray_dir, ignore_errors=True)
 
 
 async def metric(http: httpx.AsyncClient, name: str) -> float:
