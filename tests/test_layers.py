@@ -68,6 +68,7 @@ EDGES = {
     "bridge.devicemap",
     "bridge.groupcommit",
     "bridge.watchdog", "bridge.outbox_file", "bridge.feeds", "bridge.partition",
+    "bridge.channel",
     "fleetapi.devapi_session", "fleetapi.devapi",
 }  # fmt: skip
 TOP = {"cli", "__main__", "__init__", "commands", "commands.run", "commands.demo",

@@ -8,10 +8,11 @@ id), their devices, their orders and their own outbox file, and runs the whole b
 
 - **Positions**: the head authenticates and parses each input (a bad one gets its 400 here),
   finds the device's worker, and forwards it with every other position bound there that
-  arrived while the previous forward ran (a `GroupCommit` per worker: one Ray call and one
-  outbox commit for all of them). The sender gets its 200 only when the worker answers that
-  they are on disk; 503 when the worker did not (it died, or did not answer within
-  `FORWARD_TIMEOUT_S`): the sender retries, and nothing answered 200 is lost.
+  arrived while the previous forward ran (a `GroupCommit` per worker: one frame on the
+  worker's position channel, `bridge.channel`, and one outbox commit for all of them). The
+  sender gets its 200 only when the worker answers that they are on disk; 503 when the worker
+  did not (it died, or did not answer within `FORWARD_TIMEOUT_S`): the sender retries, and
+  nothing answered 200 is lost.
 - **Orders**: each Delivery Created goes to the worker that owns the chosen vehicle: the idle
   driver nearest the pickup over all workers (`sim.shardrouting`, from the idle drivers' last
   positions that the workers report every `POLL_EVERY_S`); with none seen, the worker with most
@@ -32,6 +33,7 @@ id), their devices, their orders and their own outbox file, and runs the whole b
 from __future__ import annotations
 
 import functools
+import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ import anyio
 import msgspec
 import structlog
 
+from driver_agent.bridge.channel import ChannelClient, ChannelError
 from driver_agent.bridge.daemon import BridgeSummary, warn_open_doors
 from driver_agent.bridge.devicemap import load_device_map
 from driver_agent.bridge.feeds import start_feeds
@@ -90,6 +93,7 @@ class WorkerHandle:
     devices: int
     outbox: str
     group: GroupCommit[Position] | None = None
+    channel: ChannelClient | None = None  # the positions' way in, once the worker runs
     node: str = ""
     pid: int = 0
     up: bool = False
@@ -109,10 +113,16 @@ class WorkerHandle:
 
 
 def worker_plans(
-    config: Config, device_map: dict[str, str], log_format: str, log_level: str
+    config: Config,
+    device_map: dict[str, str],
+    log_format: str,
+    log_level: str,
+    *,
+    local: bool = True,
 ) -> list[BridgeWorkerPlan]:
     """One plan per worker: its part of the device map and its outbox; the head keeps the
-    feeds and the end conditions. Every worker must own a driver."""
+    feeds and the end conditions. Every worker must own a driver. The position channels listen
+    on loopback (`local`: every worker on this machine) or on every interface of their node."""
     n = config.distributed.workers
     parts = split_device_map(device_map, n)
     drivers = len(set(device_map.values()))
@@ -124,6 +134,7 @@ def worker_plans(
                 "driver's worker is a hash of its id); give fewer workers",
             )
     b = config.bridge
+    token = secrets.token_hex(16)
     plans = []
     for k, part in enumerate(parts):
         own = msgspec.structs.replace(
@@ -138,7 +149,13 @@ def worker_plans(
         )
         plans.append(
             BridgeWorkerPlan(
-                k, n, msgspec.structs.replace(config, bridge=own), log_format, log_level
+                k,
+                n,
+                msgspec.structs.replace(config, bridge=own),
+                token,
+                "127.0.0.1" if local else "",
+                log_format,
+                log_level,
             )
         )
     return plans
@@ -164,6 +181,7 @@ class BridgeHead:
             "Bridge worker processes that died and were started again.",
         )
         self.workers: list[WorkerHandle] = []
+        self._token = ""
         self.workers_up.set_function(lambda: float(sum(w.up for w in self.workers)))
         self.webhook_settings = WebhookSettings.from_config(config.webhooks)
         self.input_app = create_input_app(
@@ -180,6 +198,7 @@ class BridgeHead:
         self.forced = False
 
     def start_workers(self, plans: list[BridgeWorkerPlan]) -> None:
+        self._token = plans[0].channel_token
         actor_class = self.ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(BridgeWorker)
         placements = ray_runtime.pinned_placements(self.ray, len(plans))
         for plan, placement in zip(plans, placements, strict=True):
@@ -215,17 +234,19 @@ class BridgeHead:
     async def _forward(self, worker: WorkerHandle, batch: Batch[Position]) -> None:
         if not batch.items:
             return
+        channel = worker.channel
+        if channel is None:
+            raise WorkerUnavailableError(f"worker {worker.name} is not running")
         try:
             with anyio.fail_after(FORWARD_TIMEOUT_S):
-                error = await worker.actor.accept_many.remote(batch.items)
+                error = await channel.store(batch.items)
         except TimeoutError:
+            await channel.close()
             raise WorkerUnavailableError(
                 f"worker {worker.name} did not store the positions within {FORWARD_TIMEOUT_S:g} s"
             ) from None
-        except self.ray.exceptions.RayError as exc:
-            raise WorkerUnavailableError(
-                f"worker {worker.name} is not running: {_first_line(exc)}"
-            ) from None
+        except ChannelError as exc:
+            raise WorkerUnavailableError(f"worker {worker.name}: {exc}") from None
         if error is not None:
             raise WorkerUnavailableError(f"worker {worker.name}: {error}")
 
@@ -367,16 +388,23 @@ class BridgeHead:
         while not self.forced:
             try:
                 w.node, w.pid = await w.actor.where.remote()
-                w.up = True
-                self.router.shard_back(w.index)
-                if self.stopping:
-                    w.actor.stop.remote()  # the stop may have missed this process
-                log.info("worker_started", worker=w.name, node=w.node, pid=w.pid, outbox=w.outbox)
-                w.summaries.append(await w.actor.run.remote())
-                w.up = False
+                running = w.actor.run.remote()
+                address: tuple[str, int] | None = await w.actor.address.remote()
+                if address is not None:
+                    host, port = address
+                    w.channel = ChannelClient(host, port, self._token)
+                    w.up = True
+                    self.router.shard_back(w.index)
+                    if self.stopping:
+                        w.actor.stop.remote()  # the stop may have missed this process
+                    log.info(
+                        "worker_started", worker=w.name, node=w.node, pid=w.pid, outbox=w.outbox
+                    )
+                w.summaries.append(await running)
+                await self._down(w)
                 return
             except self.ray.exceptions.RayError as exc:
-                w.up = False
+                await self._down(w)
                 w.finished_before = w.orders_finished
                 w.status = None
                 self.router.shard_died(w.index)
@@ -386,6 +414,12 @@ class BridgeHead:
                 self.worker_restarts.inc()
                 log.warning("worker_died", worker=w.name, error=_first_line(exc), restart=True)
                 await anyio.sleep(RESTART_PAUSE_S)
+
+    async def _down(self, w: WorkerHandle) -> None:
+        w.up = False
+        channel, w.channel = w.channel, None
+        if channel is not None:
+            await channel.close()
 
     async def _poll_forever(self, w: WorkerHandle) -> None:
         while True:
@@ -467,8 +501,12 @@ def execute(
     handling around `runner` (one process uses the same one)."""
     ray = ray_runtime.import_ray()
     log_format, log_level = ray_runtime.worker_logging(config, sys.stderr)
-    plans = worker_plans(config, load_device_map(config.bridge), log_format, log_level)
-    ray_runtime.start(ray, config.distributed)
+    device_map = load_device_map(config.bridge)
+    worker_plans(config, device_map, log_format, log_level)  # refused before Ray starts
+    host = ray_runtime.start(ray, config.distributed)
+    plans = worker_plans(
+        config, device_map, log_format, log_level, local=host == ray_runtime.LOCAL_HOST
+    )
     try:
         runner = functools.partial(run_head, ray=ray, plans=plans)
         return anyio.run(serve, runner)

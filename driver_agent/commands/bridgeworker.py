@@ -2,11 +2,12 @@
 
 `driver-agent bridge --workers N` (`commands.bridgehead`) creates one `BridgeWorker` Ray actor
 per partition (`bridge.partition`). Each runs a whole `Bridge` (walker, group commit, its own
-outbox file, sender, token, watchdog) for the drivers it owns, without opening a port: the head
-takes every input and webhook and calls `accept_many` with the positions of its devices and
-`take` with the orders routed to it. `accept_many` answers once the positions and their calls
-are in the worker's outbox (the head answers the senders only then: "acknowledged" still means
-on disk). `poll()` tells the head what routing and the one `/metrics` and `/healthz` need.
+outbox file, sender, token, watchdog) for the drivers it owns, without a public port: the head
+takes every input and webhook. Positions come on a channel of their own (`bridge.channel`: a
+TCP connection from the head, opened with the run's token), each batch answered once the
+positions and their calls are in the worker's outbox (the head answers the senders only then:
+"acknowledged" still means on disk). Orders come as Ray calls to `take`; `poll()` tells the head
+what routing and the one `/metrics` and `/healthz` need.
 
 The actor is restartable: after its process died (`kill -9`), Ray starts it again, the head
 calls `run()` again, and the bridge reopens the same file and continues the same walks.
@@ -20,9 +21,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import anyio
+import anyio.abc
 import structlog
 
+from driver_agent.bridge.channel import serve_connection
 from driver_agent.bridge.daemon import Bridge, BridgeSummary, run_bridge
+from driver_agent.commands import ray_runtime
 from driver_agent.core.clock import RealClock
 from driver_agent.core.errors import DriverAgentError
 from driver_agent.core.logs import configure_logging
@@ -44,6 +48,10 @@ class BridgeWorkerPlan:
     workers: int
     # its part of the device map, its outbox file; no feeds and no end condition of its own
     config: Config
+    channel_token: str  # what the head presents on the position channel
+    # where the channel listens: loopback on one machine; empty on a cluster (every interface,
+    # the node's address given to the head)
+    channel_host: str = "127.0.0.1"
     log_format: str = "json"
     log_level: str = "info"
 
@@ -73,6 +81,7 @@ class BridgeWorker:
         self._stop_requested = False
         self._reported_idle: dict[str, tuple[float, float]] = {}
         self._orders_told = False
+        self._address: tuple[str, int] | None = None
 
     def where(self) -> tuple[str, int]:
         """(host name, process id)."""
@@ -86,10 +95,19 @@ class BridgeWorker:
         async def bridge_task(*, task_status: TaskStatus[Bridge]) -> None:
             config = self.plan.config
             summary.append(await run_bridge(config, clock, serve=False, task_status=task_status))
+            tg.cancel_scope.cancel()  # the channel's listener
 
         try:
             async with anyio.create_task_group() as tg:
-                self._on_started(await tg.start(bridge_task))
+                bridge = await tg.start(bridge_task)
+                listener = await anyio.create_tcp_listener(
+                    local_host=self.plan.channel_host or "0.0.0.0",
+                    local_port=0,
+                )
+                port = listener.extra(anyio.abc.SocketAttribute.local_port)
+                self._address = (self.plan.channel_host or _node_address(), port)
+                tg.start_soon(listener.serve, self._serve_channel)
+                self._on_started(bridge)
             return summary[0]
         finally:
             self._closed = True
@@ -117,7 +135,16 @@ class BridgeWorker:
         await self._started_event().wait()
         return None if self._closed else self._bridge
 
-    async def accept_many(self, positions: list[Position]) -> str | None:
+    async def address(self) -> tuple[str, int] | None:
+        """Where the position channel listens, once the bridge runs (None: it ended)."""
+        if await self._ready() is None:
+            return None
+        return self._address
+
+    async def _serve_channel(self, stream: anyio.abc.SocketStream) -> None:
+        await serve_connection(stream, self.plan.channel_token, self._store)
+
+    async def _store(self, positions: list[Position]) -> str | None:
         """Store the positions (one group commit, shared with whatever else arrives); None once
         they are on disk, else why not (the head answers their senders 503: they retry)."""
         bridge = await self._ready()
@@ -168,3 +195,9 @@ class BridgeWorker:
         self._stop_requested = True
         if self._bridge is not None:
             self._bridge.stop()
+
+
+def _node_address() -> str:
+    """This node's address in the Ray cluster (what the head connects to)."""
+    address: str = ray_runtime.import_ray().util.get_node_ip_address()
+    return address

@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from driver_agent.core.config import Config, DistributedConfig
 from driver_agent.core.errors import ConfigError
 
+LOCAL_HOST = "127.0.0.1"  # a local cluster: every Ray process, and ours, on loopback
 INSTALL_HINT = "needs Ray, which is not installed here: pip install 'driver-agent[ray]'"
 
 
@@ -65,8 +66,8 @@ def start(ray: ModuleType, distributed: DistributedConfig) -> str:
             )
         host: str = ray.util.get_node_ip_address()
         return host
-    ray.init(num_cpus=distributed.workers, _node_ip_address="127.0.0.1", **common)
-    return "127.0.0.1"
+    ray.init(num_cpus=distributed.workers, _node_ip_address=LOCAL_HOST, **common)
+    return LOCAL_HOST
 
 
 def stop(ray: ModuleType) -> None:
