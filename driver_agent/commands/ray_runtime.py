@@ -91,9 +91,15 @@ def worker_logging(config: Config, out: TextIO) -> tuple[str, str]:
 def pinned_placements(ray: ModuleType, workers: int) -> list[Any]:
     """A scheduling strategy per worker that keeps it on one node, the live nodes filled in turn
     up to their CPUs: a bridge worker's outbox file is on its node, so Ray must restart it
-    there (on one machine every worker is on the one node anyway)."""
+    there (on one machine every worker is on the one node anyway). The nodes are taken in the
+    order of their addresses, so the same cluster (the same addresses and CPUs) puts worker k on
+    the same machine at every start, where its file is."""
     affinity = importlib.import_module("ray.util.scheduling_strategies")
-    free = {n["NodeID"]: int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n["Alive"]}
+    live = sorted(
+        (n for n in ray.nodes() if n["Alive"]),
+        key=lambda n: (str(n.get("NodeManagerAddress", "")), str(n["NodeID"])),
+    )
+    free = {n["NodeID"]: int(n["Resources"].get("CPU", 0)) for n in live}
     nodes: list[str] = []
     while len(nodes) < workers and any(free.values()):
         for node_id in free:
