@@ -156,7 +156,9 @@ async def run_distributed(
                 tg.cancel_scope.cancel()
         finally:
             view.finish()
-    return _result(config, clock, network, head, services.embedded, started_ms, started_real)
+    return _result(
+        config, clock, network, head, services.embedded, started_ms, started_real, api.api_url
+    )
 
 
 async def _stop_on_signal(stopper: RunStopper, head: Head) -> None:
@@ -188,6 +190,7 @@ def _result(
     embedded: bool,
     started_ms: int,
     started_real: float,
+    api_url: str,
 ) -> RunResult:
     results = [w.result for w in head.workers if w.result is not None]
     stats = merge([r.stats for r in results])
@@ -204,5 +207,5 @@ def _result(
     json_path, html_path = write_report(report, Path(config.run.report_dir))
     return RunResult(
         report, json_path, html_path, config.run.orders, dict(progress.outcomes),
-        progress.driver_errors, "",
+        progress.driver_errors, api_url,
     )  # fmt: skip

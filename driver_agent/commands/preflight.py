@@ -44,13 +44,17 @@ def is_embedded(config: Config) -> bool:
     return not config.api.api_url
 
 
+PING_METRICS = frozenset({"max_ping_gap_s", "gaps_over_30s"})  # measured on location pings
+
+
 def threshold_checks(config: Config) -> tuple[str, ...]:
     """The run's thresholds. Under the own-fleet profile the default ping-gap check is dropped:
     the developer API takes no locations, so there is no gap to measure (a check set in the
     config stays, and fails for want of data, as any check does)."""
     checks = config.thresholds.checks
     if config.api.profile == "own_fleet" and checks == ThresholdsConfig().checks:
-        return tuple(c for c in checks if "ping_gap" not in c)
+        parsed = parse_thresholds(checks, "thresholds.checks")
+        return tuple(t.expr for t in parsed if t.metric not in PING_METRICS)
     return checks
 
 

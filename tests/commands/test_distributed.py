@@ -65,10 +65,17 @@ async def run(
 ) -> tuple[RunResult, SandboxApp, dict[str, Any]]:
     network = RoadNetwork.load(config.run.road_network)
     apps: list[SandboxApp] = []
+    urls: list[str] = []
+
+    def on_sandbox(app: SandboxApp, url: str) -> None:
+        apps.append(app)
+        urls.append(url)
+
     result = await run_distributed(
         config, network, load_routes(()), ray, "127.0.0.1", stopper=RunStopper(),
-        show_progress=False, on_sandbox=lambda app, _url: apps.append(app), on_head=on_head,
+        show_progress=False, on_sandbox=on_sandbox, on_head=on_head,
     )  # fmt: skip
+    assert result.api_url == urls[0]  # the API the run called: the embedded sandbox's
     report = json.loads(result.json_path.read_text())
     return result, apps[0], report
 
