@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from driver_agent.core.config import ApiConfig
 from driver_agent.sandbox.settings import SandboxSettings
 
 
@@ -46,3 +47,39 @@ def call_counts(
         if path.startswith(FLEET_PREFIX)
     }
     return ours, theirs
+
+
+async def create_order(
+    url: str, pickup: tuple[float, float], dropoff: tuple[float, float], n: int = 1
+) -> int:
+    """One order made as a merchant makes it (the sandbox then posts Delivery Created); its
+    task id."""
+    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
+        created = await http.post(
+            "/services/create_task",
+            headers=await merchant_auth(http),
+            json={
+                "title": f"order {n}",
+                "external_id": f"ext-{n}",
+                "customer": {"name": "Customer", "phone": "+358401234567"},
+                "way_points": [
+                    {"address": "Pickup", "lat": pickup[0], "lng": pickup[1]},
+                    {"address": "Dropoff", "lat": dropoff[0], "lng": dropoff[1]},
+                ],
+            },
+        )
+    assert created.status_code == 200, created.text
+    return int(created.json()["task"]["id"])
+
+
+def sandbox_api(url: str) -> ApiConfig:
+    """The sandbox's fleet API with its well-known client, no retries, short back-offs."""
+    defaults = SandboxSettings()
+    return ApiConfig(
+        api_url=url,
+        client_id=defaults.client_id,
+        client_secret=defaults.client_secret,
+        max_retries=0,
+        backoff_base_s=0.02,
+        backoff_cap_s=0.1,
+    )

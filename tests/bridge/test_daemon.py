@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import httpx
+import loopback
 import msgspec
 import pytest
 import structlog.testing
@@ -21,7 +22,7 @@ from driver_agent.bridge.positions import Position
 from driver_agent.bridge.replay import load_replay, run_replay
 from driver_agent.bridge.state import WalkerState
 from driver_agent.core.clock import RealClock, VirtualClock
-from driver_agent.core.config import ApiConfig, BridgeConfig, Config, WebhookConfig
+from driver_agent.core.config import BridgeConfig, Config, WebhookConfig
 from driver_agent.core.model import Secret
 from driver_agent.sandbox import SandboxApp, SandboxSettings, create_app, serve_sandbox_in_thread
 
@@ -41,14 +42,7 @@ def sandbox() -> Iterator[tuple[SandboxApp, str]]:
 
 def bridge_config(url: str, tmp_path: Path, **bridge: Any) -> Config:
     return Config(
-        api=ApiConfig(
-            api_url=url,
-            client_id="sandbox-fleet",
-            client_secret=Secret("sandbox-fleet-secret"),
-            max_retries=0,
-            backoff_base_s=0.02,
-            backoff_cap_s=0.1,
-        ),
+        api=loopback.sandbox_api(url),
         webhooks=WebhookConfig(port=0, api_key=Secret(MERCHANT_KEY)),
         bridge=BridgeConfig(
             listen_port=0,
@@ -102,30 +96,7 @@ async def admin(url: str, path: str, body: dict[str, Any]) -> None:
 
 
 async def create_order(url: str, n: int = 1) -> int:
-    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
-        token = await http.post(
-            "/oauth/token",
-            json={
-                "grant_type": "client_credentials",
-                "client_id": "sandbox-merchant",
-                "client_secret": "sandbox-merchant-secret",
-            },
-        )
-        created = await http.post(
-            "/services/create_task",
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
-            json={
-                "title": f"order {n}",
-                "external_id": f"ext-{n}",
-                "customer": {"name": "Customer", "phone": "+358401234567"},
-                "way_points": [
-                    {"address": "Pickup", "lat": PICKUP[0], "lng": PICKUP[1]},
-                    {"address": "Dropoff", "lat": DROPOFF[0], "lng": DROPOFF[1]},
-                ],
-            },
-        )
-    assert created.status_code == 200, created.text
-    return int(created.json()["task"]["id"])
+    return await loopback.create_order(url, PICKUP, DROPOFF, n)
 
 
 def driver_view(state: dict[str, Any], external_id: str) -> dict[str, Any]:

@@ -16,8 +16,9 @@ from typing import Any
 
 import anyio
 import httpx
+import loopback
 import pytest
-from loopback import merchant_auth
+from loopback import create_order
 
 from driver_agent.bridge.outbox import Outbox
 from driver_agent.bridge.partition import partition_of, partition_outbox
@@ -26,7 +27,6 @@ from driver_agent.commands import ray_runtime
 from driver_agent.commands.bridgehead import BridgeHead, run_head, worker_plans
 from driver_agent.core.clock import RealClock
 from driver_agent.core.config import (
-    ApiConfig,
     BridgeConfig,
     Config,
     DistributedConfig,
@@ -61,14 +61,7 @@ def sandbox() -> Iterator[tuple[SandboxApp, str]]:
 
 def split_config(url: str, tmp_path: Path, devices: int, **bridge: Any) -> Config:
     return Config(
-        api=ApiConfig(
-            api_url=url,
-            client_id="sandbox-fleet",
-            client_secret=Secret("sandbox-fleet-secret"),
-            max_retries=0,
-            backoff_base_s=0.02,
-            backoff_cap_s=0.1,
-        ),
+        api=loopback.sandbox_api(url),
         webhooks=WebhookConfig(port=0, api_key=Secret("sandbox-merchant-api-key")),
         bridge=BridgeConfig(
             listen_port=0,
@@ -131,7 +124,7 @@ async def test_an_order_is_walked_by_the_worker_owning_the_nearest_van_and_one_p
         assert stranger.json()["field"] == "device"
         # the head learns where the idle vans are from the workers' next polls
         await until(lambda: head.router.idle_count == 6)
-        task_id = await create_order(url)
+        task_id = await create_order(url, PICKUP, DROPOFF)
         await until(lambda: head.router.holder(task_id) == 1)
         await until(lambda: head.health()["workers"][1]["orders_active"] == 1)
         plan = load_replay(DATA / "delivery.gpx", f"van-{near}", T0_MS + 1000)
@@ -259,24 +252,6 @@ async def test_a_worker_killed_right_after_a_burst_of_200s_loses_none_and_comes_
                 assert [c.reported_time_ms for c in calls] == answered[device], device
     # every van was answered for its first burst, the restart and the last burst
     assert all(len(answered[d]) >= 15 for d in devices)
-
-
-async def create_order(url: str) -> int:
-    async with httpx.AsyncClient(base_url=url, trust_env=False) as http:
-        created = await http.post(
-            "/services/create_task",
-            headers=await merchant_auth(http),
-            json={
-                "title": "split",
-                "customer": {"name": "Customer", "phone": "+358401234567"},
-                "way_points": [
-                    {"address": "Pickup", "lat": PICKUP[0], "lng": PICKUP[1]},
-                    {"address": "Dropoff", "lat": DROPOFF[0], "lng": DROPOFF[1]},
-                ],
-            },
-        )
-    assert created.status_code == 200, created.text
-    return int(created.json()["task"]["id"])
 
 
 async def _admin(url: str, path: str, body: dict[str, Any]) -> None:
