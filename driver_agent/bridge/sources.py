@@ -103,8 +103,11 @@ class _Incoming:
 Handler = Callable[[_Incoming], Awaitable[Response | None]]  # None: the route's 200
 
 
-async def _unreachable(request: Request) -> Response:
-    raise AssertionError("position routes are served before Starlette's router")
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _decoded(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:
+    return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in headers]
 
 
 log = structlog.get_logger("driver_agent.bridge.sources")
@@ -235,11 +238,25 @@ def create_input_app(
         ("POST", "/traccar"): (traccar, _ACCEPTED_ONE),
         **{(method, path): (osmand, _EMPTY) for method in ("GET", "POST") for path in OSMAND},
     }
+
+    def endpoint(handler: Handler, success: tuple[Message, Message]) -> Endpoint:
+        """The same handler for a request that takes Starlette's way (a HEAD, say)."""
+
+        async def through_starlette(request: Request) -> Response:
+            query = dict(request.query_params)
+            answer = await handler(
+                _Incoming(request.method, request.headers, query, request.receive)
+            )
+            start, body = success
+            return answer or Response(body["body"], headers=dict(_decoded(start["headers"])))
+
+        return through_starlette
+
     routed = Starlette(
         routes=[
-            Route("/traccar", _unreachable, methods=["POST"]),
-            Route("/", _unreachable, methods=["GET", "POST"]),
-            Route("/osmand", _unreachable, methods=["GET", "POST"]),
+            Route("/traccar", endpoint(traccar, _ACCEPTED_ONE), methods=["POST"]),
+            Route("/", endpoint(osmand, _EMPTY), methods=["GET", "POST"]),
+            Route("/osmand", endpoint(osmand, _EMPTY), methods=["GET", "POST"]),
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", prometheus, methods=["GET"]),
         ]

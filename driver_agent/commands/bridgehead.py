@@ -50,7 +50,7 @@ from driver_agent.bridge.devicemap import load_device_map
 from driver_agent.bridge.feeds import start_feeds
 from driver_agent.bridge.groupcommit import Batch, GroupCommit
 from driver_agent.bridge.metrics import BridgeMetrics
-from driver_agent.bridge.partition import partition_of, partition_outbox, split_device_map
+from driver_agent.bridge.partition import partition_outbox, split_device_map
 from driver_agent.bridge.positions import Position, PositionError
 from driver_agent.bridge.sources import create_input_app
 from driver_agent.commands import ray_runtime
@@ -164,15 +164,16 @@ def worker_plans(
 class BridgeHead:
     """The front door and the workers' supervisor; see the module docstring."""
 
-    def __init__(self, config: Config, clock: Clock, ray: ModuleType) -> None:
+    def __init__(
+        self, config: Config, clock: Clock, ray: ModuleType, plans: list[BridgeWorkerPlan]
+    ) -> None:
         self.config = config
         self.settings = b = config.bridge
         self.clock = clock
         self.ray = ray
-        self.device_map = load_device_map(b)
-        n = config.distributed.workers
-        self.owner = {d: partition_of(drv, n) for d, drv in self.device_map.items()}
-        self.router = ShardRouter(n)
+        # every device's worker, from the workers' own parts of the map
+        self.owner = {d: p.index for p in plans for d in p.config.bridge.device_map}
+        self.router = ShardRouter(len(plans))
         self.metrics = BridgeMetrics()
         r = self.metrics.registry
         self.workers_up = r.gauge("driver_agent_bridge_workers_up", "Bridge workers running.")
@@ -181,7 +182,7 @@ class BridgeHead:
             "Bridge worker processes that died and were started again.",
         )
         self.workers: list[WorkerHandle] = []
-        self._token = ""
+        self._token = plans[0].channel_token
         self.workers_up.set_function(lambda: float(sum(w.up for w in self.workers)))
         self.webhook_settings = WebhookSettings.from_config(config.webhooks)
         self.input_app = create_input_app(
@@ -198,7 +199,6 @@ class BridgeHead:
         self.forced = False
 
     def start_workers(self, plans: list[BridgeWorkerPlan]) -> None:
-        self._token = plans[0].channel_token
         actor_class = self.ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(BridgeWorker)
         placements = ray_runtime.pinned_placements(self.ray, len(plans))
         for plan, placement in zip(plans, placements, strict=True):
@@ -291,9 +291,7 @@ class BridgeHead:
             with anyio.fail_after(FORWARD_TIMEOUT_S):
                 taken: bool = await worker.actor.take.remote(event)
         except (TimeoutError, self.ray.exceptions.RayError) as exc:
-            log.warning(
-                "webhook_not_stored", worker=worker.name, error=_first_line(exc) or "timeout"
-            )
+            log.warning("webhook_not_stored", worker=worker.name, error=_first_line(exc))
             return False
         return taken
 
@@ -376,7 +374,7 @@ class BridgeHead:
                     input_url=self.input_url,
                     webhook_url=self.webhook_url,
                     workers=len(self.workers),
-                    devices=len(self.device_map),
+                    devices=len(self.owner),
                 )
                 task_status.started(self)
             tg.cancel_scope.cancel()  # every worker has ended
@@ -487,7 +485,7 @@ async def run_head(
     task_status: TaskStatus[BridgeHead] = anyio.TASK_STATUS_IGNORED,
 ) -> BridgeSummary:
     """Start the workers, serve until stopped, return every worker's runs added up."""
-    head = BridgeHead(config, clock, ray)
+    head = BridgeHead(config, clock, ray, plans)
     head.start_workers(plans)
     await head.run(task_status=task_status)
     return head.summary()
@@ -501,12 +499,11 @@ def execute(
     handling around `runner` (one process uses the same one)."""
     ray = ray_runtime.import_ray()
     log_format, log_level = ray_runtime.worker_logging(config, sys.stderr)
-    device_map = load_device_map(config.bridge)
-    worker_plans(config, device_map, log_format, log_level)  # refused before Ray starts
-    host = ray_runtime.start(ray, config.distributed)
+    local = not config.distributed.ray_address  # then Ray starts on this machine, on loopback
     plans = worker_plans(
-        config, device_map, log_format, log_level, local=host == ray_runtime.LOCAL_HOST
-    )
+        config, load_device_map(config.bridge), log_format, log_level, local=local
+    )  # refused before Ray starts
+    ray_runtime.start(ray, config.distributed)
     try:
         runner = functools.partial(run_head, ray=ray, plans=plans)
         return anyio.run(serve, runner)

@@ -367,3 +367,17 @@ def test_a_json_body_with_another_content_type_gets_415(url: str, bridge: Bridge
     assert "text/xml" in response.json()["error"]
     assert bridge.metrics.positions_rejected.value("traccar", "body") == 1
     assert bridge.received == []
+
+
+def test_a_head_request_and_a_wrong_method_take_starlettes_way_with_the_same_handlers(
+    url: str, bridge: Bridge
+) -> None:
+    params = {"id": "phone", "lat": "1", "lon": "2", "timestamp": "1714564800"}
+    head = httpx.head(url, params=params)  # what the lean path does not serve
+    assert head.status_code == 200
+    assert head.headers["content-type"] == "text/plain; charset=utf-8"
+    assert bridge.received == [Position("phone", 1.0, 2.0, T_MS)]
+    assert bridge.metrics.positions_in.value("osmand") == 1
+    assert httpx.head(url, params={**params, "lat": "95"}).status_code == 400
+    assert httpx.get(f"{url}/traccar").status_code == 405
+    assert httpx.put(url, params=params).status_code == 405
